@@ -1,1 +1,132 @@
+"""System checks: a misconfiguration shows at ``manage.py check``, not at the first phone call.
 
+Ids are stable and documented in ``docs/settings.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import zoneinfo
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import DEFAULTS, noojee_settings
+
+_CHOICES = {
+    "AUTH": ("apikey", "hash", "auto"),
+    "RETRIEVE_RECORDING_SELECTOR": ("unique_id_leg", "call_record_id"),
+    "AUDIO_ENCODING": ("auto", "base64", "raw", "json"),
+}
+_LEAKY_LOGGERS = ("urllib3", "urllib3.connectionpool", "requests", "noojee_django.client")
+
+
+@register(Tags.compatibility, "noojee")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    try:
+        user = noojee_settings.user_settings()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="noojee.E000")]
+
+    base_url = noojee_settings.get("BASE_URL", required=False)
+    if not base_url:
+        messages.append(
+            Error(
+                "NOOJEE['BASE_URL'] is not set.",
+                hint="Set it to your PBX, e.g. 'https://pbx.example.com', or set NOOJEE_BASE_URL.",
+                id="noojee.E001",
+            )
+        )
+    else:
+        parts = urlsplit(str(base_url))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            messages.append(Error(f"NOOJEE['BASE_URL'] is not an http(s) URL: {base_url!r}.", id="noojee.E001"))
+        elif parts.scheme == "http" and not settings.DEBUG and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            messages.append(
+                Error(
+                    "NOOJEE['BASE_URL'] uses http:// outside DEBUG: the API key would cross the network in clear.",
+                    hint="Use https://; Noojee only accepts HTTPS in production.",
+                    id="noojee.E003",
+                )
+            )
+    if not noojee_settings.get("API_KEY", required=False):
+        messages.append(
+            Error(
+                "No Noojee API key is configured.",
+                hint="Set the NOOJEE_API_KEY environment variable (or NOOJEE['API_KEY'], read from the environment).",
+                id="noojee.E002",
+            )
+        )
+
+    for key, choices in _CHOICES.items():
+        value = noojee_settings.get(key)
+        if value not in choices:
+            messages.append(
+                Error(f"NOOJEE['{key}'] = {value!r} is not one of {', '.join(choices)}.", id="noojee.E005")
+            )
+
+    try:
+        zoneinfo.ZoneInfo(str(noojee_settings.PBX_TIME_ZONE))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        messages.append(
+            Error(f"NOOJEE['PBX_TIME_ZONE'] = {noojee_settings.PBX_TIME_ZONE!r} is not a known time zone.", id="noojee.E006")
+        )
+
+    alias = noojee_settings.STORAGE_ALIAS
+    storages_setting = getattr(settings, "STORAGES", {})
+    if alias not in storages_setting:
+        messages.append(
+            Error(
+                f"NOOJEE['STORAGE_ALIAS'] = {alias!r} is not a key of settings.STORAGES.",
+                hint="Add a private storage for recordings to STORAGES and name it here.",
+                id="noojee.E004",
+            )
+        )
+    elif alias == "default":
+        messages.append(
+            Warning(
+                "Recordings are stored in the default storage, which web servers often serve publicly.",
+                hint="Add a private storage (no base_url, outside MEDIA_ROOT) and set NOOJEE['STORAGE_ALIAS'].",
+                id="noojee.W004",
+            )
+        )
+
+    for hook in ("MAY_DIAL", "MAY_RECORD", "MAY_HEAR", "RESOLVE_TAG"):
+        try:
+            noojee_settings.hook(hook)
+        except ImproperlyConfigured as exc:
+            messages.append(Error(str(exc), id="noojee.E007"))
+
+    if noojee_settings.RETENTION_DAYS is not None:
+        schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", {}) or {}
+        tasks = {entry.get("task") for entry in schedule.values() if isinstance(entry, dict)}
+        if "noojee_django.purge_expired_recordings" not in tasks:
+            messages.append(
+                Warning(
+                    "NOOJEE['RETENTION_DAYS'] is set but no beat schedule runs the purge.",
+                    hint="CELERY_BEAT_SCHEDULE = {**noojee_django.tasks.beat_schedule(), ...}",
+                    id="noojee.W001",
+                )
+            )
+
+    for name in _LEAKY_LOGGERS:
+        if logging.getLogger(name).isEnabledFor(logging.DEBUG) and name.startswith("urllib3"):
+            messages.append(
+                Warning(
+                    f"Logger {name!r} logs at DEBUG: request lines may reach your log handlers.",
+                    hint="The app masks apiKey and hash in what it logs; keep urllib3 at INFO or above in production.",
+                    id="noojee.W002",
+                )
+            )
+            break
+
+    unknown = sorted(set(user) - set(DEFAULTS))
+    if unknown:
+        messages.append(
+            Warning(f"Unknown NOOJEE key(s): {', '.join(unknown)}.", hint="See docs/settings.md.", id="noojee.W003")
+        )
+    return messages

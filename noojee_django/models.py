@@ -1,0 +1,341 @@
+"""State the app keeps about calls and recordings.
+
+A :class:`RecordingTag` is the CRM's handle on a voice signature: a tag (an invoice number) linked to
+any model instance. The PBX splits each recorded call into legs; each becomes a :class:`RecordingLeg`
+keyed on the PBX's ``CallRecordId`` so that seeing the same leg twice changes nothing. Every poll and
+fetch leaves a :class:`RecordingAttempt` an operator can read, and every listen a
+:class:`RecordingAccess`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.files.storage import Storage, storages
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .conf import noojee_settings
+
+EXTENSION_RE = re.compile(r"^(?P<tech>SIP|PJSIP|IAX2)/(?P<exten>[0-9]{2,10})$")
+extension_validator = RegexValidator(
+    EXTENSION_RE,
+    _("Enter an extension with its technology, such as SIP/101 or PJSIP/101."),
+    code="invalid_extension",
+)
+
+
+def recordings_storage() -> Storage:
+    """The storage that holds audio: private, chosen by ``NOOJEE['STORAGE_ALIAS']``."""
+    return storages[noojee_settings.STORAGE_ALIAS]
+
+
+def recording_upload_to(instance: Any, filename: str) -> str:
+    return timezone.now().strftime(noojee_settings.UPLOAD_TO) + filename
+
+
+class HandsetBrand(models.TextChoices):
+    NONE = "none", _("No auto-answer")
+    AASTRA = "aastra", "Aastra"
+    GRANDSTREAM = "grandstream", "Grandstream"
+    LINKSYS = "linksys", "Linksys"
+    POLYCOM = "polycom", "Polycom"
+    SNOM = "snom", "Snom"
+    SNOM_NEW = "snom_new", _("Snom (newer firmware)")
+    YEALINK = "yealink", "Yealink"
+    CUSTOM = "custom", _("Custom string")
+
+
+#: The auto-answer SIP headers Noojee publishes per handset brand (``\\;`` is Asterisk escaping).
+AUTO_ANSWER_PRESETS: dict[str, str] = {
+    HandsetBrand.AASTRA: "Alert-Info: info=alert-autoanswer",
+    HandsetBrand.GRANDSTREAM: "Call-Info:\\\\; answer-after=0",
+    HandsetBrand.LINKSYS: "Call-Info:\\\\; answer-after=0",
+    HandsetBrand.POLYCOM: "Alert-Info: Ring Answer",
+    HandsetBrand.SNOM: "Call-Info:\\\\; answer-after=0",
+    HandsetBrand.SNOM_NEW: "Call-Info: <sip:{handset_ip}>\\;answer-after=0",
+    HandsetBrand.YEALINK: "Call-Info:\\; answer-after=0",
+}
+
+
+class AgentPhone(models.Model):
+    """The handset a CRM user dials and records from."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="noojee_phone"
+    )
+    extension = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[extension_validator],
+        help_text=_("Technology and extension number, e.g. SIP/101."),
+    )
+    handset_brand = models.CharField(max_length=16, choices=HandsetBrand.choices, default=HandsetBrand.NONE)
+    handset_ip = models.GenericIPAddressField(
+        null=True, blank=True, help_text=_("Only for Snom handsets with newer firmware.")
+    )
+    auto_answer_custom = models.CharField(
+        max_length=200, blank=True, help_text=_("The SIP header to send when the brand is 'Custom string'.")
+    )
+    login_name = models.CharField(
+        max_length=100, blank=True, help_text=_("Noojee login name that will own the recordings.")
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = _("agent phone")
+
+    def __str__(self) -> str:
+        return f"{self.extension} ({self.user})"
+
+    def clean(self) -> None:
+        if self.handset_brand == HandsetBrand.CUSTOM and not self.auto_answer_custom:
+            raise ValidationError({"auto_answer_custom": _("Enter the auto-answer string for a custom brand.")})
+        if self.handset_brand == HandsetBrand.SNOM_NEW and not self.handset_ip:
+            raise ValidationError({"handset_ip": _("Newer Snom firmware needs the handset's IP address.")})
+        for char in "\r\n":
+            if char in self.auto_answer_custom:
+                raise ValidationError({"auto_answer_custom": _("The auto-answer string must be one line.")})
+
+    @property
+    def exten_number(self) -> str:
+        """The extension without its technology (``SIP/101`` -> ``101``), as subscribe and hangup want it."""
+        return self.extension.split("/", 1)[-1]
+
+    @property
+    def auto_answer(self) -> str | None:
+        if self.handset_brand == HandsetBrand.NONE:
+            return None
+        if self.handset_brand == HandsetBrand.CUSTOM:
+            return self.auto_answer_custom or None
+        return AUTO_ANSWER_PRESETS[self.handset_brand].format(handset_ip=self.handset_ip or "")
+
+
+class CallSession(models.Model):
+    """A click-to-dial call placed through the PBX."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DIALING = "dialing", _("Dialing")
+        RINGING = "ringing", _("Ringing")
+        CONNECTED = "connected", _("Connected")
+        HUNG_UP = "hungup", _("Hung up")
+        FAILED = "failed", _("Failed")
+
+    FINAL_STATUSES = (Status.HUNG_UP, Status.FAILED)
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="noojee_calls"
+    )
+    extension = models.CharField(max_length=32)
+    number = models.CharField(max_length=32)
+    caller_id = models.CharField(max_length=64, blank=True)
+    pbx_session_id = models.BigIntegerField(null=True, blank=True)
+    unique_id = models.CharField(_("channel unique id"), max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    pbx_status = models.CharField(_("raw PBX status"), max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    record = models.BooleanField(default=False)
+    tag = models.CharField(max_length=64, blank=True)
+    recording_tag = models.ForeignKey(
+        "RecordingTag", null=True, blank=True, on_delete=models.SET_NULL, related_name="call_sessions"
+    )
+    content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL)
+    object_id = models.CharField(max_length=64, blank=True)
+    content_object = GenericForeignKey("content_type", "object_id")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="noojee_call_object_idx"),
+            models.Index(fields=["extension", "status"], name="noojee_call_ext_status_idx"),
+        ]
+        permissions = [("can_dial", "Can place calls through the PBX")]
+
+    def __str__(self) -> str:
+        return f"{self.extension} → {self.number} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status not in self.FINAL_STATUSES
+
+
+class RecordingTag(models.Model):
+    """A tagged recording (a voice signature) attached to a CRM object."""
+
+    class Status(models.TextChoices):
+        RECORDING = "recording", _("Recording")
+        WAITING = "waiting", _("Waiting for audio")
+        FETCHING = "fetching", _("Fetching audio")
+        ATTACHED = "attached", _("Attached")
+        ABSENT = "absent", _("No recording found")
+        FAILED = "failed", _("Failed")
+
+    PENDING_STATUSES = (Status.WAITING, Status.FETCHING)
+    FINAL_STATUSES = (Status.ATTACHED, Status.ABSENT, Status.FAILED)
+
+    tag = models.CharField(max_length=64, db_index=True)
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.CharField(max_length=64)
+    content_object = GenericForeignKey("content_type", "object_id")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECORDING)
+    extension = models.CharField(max_length=32, blank=True)
+    unique_id = models.CharField(_("call unique id"), max_length=64, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    consent_given = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0, help_text=_("Polls of the PBX for this tag's legs."))
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    legal_hold = models.BooleanField(default=False)
+    keep_until = models.DateField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    attached_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    audio = models.FileField(upload_to=recording_upload_to, storage=recordings_storage, blank=True, max_length=255)
+    audio_size = models.PositiveBigIntegerField(null=True, blank=True)
+    audio_sha256 = models.CharField(max_length=64, blank=True)
+    audio_duration = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="noojee_tag_object_idx"),
+            # The sweep asks "which tags are due?": only pending tags have a next_poll_at.
+            models.Index(fields=["next_poll_at"], name="noojee_tag_next_poll_idx"),
+            models.Index(fields=["status"], name="noojee_tag_status_idx"),
+        ]
+        constraints = [
+            # One live recording per tag: the PBX finds legs by tag, so two at once would share them.
+            models.UniqueConstraint(
+                fields=["tag"],
+                condition=models.Q(status__in=["recording", "waiting", "fetching"]),
+                name="noojee_tag_unique_while_active",
+            )
+        ]
+        permissions = [("can_record", "Can record voice signatures")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} ({self.get_status_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in self.PENDING_STATUSES
+
+
+class RecordingLeg(models.Model):
+    """One leg of a recorded call, as the PBX's metadata describes it, and its audio once fetched."""
+
+    class FetchStatus(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        FETCHING = "fetching", _("Fetching")
+        FETCHED = "fetched", _("Fetched")
+        FAILED = "failed", _("Failed")
+        GONE = "gone", _("Gone from the PBX")
+        PURGED = "purged", _("Audio purged")
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", _("Inbound")
+        OUTBOUND = "outbound", _("Outbound")
+        INTERNAL = "internal", _("Internal")
+        UNKNOWN = "unknown", _("Unknown")
+
+    recording_tag = models.ForeignKey(RecordingTag, on_delete=models.CASCADE, related_name="legs")
+    call_record_id = models.BigIntegerField(unique=True)
+    leg = models.PositiveIntegerField()
+    unique_id = models.CharField(_("call unique id"), max_length=64)
+    start = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(help_text=_("Seconds, as the PBX reports them."))
+    source = models.CharField(max_length=64, blank=True)
+    destination = models.CharField(max_length=64, blank=True)
+    did = models.CharField("DID", max_length=64, blank=True)
+    direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.UNKNOWN)
+    owner = models.CharField(max_length=100, blank=True, help_text=_("Noojee user that owns the leg."))
+    fetch_status = models.CharField(max_length=16, choices=FetchStatus.choices, default=FetchStatus.PENDING)
+    fetch_attempts = models.PositiveIntegerField(default=0)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    audio = models.FileField(upload_to=recording_upload_to, storage=recordings_storage, blank=True, max_length=255)
+    audio_size = models.PositiveBigIntegerField(null=True, blank=True)
+    audio_sha256 = models.CharField(max_length=64, blank=True)
+    sample_rate = models.PositiveIntegerField(null=True, blank=True)
+    channels = models.PositiveSmallIntegerField(null=True, blank=True)
+    measured_duration = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["recording_tag", "leg", "call_record_id"]
+        indexes = [models.Index(fields=["fetch_status"], name="noojee_leg_fetch_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.recording_tag.tag} leg {self.leg} (#{self.call_record_id})"
+
+
+class RecordingAttempt(models.Model):
+    """One conversation with the PBX about a tag: a poll of its metadata or a fetch of a leg's audio."""
+
+    class Action(models.TextChoices):
+        POLL = "poll", _("Poll metadata")
+        FETCH = "fetch", _("Fetch audio")
+        RECONCILE = "reconcile", _("Hourly reconcile")
+
+    class Outcome(models.TextChoices):
+        OK = "ok", _("OK")
+        NOT_READY = "not_ready", _("Not ready yet")
+        NO_LEGS = "no_legs", _("No legs yet")
+        GONE = "gone", _("Gone")
+        ERROR = "error", _("Error")
+
+    recording_tag = models.ForeignKey(RecordingTag, on_delete=models.CASCADE, related_name="attempts_log")
+    leg = models.ForeignKey(RecordingLeg, null=True, blank=True, on_delete=models.CASCADE, related_name="attempts")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_kind = models.CharField(max_length=32, blank=True)
+    message = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.get_outcome_display()}"
+
+
+class RecordingAccess(models.Model):
+    """Who listened to or downloaded which audio, and when: the compliance trail."""
+
+    class Action(models.TextChoices):
+        PLAY = "play", _("Played")
+        DOWNLOAD = "download", _("Downloaded")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    recording_tag = models.ForeignKey(RecordingTag, on_delete=models.CASCADE, related_name="accesses")
+    leg = models.ForeignKey(RecordingLeg, null=True, blank=True, on_delete=models.CASCADE, related_name="accesses")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    byte_range = models.CharField(max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = _("recording accesses")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_action_display()} {self.recording_tag.tag}"

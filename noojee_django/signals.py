@@ -1,0 +1,16 @@
+"""Signals a CRM can listen to. Every one is sent after the database change it announces is saved."""
+
+from django.dispatch import Signal
+
+#: sender=CallSession class, call=CallSession
+call_placed = Signal()
+#: sender=CallSession class, call=CallSession, previous_status=str
+call_status_changed = Signal()
+#: sender=RecordingTag class, recording_tag=RecordingTag
+recording_started = Signal()
+#: sender=RecordingTag class, recording_tag=RecordingTag
+recording_stopped = Signal()
+#: sender=RecordingTag class, recording_tag=RecordingTag, content_object=the CRM object
+recording_attached = Signal()
+#: sender=RecordingTag class, recording_tag=RecordingTag, reason=str
+recording_failed = Signal()

@@ -1,0 +1,77 @@
+"""Celery tasks: thin wrappers that run one service each, safe to run twice.
+
+Every task is ``acks_late`` (a worker lost mid-task leaves the message for another worker) and
+idempotent through the services' compare-and-set updates, so a redelivery changes nothing that was
+already done. Retries with backoff are scheduled by the services themselves, because they know whether
+a failure means "not ready yet", "gone" or "broken".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+from . import services
+from .conf import noojee_settings
+
+TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
+
+
+@shared_task(name="noojee_django.poll_recording_tag", **TASK_OPTIONS)
+def poll_recording_tag(recording_tag_id: int) -> str:
+    return services.poll_tag(recording_tag_id).outcome
+
+
+@shared_task(name="noojee_django.fetch_recording_leg", **TASK_OPTIONS)
+def fetch_recording_leg(recording_leg_id: int) -> str:
+    return services.fetch_leg(recording_leg_id).outcome
+
+
+@shared_task(name="noojee_django.sweep_due_recording_tags", **TASK_OPTIONS)
+def sweep_due_recording_tags() -> int:
+    return services.sweep_due_tags()
+
+
+@shared_task(name="noojee_django.purge_expired_recordings", **TASK_OPTIONS)
+def purge_expired_recordings() -> int:
+    return services.purge_expired_audio()
+
+
+@shared_task(name="noojee_django.reconcile_recent_recordings", **TASK_OPTIONS)
+def reconcile_recent_recordings() -> int:
+    """List the legs of the PBX hour that just ended (or is ending), at most once a minute.
+
+    The PBX refuses ``retrieveMetaDataByHour`` more often than once a minute, across all workers:
+    a cache key shared by the workers enforces it.
+    """
+    if not cache.add("noojee_django:reconcile-lock", 1, timeout=60):
+        return 0
+    pbx_now = timezone.now().astimezone(zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE))
+    moment = pbx_now - dt.timedelta(minutes=5)
+    return services.reconcile_hour(moment.date(), moment.hour)
+
+
+def beat_schedule(*, sweep_every: float = 30.0, reconcile_every: float = 120.0) -> dict[str, dict[str, Any]]:
+    """The periodic tasks the app needs; merge into ``CELERY_BEAT_SCHEDULE``.
+
+    ``CELERY_BEAT_SCHEDULE = {**noojee_django.tasks.beat_schedule(), ...}``
+    """
+    return {
+        "noojee-sweep-due-recording-tags": {
+            "task": "noojee_django.sweep_due_recording_tags",
+            "schedule": sweep_every,
+        },
+        "noojee-reconcile-recent-recordings": {
+            "task": "noojee_django.reconcile_recent_recordings",
+            "schedule": reconcile_every,
+        },
+        "noojee-purge-expired-recordings": {
+            "task": "noojee_django.purge_expired_recordings",
+            "schedule": 3600.0,
+        },
+    }

@@ -1,0 +1,50 @@
+"""Input rules for everything that reaches the PBX: numbers, extensions, tags.
+
+A number ends up in an Asterisk dial string, so anything beyond digits and a leading ``+`` is refused
+rather than escaped: ``&``, ``,``, ``|`` or ``/`` would add destinations or options, ``${`` would
+expand a variable, a newline would end the header.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+
+from .conf import noojee_settings
+
+_NUMBER_DECORATION = re.compile(r"[\s\-.()]")
+_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+
+
+def normalize_number(raw: object) -> str:
+    """``"+61 (3) 8320-8100"`` -> ``"+61383208100"``; raises ``ValidationError`` for anything else."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError("Enter a phone number.", code="number_required")
+    number = _NUMBER_DECORATION.sub("", raw)
+    digits = number[1:] if number.startswith("+") else number
+    if not digits.isascii() or not digits.isdigit():
+        raise ValidationError(
+            "A phone number may contain only digits, spaces, hyphens, dots, parentheses and a leading +.",
+            code="invalid_number",
+        )
+    max_digits = int(noojee_settings.NUMBER_MAX_DIGITS)
+    if len(digits) > max_digits:
+        raise ValidationError(f"A phone number has at most {max_digits} digits.", code="number_too_long")
+    return number
+
+
+def validate_tag(raw: object) -> str:
+    """A recording tag: an invoice or order number, safe to put in a query string and a file name."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError("Enter a tag, such as the invoice number.", code="tag_required")
+    tag = raw.strip()
+    max_length = int(noojee_settings.TAG_MAX_LENGTH)
+    if len(tag) > max_length:
+        raise ValidationError(f"A tag has at most {max_length} characters.", code="tag_too_long")
+    if not tag.isascii() or not _TAG_RE.match(tag):
+        raise ValidationError(
+            "A tag may contain only letters, digits and . _ : / - and must start with a letter or digit.",
+            code="invalid_tag",
+        )
+    return tag
