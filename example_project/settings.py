@@ -82,9 +82,12 @@ STORAGES = {
     },
 }
 
+# The example talks to the bundled emulator by default. Against a real PBX, set NOOJEE_BASE_URL and
+# NOOJEE_API_KEY in the environment: keys never belong in a settings file.
+EMULATOR_DEV_KEY = "emulator-dev-key"  # the key the demo starts its local emulator with; not a PBX key
 NOOJEE = {
     "BASE_URL": os.environ.get("NOOJEE_BASE_URL", "http://127.0.0.1:8765"),
-    # The key comes from the environment (NOOJEE_API_KEY) when not set here.
+    "API_KEY": os.environ.get("NOOJEE_API_KEY", EMULATOR_DEV_KEY),
     "PBX_TIME_ZONE": "Australia/Melbourne",
     "STORAGE_ALIAS": "noojee_recordings",
 }
