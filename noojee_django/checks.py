@@ -108,7 +108,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             messages.append(
                 Warning(
                     "NOOJEE['RETENTION_DAYS'] is set but no beat schedule runs the purge.",
-                    hint="CELERY_BEAT_SCHEDULE = {**noojee_django.tasks.beat_schedule(), ...}",
+                    hint="CELERY_BEAT_SCHEDULE = {**noojee_django.beat.beat_schedule(), ...}",
                     id="noojee.W001",
                 )
             )

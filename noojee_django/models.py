@@ -339,3 +339,18 @@ class RecordingAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.get_action_display()} {self.recording_tag.tag}"
+
+
+class ListenerCursor(models.Model):
+    """Where the call-state listener is in the PBX's event stream, so a restart neither loses nor repeats.
+
+    ``subscribe`` numbers events with one counter for the whole PBX; the listener stores the last
+    ``seq`` it applied after every reply.
+    """
+
+    name = models.CharField(max_length=64, unique=True, default="default")
+    last_sequence_number = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: seq {self.last_sequence_number}"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, models, transaction
@@ -29,7 +30,7 @@ from django.utils import timezone
 
 from . import signals
 from .client import errors as client_errors
-from .client.types import LegMetadata
+from .client.types import CallEvent, LegMetadata
 from .conf import noojee_settings
 from .exceptions import InvalidState, NoAgentPhone, NoojeePermissionDenied, PbxError
 from .models import (
@@ -261,6 +262,72 @@ def apply_call_status(
             tag = RecordingTag.objects.get(pk=call.recording_tag_id)
             if tag.status == RecordingTag.Status.RECORDING:
                 _mark_waiting(tag)
+    return call
+
+
+def apply_call_event(event: CallEvent) -> CallSession | None:
+    """Apply one PBX call event to the call it belongs to; ``None`` when it is none of ours.
+
+    The call is found by channel unique id, or, for the first event of a click-to-dial call (which
+    carries the unique id we do not know yet), as the newest call still starting on that extension.
+    """
+    call = None
+    if event.unique_call_id:
+        call = CallSession.objects.filter(unique_id=event.unique_call_id).order_by("-created_at").first()
+    if call is None and event.is_click_to_dial_call:
+        call = (
+            CallSession.objects.filter(
+                extension__endswith=f"/{event.extension}",
+                unique_id="",
+                status__in=[CallSession.Status.QUEUED, CallSession.Status.DIALING, CallSession.Status.RINGING],
+            )
+            .order_by("-created_at")
+            .first()
+        )
+    if call is None:
+        return None
+    return apply_call_status(
+        call, status_from_pbx(event.status), pbx_status=event.status, unique_id=event.unique_call_id
+    )
+
+
+#: The listener refreshes this cache key on every loop; while it is fresh, the database is up to date.
+LISTENER_HEARTBEAT_KEY = "noojee_django:listener-heartbeat"
+LISTENER_HEARTBEAT_TTL = 30
+
+
+def listener_is_running() -> bool:
+    return cache.get(LISTENER_HEARTBEAT_KEY) is not None
+
+
+def mark_listener_alive() -> None:
+    cache.set(LISTENER_HEARTBEAT_KEY, timezone.now().isoformat(), LISTENER_HEARTBEAT_TTL)
+
+
+def current_call_status(call: CallSession) -> CallSession:
+    """The call's state, fresh: from the database while the listener runs, else from a PBX snapshot.
+
+    The snapshot is ``subscribe`` with ``timeOut=0&lastSequenceNumber=0``: the current calls of the
+    agent's extension, answered at once.
+    """
+    if not call.is_active or listener_is_running():
+        return call
+    exten = call.extension.split("/", 1)[-1]
+    try:
+        snapshot = get_client().subscribe([exten], 0, timeout=0)
+    except client_errors.NoojeeError as exc:
+        logger.info("Call status snapshot failed: %s", exc)
+        return call
+    events = [e for e in snapshot.events if e.extension == exten]
+    mine = [e for e in events if call.unique_id and e.unique_call_id == call.unique_id] or [
+        e for e in events if e.is_click_to_dial_call
+    ]
+    if mine:
+        event = mine[-1]
+        return apply_call_status(call, status_from_pbx(event.status), pbx_status=event.status, unique_id=event.unique_call_id)
+    if call.status != CallSession.Status.QUEUED and call.connected_at is not None:
+        # The extension has no call any more: ours ended between two looks.
+        return apply_call_status(call, CallSession.Status.HUNG_UP, pbx_status="Hungup")
     return call
 
 

@@ -54,24 +54,3 @@ def reconcile_recent_recordings() -> int:
     pbx_now = timezone.now().astimezone(zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE))
     moment = pbx_now - dt.timedelta(minutes=5)
     return services.reconcile_hour(moment.date(), moment.hour)
-
-
-def beat_schedule(*, sweep_every: float = 30.0, reconcile_every: float = 120.0) -> dict[str, dict[str, Any]]:
-    """The periodic tasks the app needs; merge into ``CELERY_BEAT_SCHEDULE``.
-
-    ``CELERY_BEAT_SCHEDULE = {**noojee_django.tasks.beat_schedule(), ...}``
-    """
-    return {
-        "noojee-sweep-due-recording-tags": {
-            "task": "noojee_django.sweep_due_recording_tags",
-            "schedule": sweep_every,
-        },
-        "noojee-reconcile-recent-recordings": {
-            "task": "noojee_django.reconcile_recent_recordings",
-            "schedule": reconcile_every,
-        },
-        "noojee-purge-expired-recordings": {
-            "task": "noojee_django.purge_expired_recordings",
-            "schedule": 3600.0,
-        },
-    }

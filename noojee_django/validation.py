@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 
 from .conf import noojee_settings
 
-_NUMBER_DECORATION = re.compile(r"[\s\-.()]")
+_NUMBER_DECORATION = re.compile(r"[ \u00a0\-.()]")
 _TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 
 

@@ -1,0 +1,26 @@
+"""The periodic tasks the app ships, for ``CELERY_BEAT_SCHEDULE``. Importable from settings (no models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def beat_schedule(*, sweep_every: float = 30.0, reconcile_every: float = 120.0) -> dict[str, dict[str, Any]]:
+    """The periodic tasks the app needs; merge into ``CELERY_BEAT_SCHEDULE``.
+
+    ``CELERY_BEAT_SCHEDULE = {**noojee_django.beat.beat_schedule(), ...}``
+    """
+    return {
+        "noojee-sweep-due-recording-tags": {
+            "task": "noojee_django.sweep_due_recording_tags",
+            "schedule": sweep_every,
+        },
+        "noojee-reconcile-recent-recordings": {
+            "task": "noojee_django.reconcile_recent_recordings",
+            "schedule": reconcile_every,
+        },
+        "noojee-purge-expired-recordings": {
+            "task": "noojee_django.purge_expired_recordings",
+            "schedule": 3600.0,
+        },
+    }

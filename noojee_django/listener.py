@@ -1,0 +1,95 @@
+"""The call-state listener: one long poll over every agent extension, applied to ``CallSession`` rows.
+
+One ``subscribe`` request covers all monitored extensions (not one connection per agent). The
+``lastSequenceNumber`` protocol is followed exactly: ``0`` asks for a snapshot, afterwards the ``seq``
+of the previous reply, which is stored after each reply is applied, so a restarted listener resumes
+where it stopped. A ``seq`` lower than the stored one means the PBX itself restarted its counter: the
+listener takes a fresh snapshot instead of waiting for numbers it will never see again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from django.db import close_old_connections
+
+from . import services
+from .client import NoojeeClient
+from .client.errors import NoojeeError
+from .client.types import CallEvent
+from .models import AgentPhone, ListenerCursor
+
+logger = logging.getLogger("noojee_django.listener")
+
+
+class CallStateListener:
+    def __init__(
+        self,
+        client: NoojeeClient,
+        *,
+        poll_timeout: int = 20,
+        backoff_cap: float = 30.0,
+        extensions: Callable[[], list[str]] | None = None,
+        cursor_name: str = "default",
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        self.client = client
+        self.poll_timeout = poll_timeout
+        self.backoff_cap = backoff_cap
+        self.extensions = extensions or monitored_extensions
+        self.cursor_name = cursor_name
+        self.stop_event = stop_event or threading.Event()
+        self.failures = 0
+
+    def run(self, *, max_polls: int | None = None) -> None:
+        polls = 0
+        while not self.stop_event.is_set() and (max_polls is None or polls < max_polls):
+            polls += 1
+            close_old_connections()
+            services.mark_listener_alive()
+            try:
+                self.poll_once()
+                self.failures = 0
+            except NoojeeError as exc:
+                self.failures += 1
+                delay = min(self.backoff_cap, 0.5 * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
+                logger.warning("PBX subscribe failed (%s); retrying in %.1f s", exc, delay)
+                self.stop_event.wait(delay)
+
+    def poll_once(self) -> int:
+        """One subscribe round trip; returns the number of events applied."""
+        extensions = self.extensions()
+        if not extensions:
+            self.stop_event.wait(min(self.poll_timeout, 5))
+            return 0
+        cursor, _ = ListenerCursor.objects.get_or_create(name=self.cursor_name)
+        last = cursor.last_sequence_number
+        timeout = 0 if last == 0 else self.poll_timeout
+        result = self.client.subscribe(extensions, last, timeout=timeout)
+        if last and result.seq < last:
+            logger.info("PBX event counter went back from %s to %s: taking a new snapshot", last, result.seq)
+            result = self.client.subscribe(extensions, 0, timeout=0)
+        applied = apply_events(result.events)
+        ListenerCursor.objects.filter(pk=cursor.pk).update(last_sequence_number=result.seq)
+        if last == 0 and not result.events:
+            # A snapshot returns at once; do not spin on an idle PBX.
+            time.sleep(0.1)
+        return applied
+
+
+def monitored_extensions() -> list[str]:
+    return sorted(
+        {ext.split("/", 1)[-1] for ext in AgentPhone.objects.filter(is_active=True).values_list("extension", flat=True)}
+    )
+
+
+def apply_events(events: Iterable[CallEvent]) -> int:
+    applied = 0
+    for event in events:
+        if services.apply_call_event(event) is not None:
+            applied += 1
+    return applied

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from noojee_django.checks import check_settings
+from noojee_django.conf import noojee_settings
+
+GOOD = {
+    "BASE_URL": "https://pbx.example.com",
+    "API_KEY": "test-key",
+    "STORAGE_ALIAS": "noojee_recordings",
+}
+
+
+def ids(settings: Any, **noojee: Any) -> set[str]:
+    settings.NOOJEE = {**GOOD, **noojee}
+    return {message.id for message in check_settings()}
+
+
+def test_good_settings_raise_nothing(settings: Any) -> None:
+    assert ids(settings) == set()
+
+
+def test_missing_base_url_is_e001(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOOJEE_BASE_URL", raising=False)
+    assert "noojee.E001" in ids(settings, BASE_URL=None)
+
+
+def test_base_url_that_is_not_http_is_e001(settings: Any) -> None:
+    assert "noojee.E001" in ids(settings, BASE_URL="ftp://pbx")
+
+
+def test_missing_api_key_is_e002_and_the_environment_fills_it(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOOJEE_API_KEY", raising=False)
+    assert "noojee.E002" in ids(settings, API_KEY=None)
+    monkeypatch.setenv("NOOJEE_API_KEY", "from-env")
+    assert "noojee.E002" not in ids(settings, API_KEY=None)
+    assert noojee_settings.API_KEY == "from-env"
+
+
+def test_plain_http_outside_debug_is_e003(settings: Any) -> None:
+    settings.DEBUG = False
+    assert "noojee.E003" in ids(settings, BASE_URL="http://pbx.example.com")
+    assert "noojee.E003" not in ids(settings, BASE_URL="http://127.0.0.1:8765")
+    settings.DEBUG = True
+    assert "noojee.E003" not in ids(settings, BASE_URL="http://pbx.example.com")
+
+
+def test_unknown_storage_alias_is_e004_and_default_storage_warns(settings: Any) -> None:
+    assert "noojee.E004" in ids(settings, STORAGE_ALIAS="nope")
+    assert "noojee.W004" in ids(settings, STORAGE_ALIAS="default")
+
+
+def test_bad_choice_is_e005(settings: Any) -> None:
+    assert "noojee.E005" in ids(settings, AUTH="password")
+    assert "noojee.E005" in ids(settings, AUDIO_ENCODING="mp3")
+
+
+def test_unknown_time_zone_is_e006(settings: Any) -> None:
+    assert "noojee.E006" in ids(settings, PBX_TIME_ZONE="Mars/Olympus")
+
+
+def test_hook_that_cannot_be_imported_is_e007(settings: Any) -> None:
+    assert "noojee.E007" in ids(settings, MAY_HEAR="nowhere.at_all")
+
+
+def test_retention_without_purge_schedule_is_w001(settings: Any) -> None:
+    settings.CELERY_BEAT_SCHEDULE = {}
+    assert "noojee.W001" in ids(settings, RETENTION_DAYS=30)
+    from noojee_django.beat import beat_schedule
+
+    settings.CELERY_BEAT_SCHEDULE = beat_schedule()
+    assert "noojee.W001" not in ids(settings, RETENTION_DAYS=30)
+
+
+def test_debug_logging_of_urllib3_is_w002(settings: Any) -> None:
+    logger = logging.getLogger("urllib3")
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        assert "noojee.W002" in ids(settings)
+    finally:
+        logger.setLevel(previous)
+    assert "noojee.W002" not in ids(settings)
+
+
+def test_unknown_key_is_w003(settings: Any) -> None:
+    assert "noojee.W003" in ids(settings, BASEURL="typo")
+
+
+def test_missing_required_setting_names_what_to_add(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOOJEE_API_KEY", raising=False)
+    settings.NOOJEE = {"BASE_URL": "https://pbx"}
+    with pytest.raises(ImproperlyConfigured, match=r"NOOJEE\['API_KEY'\].*NOOJEE_API_KEY"):
+        noojee_settings.API_KEY  # noqa: B018
+
+
+def test_noojee_setting_must_be_a_dict(settings: Any) -> None:
+    settings.NOOJEE = ["https://pbx"]
+    assert {m.id for m in check_settings()} == {"noojee.E000"}
