@@ -94,7 +94,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = VAR_DIR / "media"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "crm:customer-list"
+LOGOUT_REDIRECT_URL = "login"
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -114,6 +116,11 @@ NOOJEE = {
     "API_KEY": os.environ.get("NOOJEE_API_KEY", EMULATOR_DEV_KEY),
     "PBX_TIME_ZONE": "Australia/Melbourne",
     "STORAGE_ALIAS": "noojee_recordings",
+    # A demo should attach within seconds; the app's defaults suit a production PBX.
+    "POLL_DELAY": float(os.environ.get("NOOJEE_POLL_DELAY", "2")),
+    "POLL_BACKOFF_BASE": float(os.environ.get("NOOJEE_POLL_BACKOFF_BASE", "2")),
+    "POLL_BACKOFF_CAP": float(os.environ.get("NOOJEE_POLL_BACKOFF_CAP", "60")),
+    "GIVE_UP_AFTER": float(os.environ.get("NOOJEE_GIVE_UP_AFTER", "900")),
 }
 
 # Celery. With no broker configured, the demo uses kombu's filesystem transport: a folder is the broker,
@@ -128,6 +135,9 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(_BROKER_DIR / "processed"),
         "store_processed": False,
     }
+else:
+    # A message a lost worker had taken goes back to the queue after this long (acks_late tasks).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {**beat_schedule(sweep_every=15.0, reconcile_every=120.0)}

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "POLL_BACKOFF_CAP": 600,  # seconds: the longest wait between two polls
     "GIVE_UP_AFTER": 6 * 3600,  # seconds after "stop" with no legs: the tag becomes "absent"
     "MAX_FETCH_ATTEMPTS": 5,  # failed downloads of one leg before it (and its tag) is "failed"
+    "FETCH_LEASE": 600,  # seconds after which an unfinished download is taken to belong to a lost worker
     "SWEEP_BATCH_SIZE": 500,
     "SWEEP_GRACE": 60,  # seconds a poll may be late before the sweep sends it again
     # Input rules

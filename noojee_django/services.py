@@ -47,8 +47,11 @@ from .validation import normalize_number, validate_tag
 
 logger = logging.getLogger("noojee_django")
 
-#: A leg whose download started this long ago and never finished belongs to a lost worker.
-FETCH_LEASE = dt.timedelta(minutes=10)
+
+def fetch_lease() -> dt.timedelta:
+    """A leg whose download was claimed this long ago and never finished belongs to a lost worker."""
+    return dt.timedelta(seconds=float(noojee_settings.FETCH_LEASE))
+
 #: How far before "start recording" a leg may start and still belong to the tag (PBX clock skew).
 LEG_START_TOLERANCE = dt.timedelta(minutes=10)
 
@@ -69,12 +72,16 @@ def may_hear(user: Any, obj: Any) -> bool:
     return bool(check(user, obj)) if check is not None else False
 
 
-def agent_phone_for(user: Any) -> AgentPhone:
-    """The user's own active handset; nobody dials or records from somebody else's."""
+def agent_phone_for(user: Any, *, lock: bool = False) -> AgentPhone:
+    """The user's own active handset; nobody dials or records from somebody else's.
+
+    ``lock`` takes a row lock (inside a transaction) so that two concurrent clicks are serialised.
+    """
     if not getattr(user, "is_authenticated", False):
         raise NoojeePermissionDenied("Log in to use the phone.")
+    phones = AgentPhone.objects.select_for_update() if lock else AgentPhone.objects.all()
     try:
-        return AgentPhone.objects.get(user=user, is_active=True)
+        return phones.get(user=user, is_active=True)
     except AgentPhone.DoesNotExist:
         raise NoAgentPhone("You have no phone extension: ask an administrator to add one.") from None
 
@@ -127,9 +134,7 @@ def dial(
     content_type, object_id = _object_ref(obj)
 
     with transaction.atomic():
-        phone = agent_phone_for(user)
-        # Lock the agent's phone row so two concurrent clicks cannot both originate.
-        AgentPhone.objects.select_for_update().filter(pk=phone.pk).exists()
+        phone = agent_phone_for(user, lock=True)  # two concurrent clicks cannot both originate
         recent = (
             CallSession.objects.filter(
                 user=user,
@@ -364,6 +369,11 @@ def start_recording(user: Any, obj: Any, tag: str, *, consent_given: bool = Fals
     except client_errors.NoojeeError as exc:
         _fail_tag(recording_tag, f"The PBX did not start recording: {exc}")
         raise _pbx_error("start recording", exc) from exc
+    # The agent's current call carries the recording: when it hangs up, the tag starts waiting for
+    # its audio even if nobody pressed "stop".
+    CallSession.objects.filter(
+        user=user, extension=phone.extension, status__in=[CallSession.Status.DIALING, CallSession.Status.RINGING, CallSession.Status.CONNECTED]
+    ).update(recording_tag=recording_tag)
     signals.recording_started.send(sender=RecordingTag, recording_tag=recording_tag)
     return recording_tag
 
@@ -371,10 +381,7 @@ def start_recording(user: Any, obj: Any, tag: str, *, consent_given: bool = Fals
 def stop_recording(user: Any, recording_tag: RecordingTag) -> RecordingTag:
     """Stop the recording and start waiting for its audio. Idempotent once stopped."""
     if recording_tag.status != RecordingTag.Status.RECORDING:
-        if recording_tag.status in RecordingTag.PENDING_STATUSES or recording_tag.status in (
-            RecordingTag.FINAL_STATUSES
-        ):
-            return recording_tag
+        return recording_tag
     phone = agent_phone_for(user)
     if recording_tag.started_by_id != user.pk and not user.has_perm("noojee_django.change_recordingtag"):
         raise NoojeePermissionDenied("Only the agent who started this recording can stop it.")
@@ -386,6 +393,38 @@ def stop_recording(user: Any, recording_tag: RecordingTag) -> RecordingTag:
         logger.warning("Stopping recording %s failed: %s", recording_tag.tag, exc)
         recording_tag.last_error = f"Stop was refused by the PBX: {exc}"
     return _mark_waiting(recording_tag)
+
+
+def watch_tag(
+    obj: Any, tag: str, *, user: Any | None = None, since: dt.datetime | None = None
+) -> RecordingTag:
+    """Collect a recording made outside the CRM (from the handset, by a dial plan) under ``tag``.
+
+    The tag starts waiting at once; legs that started after ``since`` (default: a day ago) and carry
+    exactly this tag are fetched and attached to ``obj``.
+    """
+    if user is not None:
+        _require("MAY_RECORD", user, obj, "You may not attach recordings to this record.")
+    tag = validate_tag(tag)
+    content_type, object_id = _object_ref(obj)
+    now = timezone.now()
+    delay = float(noojee_settings.POLL_DELAY)
+    try:
+        with transaction.atomic():
+            recording_tag = RecordingTag.objects.create(
+                tag=tag,
+                content_type=content_type,
+                object_id=object_id,
+                status=RecordingTag.Status.WAITING,
+                started_by=user,
+                started_at=since or now - dt.timedelta(days=1),
+                stopped_at=now,
+                next_poll_at=now + dt.timedelta(seconds=delay),
+            )
+    except IntegrityError:
+        raise InvalidState(f"Tag {tag!r} is already being collected.") from None
+    _schedule_poll(recording_tag, countdown=delay)
+    return recording_tag
 
 
 def _mark_waiting(recording_tag: RecordingTag) -> RecordingTag:
@@ -517,7 +556,7 @@ def poll_tag(recording_tag_id: int) -> PollResult:
         status=RecordingTag.Status.FETCHING,
         unique_id=legs[0].unique_id,
         # A watchdog: if the fetches are lost with their worker, the sweep picks the tag up again.
-        next_poll_at=now + FETCH_LEASE,
+        next_poll_at=now + fetch_lease(),
         updated_at=now,
     )
     for leg_id in to_fetch:
@@ -610,7 +649,7 @@ def fetch_leg(leg_id: int) -> FetchResult:
     """Download one leg's audio, verify it, and store it; at most one successful fetch per leg.
 
     The leg is claimed with a compare-and-set on its status, so two workers racing for it cannot both
-    download it; a claim older than :data:`FETCH_LEASE` is taken to belong to a lost worker. The audio
+    download it; a claim older than ``FETCH_LEASE`` seconds is taken to belong to a lost worker. The audio
     streams into a temporary file and reaches storage only once the client has verified the WAV.
     """
     now = timezone.now()
@@ -618,7 +657,7 @@ def fetch_leg(leg_id: int) -> FetchResult:
         RecordingLeg.objects.filter(pk=leg_id)
         .filter(
             Q(fetch_status=RecordingLeg.FetchStatus.PENDING)
-            | Q(fetch_status=RecordingLeg.FetchStatus.FETCHING, updated_at__lt=now - FETCH_LEASE)
+            | Q(fetch_status=RecordingLeg.FetchStatus.FETCHING, updated_at__lt=now - fetch_lease())
         )
         .update(fetch_status=RecordingLeg.FetchStatus.FETCHING, fetch_attempts=F("fetch_attempts") + 1, updated_at=now)
     )
@@ -837,7 +876,7 @@ def reconcile_hour(date: dt.date, hour: int) -> int:
             )
         to_fetch = _upsert_legs(recording_tag, legs)
         RecordingTag.objects.filter(pk=recording_tag.pk).update(
-            status=RecordingTag.Status.FETCHING, next_poll_at=timezone.now() + FETCH_LEASE
+            status=RecordingTag.Status.FETCHING, next_poll_at=timezone.now() + fetch_lease()
         )
         _log_attempt(
             recording_tag,
@@ -880,7 +919,7 @@ def refetch_legs(legs: models.QuerySet[RecordingLeg] | list[RecordingLeg]) -> in
             fetch_status=RecordingLeg.FetchStatus.PENDING, fetch_attempts=0, last_error="", updated_at=now
         )
         RecordingTag.objects.filter(pk=leg.recording_tag_id).update(
-            status=RecordingTag.Status.FETCHING, next_poll_at=now + FETCH_LEASE, updated_at=now
+            status=RecordingTag.Status.FETCHING, next_poll_at=now + fetch_lease(), updated_at=now
         )
         _schedule_fetch(leg.pk)
         count += 1

@@ -4,6 +4,8 @@ pytest plugin)."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,15 @@ def _grant(user: User, *codenames: str) -> None:
     for codename in codenames:
         app_label, code = codename.split(".")
         user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=code))
+
+
+@pytest.fixture(autouse=True)
+def _empty_recordings_storage() -> None:
+    """Each test starts with no audio on disk, so it can count the files it wrote."""
+    from django.core.files.storage import storages
+
+    root = Path(storages["noojee_recordings"].location)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,200 @@
+"""What the API shows of calls, recordings and legs, and what it accepts to dial and to record.
+
+Audio is only ever reached through the playback views (``noojee:recording-audio``,
+``noojee:leg-audio``), which check who may hear and log each listen: no serializer exposes a storage
+name or URL, and none exposes anything of the PBX configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+
+from ..forms import ObjectNotFound, clean_number, clean_tag, resolve_object
+from ..models import CallSession, RecordingLeg, RecordingTag
+
+
+def _absolute(context: Mapping[str, Any], url: str) -> str:
+    request = context.get("request")
+    return request.build_absolute_uri(url) if request is not None else url
+
+
+def content_type_label(content_type: ContentType | None) -> str | None:
+    return f"{content_type.app_label}.{content_type.model}" if content_type is not None else None
+
+
+class ContentTypeLabelField(serializers.Field):
+    """A content type shown as ``"app_label.model"`` (``"crm.invoice"``)."""
+
+    def to_representation(self, value: ContentType) -> str | None:
+        return content_type_label(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Calls
+
+
+class CallSerializer(serializers.ModelSerializer[CallSession]):
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    content_type = ContentTypeLabelField(read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = CallSession
+        fields = [
+            "id",
+            "status",
+            "status_display",
+            "pbx_status",
+            "is_active",
+            "number",
+            "extension",
+            "record",
+            "tag",
+            "recording_tag",
+            "content_type",
+            "object_id",
+            "error",
+            "created_at",
+            "connected_at",
+            "ended_at",
+        ]
+        read_only_fields = fields
+
+
+class _ObjectInputMixin:
+    """Resolves ``content_type`` + ``object_id`` into ``attrs["obj"]``; an unknown record is a 404."""
+
+    def resolve(self, attrs: dict[str, Any], *, required: bool) -> dict[str, Any]:
+        content_type = attrs.get("content_type", "")
+        object_id = attrs.get("object_id", "")
+        if not required and not content_type and not object_id:
+            attrs["obj"] = None
+            return attrs
+        try:
+            attrs["obj"] = resolve_object(content_type, object_id)
+        except ObjectNotFound as exc:
+            raise NotFound(exc.message) from None
+        return attrs
+
+
+class DialSerializer(_ObjectInputMixin, serializers.Serializer[Any]):
+    """Dial ``number`` from the user's own phone, for an optional CRM record, optionally recording it."""
+
+    number = serializers.CharField(trim_whitespace=False, help_text="Digits, with an optional leading +.")
+    content_type = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text='The CRM record\'s kind: "app_label.model".'
+    )
+    object_id = serializers.CharField(required=False, allow_blank=True, default="")
+    record = serializers.BooleanField(required=False, default=False)
+    tag = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False, help_text="Needed with record."
+    )
+
+    def validate_number(self, value: str) -> str:
+        return clean_number(value)
+
+    def validate_tag(self, value: str) -> str:
+        return clean_tag(value) if value else ""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("record") and not attrs.get("tag"):
+            raise serializers.ValidationError({"tag": "Enter a tag to record the call under."})
+        return self.resolve(attrs, required=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Recordings
+
+
+class RecordingLegSerializer(serializers.ModelSerializer[RecordingLeg]):
+    fetch_status_display = serializers.CharField(source="get_fetch_status_display", read_only=True)
+    audio_url = serializers.SerializerMethodField(help_text="The leg's audio, through the playback view.")
+
+    class Meta:
+        model = RecordingLeg
+        fields = [
+            "id",
+            "recording_tag",
+            "leg",
+            "call_record_id",
+            "unique_id",
+            "start",
+            "duration",
+            "measured_duration",
+            "source",
+            "destination",
+            "did",
+            "direction",
+            "fetch_status",
+            "fetch_status_display",
+            "fetched_at",
+            "audio_url",
+        ]
+        read_only_fields = fields
+
+    def get_audio_url(self, leg: RecordingLeg) -> str | None:
+        if leg.fetch_status != RecordingLeg.FetchStatus.FETCHED or not leg.audio:
+            return None
+        return _absolute(self.context, reverse("noojee:leg-audio", args=[leg.pk]))
+
+
+class RecordingTagSerializer(serializers.ModelSerializer[RecordingTag]):
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    content_type = ContentTypeLabelField(read_only=True)
+    audio_url = serializers.SerializerMethodField(help_text="The joined voice signature, once attached.")
+    legs = RecordingLegSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RecordingTag
+        fields = [
+            "id",
+            "tag",
+            "status",
+            "status_display",
+            "content_type",
+            "object_id",
+            "extension",
+            "started_by",
+            "consent_given",
+            "started_at",
+            "stopped_at",
+            "attached_at",
+            "audio_duration",
+            "audio_url",
+            "legal_hold",
+            "keep_until",
+            "purged_at",
+            "last_error",
+            "legs",
+        ]
+        read_only_fields = fields
+
+    def get_audio_url(self, recording_tag: RecordingTag) -> str | None:
+        if not recording_tag.audio or recording_tag.purged_at is not None:
+            return None
+        return _absolute(self.context, reverse("noojee:recording-audio", args=[recording_tag.pk]))
+
+
+class StartRecordingSerializer(_ObjectInputMixin, serializers.Serializer[Any]):
+    """Record the user's current call under ``tag`` for a CRM record."""
+
+    content_type = serializers.CharField(help_text='The CRM record\'s kind: "app_label.model".')
+    object_id = serializers.CharField()
+    tag = serializers.CharField(trim_whitespace=False, help_text="An invoice or order number.")
+    consent_given = serializers.BooleanField(required=False, default=False)
+
+    def validate_tag(self, value: str) -> str:
+        return clean_tag(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return self.resolve(attrs, required=True)
+
+
+class NoInputSerializer(serializers.Serializer[Any]):
+    """Actions that take no body (hang up, stop, poll)."""

@@ -1,0 +1,271 @@
+"""The API's viewsets: each action checks its input, calls one service, and serializes the result.
+
+Errors of the services become DRF answers: ``ValidationError`` 400 with the message under its field,
+``NoojeePermissionDenied`` 403, ``NoojeeServiceError`` its own status (409, 502) with the message.
+Recordings and legs are listed only where the ``MAY_HEAR`` hook allows; see :func:`hearable`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from rest_framework import exceptions, mixins, viewsets
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONOpenAPIRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.schemas.openapi import SchemaGenerator
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import APIView
+
+from .. import services
+from ..exceptions import NoojeeServiceError
+from ..forms import ObjectNotFound, describe_error, resolve_content_type
+from ..models import CallSession, RecordingLeg, RecordingTag
+from .permissions import MayChangeRecordings
+from .serializers import (
+    CallSerializer,
+    DialSerializer,
+    NoInputSerializer,
+    RecordingLegSerializer,
+    RecordingTagSerializer,
+    StartRecordingSerializer,
+)
+
+
+class ServiceError(exceptions.APIException):
+    """A :class:`NoojeeServiceError` as a DRF answer with the service's own status."""
+
+    def __init__(self, exc: NoojeeServiceError) -> None:
+        super().__init__(detail=exc.message, code=type(exc).__name__)
+        self.status_code = exc.status_code
+
+
+def as_api_exception(exc: Exception) -> Exception:
+    if isinstance(exc, DjangoValidationError):
+        message, field = describe_error(exc)
+        if field:
+            return exceptions.ValidationError({field: [message]})
+        return exceptions.ValidationError(as_serializer_error(exc))
+    if isinstance(exc, ObjectNotFound):
+        return exceptions.NotFound(exc.message)
+    if isinstance(exc, NoojeeServiceError):
+        return ServiceError(exc)
+    return exc
+
+
+class NoojeePagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class NoojeeAPIView(viewsets.GenericViewSet[Any]):
+    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    pagination_class = NoojeePagination
+
+    def handle_exception(self, exc: Exception) -> Response:
+        return super().handle_exception(as_api_exception(exc))
+
+
+def hearable(user: Any, queryset: models.QuerySet[RecordingTag]) -> models.QuerySet[RecordingTag]:
+    """The tags of ``queryset`` whose CRM object ``user`` may hear.
+
+    The hook decides per object, so objects are loaded, but one query per kind of record (not per tag):
+    the distinct (content type, object id) pairs are grouped by content type and fetched in bulk.
+    """
+    ids_by_type: dict[int, set[str]] = defaultdict(set)
+    for content_type_id, object_id in (
+        queryset.order_by().values_list("content_type_id", "object_id").distinct()
+    ):
+        ids_by_type[content_type_id].add(object_id)
+    allowed = Q()
+    any_allowed = False
+    for content_type_id, object_ids in ids_by_type.items():
+        model = ContentType.objects.get_for_id(content_type_id).model_class()
+        if model is None:
+            continue
+        pks = []
+        for object_id in object_ids:
+            try:
+                pks.append(model._meta.pk.to_python(object_id))
+            except (DjangoValidationError, ValueError, TypeError):
+                continue
+        objects = model._default_manager.in_bulk(pks)
+        may = [str(pk) for pk, obj in objects.items() if services.may_hear(user, obj)]
+        if may:
+            allowed |= Q(content_type_id=content_type_id, object_id__in=may)
+            any_allowed = True
+    return queryset.filter(allowed) if any_allowed else queryset.none()
+
+
+# --------------------------------------------------------------------------------------------------
+# Calls
+
+
+class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIView):
+    """The user's own calls. ``create`` dials; ``retrieve`` answers with the call's fresh status."""
+
+    queryset = CallSession.objects.all()
+    serializer_class = CallSerializer
+
+    def get_queryset(self) -> models.QuerySet[CallSession]:
+        calls = CallSession.objects.select_related("content_type")
+        user = self.request.user
+        if self.action == "hangup":
+            return calls  # the service tells another agent's call from one's own (403)
+        if self.action == "list" or not user.has_perm("noojee_django.view_callsession"):
+            return calls.filter(user=user)  # type: ignore[misc]
+        return calls
+
+    def get_serializer_class(self) -> Any:
+        return {"create": DialSerializer, "hangup": NoInputSerializer}.get(self.action, CallSerializer)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = DialSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        call = services.dial(
+            request.user, data["number"], obj=data["obj"], record=data["record"], tag=data["tag"] or None
+        )
+        return Response(CallSerializer(call, context=self.get_serializer_context()).data, status=201)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        call = services.current_call_status(self.get_object())
+        return Response(CallSerializer(call, context=self.get_serializer_context()).data)
+
+    @action(detail=True, methods=["post"])
+    def hangup(self, request: Request, pk: str | None = None) -> Response:
+        call = services.hangup(request.user, self.get_object())
+        return Response(CallSerializer(call, context=self.get_serializer_context()).data)
+
+
+# --------------------------------------------------------------------------------------------------
+# Recordings
+
+
+class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIView):
+    """Voice signatures the user may hear. ``create`` starts recording the user's current call.
+
+    Filters: ``?content_type=crm.invoice&object_id=42``, ``?tag=INV-42``, ``?status=attached``.
+    """
+
+    queryset = RecordingTag.objects.all()
+    serializer_class = RecordingTagSerializer
+
+    def get_queryset(self) -> models.QuerySet[RecordingTag]:
+        tags = RecordingTag.objects.select_related("content_type").prefetch_related("legs")
+        if self.action in ("stop", "poll"):
+            return tags  # who may stop or poll is not who may hear: the service or permission decides
+        if self.action == "list":
+            return hearable(self.request.user, self._filtered(tags))
+        return tags
+
+    def _filtered(self, tags: models.QuerySet[RecordingTag]) -> models.QuerySet[RecordingTag]:
+        params = self.request.query_params
+        if params.get("content_type"):
+            tags = tags.filter(content_type=resolve_content_type(params["content_type"]))
+        if params.get("object_id"):
+            tags = tags.filter(object_id=params["object_id"])
+        if params.get("tag"):
+            tags = tags.filter(tag=params["tag"])
+        if params.get("status"):
+            tags = tags.filter(status=params["status"])
+        return tags
+
+    def get_object(self) -> RecordingTag:
+        recording_tag: RecordingTag = super().get_object()
+        if self.action == "retrieve" and not services.may_hear(
+            self.request.user, recording_tag.content_object
+        ):
+            raise exceptions.NotFound("No such recording.")
+        return recording_tag
+
+    def get_serializer_class(self) -> Any:
+        return {"create": StartRecordingSerializer, "stop": NoInputSerializer, "poll": NoInputSerializer}.get(
+            self.action, RecordingTagSerializer
+        )
+
+    def _answer(self, recording_tag: RecordingTag, status: int = 200, **extra: Any) -> Response:
+        recording_tag = RecordingTag.objects.prefetch_related("legs").get(pk=recording_tag.pk)
+        data = RecordingTagSerializer(recording_tag, context=self.get_serializer_context()).data
+        return Response({**data, **extra}, status=status)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = StartRecordingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        recording_tag = services.start_recording(
+            request.user, data["obj"], data["tag"], consent_given=data["consent_given"]
+        )
+        return self._answer(recording_tag, status=201)
+
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        return self._answer(services.stop_recording(request.user, self.get_object()))
+
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, MayChangeRecordings])
+    def poll(self, request: Request, pk: str | None = None) -> Response:
+        recording_tag = self.get_object()
+        scheduled = services.poll_now([recording_tag])
+        return self._answer(recording_tag, poll_scheduled=bool(scheduled))
+
+
+class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIView):
+    """The legs of the recordings the user may hear; ``?recording_tag=ID`` narrows to one recording."""
+
+    queryset = RecordingLeg.objects.all()
+    serializer_class = RecordingLegSerializer
+
+    def get_queryset(self) -> models.QuerySet[RecordingLeg]:
+        legs = RecordingLeg.objects.select_related("recording_tag")
+        if self.action == "retrieve":
+            return legs  # one leg: get_object asks about its own record only
+        tags = RecordingTag.objects.all()
+        wanted = self.request.query_params.get("recording_tag")
+        if wanted:
+            if not wanted.isascii() or not wanted.isdigit():
+                raise exceptions.ValidationError({"recording_tag": ["A recording id is a number."]})
+            tags = tags.filter(pk=int(wanted))
+        return legs.filter(recording_tag__in=hearable(self.request.user, tags))
+
+    def get_object(self) -> RecordingLeg:
+        leg: RecordingLeg = super().get_object()
+        if not services.may_hear(self.request.user, leg.recording_tag.content_object):
+            raise exceptions.NotFound("No such leg.")
+        return leg
+
+
+# --------------------------------------------------------------------------------------------------
+# Schema
+
+
+class SchemaView(APIView):
+    """The API's OpenAPI 3 schema, as JSON (DRF's own generator: no YAML library needed)."""
+
+    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONOpenAPIRenderer]
+    schema = None  # the schema view is not an endpoint of the schema
+
+    def get(self, request: Request) -> Response:
+        from .urls import router
+
+        generator = SchemaGenerator(
+            title="Noojee API",
+            description="Calls, voice-signature recordings and their legs.",
+            version="1",
+            patterns=router.urls,
+            url=reverse("noojee:api-root"),
+        )
+        return Response(generator.get_schema(request=request, public=True))

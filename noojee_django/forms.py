@@ -1,0 +1,228 @@
+"""Input rules of the views and the REST API, checked before anything is looked up or sent to the PBX.
+
+Numbers and tags go through the same :mod:`~noojee_django.validation` rules the services apply, so a
+hostile value is refused with a message at the door; the services check again, so nothing that skips
+these forms can reach an Asterisk dial string either. The CRM object a call or recording is for is named
+by content type (its id or ``app_label.model``) and object id, and resolved here to an instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import models
+
+from .validation import normalize_number, validate_tag
+
+#: Longest raw value accepted in any field before the real rules even look at it: a 1 MB "number" is
+#: refused as too long, not scanned character by character.
+MAX_RAW_LENGTH = 200
+
+#: Apps whose models are never the CRM object of a call or a recording.
+_INTERNAL_APP_LABELS = frozenset({"contenttypes", "sessions", "admin", "authtoken", "noojee_django"})
+
+
+class ObjectNotFound(Exception):
+    """The content type is valid but no object has this id: a 404, not a 400."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _one_line(value: str, what: str) -> str:
+    if any(char in value for char in "\r\n\x00"):
+        raise ValidationError(f"The {what} must be on one line.", code=f"{what}_not_one_line")
+    return value
+
+
+def clean_number(raw: object) -> str:
+    """A dialable number (``"+61 3 8320 8100"`` -> ``"+61383208100"``) or a ``ValidationError``."""
+    if isinstance(raw, str):
+        if len(raw) > MAX_RAW_LENGTH:
+            raise ValidationError("A phone number this long cannot be dialled.", code="number_too_long")
+        _one_line(raw, "number")
+    return normalize_number(raw)
+
+
+def clean_tag(raw: object) -> str:
+    """A recording tag, with the rules of :func:`~noojee_django.validation.validate_tag`."""
+    if isinstance(raw, str):
+        if len(raw) > MAX_RAW_LENGTH:
+            raise ValidationError("This tag is too long.", code="tag_too_long")
+        _one_line(raw, "tag")
+    return validate_tag(raw)
+
+
+def resolve_content_type(raw: object) -> ContentType:
+    """A content type named by its id (``"12"``) or ``"app_label.model"`` (``"crm.invoice"``)."""
+    value = str(raw if raw is not None else "")
+    if not value:
+        raise ValidationError("Name the kind of record (e.g. crm.invoice).", code="content_type_required")
+    if len(value) > MAX_RAW_LENGTH:
+        raise ValidationError("Unknown kind of record.", code="unknown_content_type")
+    try:
+        if value.isascii() and value.isdigit():
+            content_type = ContentType.objects.get_for_id(int(value))
+        elif value.count(".") == 1:
+            app_label, model = value.lower().split(".")
+            content_type = ContentType.objects.get_by_natural_key(app_label, model)
+        else:
+            raise ContentType.DoesNotExist
+    except (ContentType.DoesNotExist, ValueError, OverflowError):
+        raise ValidationError(
+            f"Unknown kind of record: {value[:50]!r}.", code="unknown_content_type"
+        ) from None
+    model_class = content_type.model_class()
+    if (
+        model_class is None
+        or content_type.app_label in _INTERNAL_APP_LABELS
+        or not apps.is_installed(model_class._meta.app_config.name)
+    ):
+        raise ValidationError(f"Unknown kind of record: {value[:50]!r}.", code="unknown_content_type")
+    return content_type
+
+
+def resolve_object(content_type_raw: object, object_id_raw: object) -> models.Model:
+    """The CRM object named by content type and id. Bad input is a ``ValidationError``; a well-formed id
+    that matches nothing is :class:`ObjectNotFound`."""
+    content_type = resolve_content_type(content_type_raw)
+    model_class = content_type.model_class()
+    assert model_class is not None  # checked by resolve_content_type
+    raw_id = str(object_id_raw if object_id_raw is not None else "")
+    if not raw_id:
+        raise ValidationError("Name the record (its id).", code="object_id_required")
+    if len(raw_id) > 64:
+        raise ValidationError("This record id is too long.", code="invalid_object_id")
+    try:
+        object_id = model_class._meta.pk.to_python(raw_id)
+    except (ValidationError, ValueError, TypeError):
+        raise ValidationError(
+            f"{raw_id[:50]!r} is not a valid record id.", code="invalid_object_id"
+        ) from None
+    try:
+        return model_class._default_manager.get(pk=object_id)
+    except (ObjectDoesNotExist, ValueError, TypeError, OverflowError):
+        raise ObjectNotFound(f"No {model_class._meta.verbose_name} has id {raw_id[:50]!r}.") from None
+
+
+class _ObjectForm(forms.Form):
+    """Resolves ``content_type`` + ``object_id`` into ``cleaned_data["obj"]`` (``None`` when both are empty).
+
+    An id that matches nothing leaves ``not_found`` set instead of a field error, so the view answers 404.
+    """
+
+    object_required = False
+    not_found: str | None = None
+
+    def clean_object(self) -> None:
+        content_type = self.cleaned_data.get("content_type", "")
+        object_id = self.cleaned_data.get("object_id", "")
+        if not content_type and not object_id and not self.object_required:
+            self.cleaned_data["obj"] = None
+            return
+        try:
+            self.cleaned_data["obj"] = resolve_object(content_type, object_id)
+        except ValidationError as exc:
+            field = "object_id" if exc.code in ("object_id_required", "invalid_object_id") else "content_type"
+            self.add_error(field, exc)
+        except ObjectNotFound as exc:
+            self.not_found = exc.message
+
+
+def _raw_char(**kwargs: Any) -> forms.CharField:
+    """A text field that keeps its value as sent (no stripping): the rules decide what is acceptable."""
+    return forms.CharField(strip=False, **kwargs)
+
+
+class DialForm(_ObjectForm):
+    number = _raw_char()
+    content_type = _raw_char(required=False)
+    object_id = _raw_char(required=False)
+    record = forms.BooleanField(required=False)
+    tag = _raw_char(required=False)
+
+    def clean_number(self) -> str:
+        return clean_number(self.cleaned_data["number"])
+
+    def clean_tag(self) -> str:
+        tag = self.cleaned_data.get("tag", "")
+        if not tag:
+            return ""
+        return clean_tag(tag)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "content_type" in cleaned and "object_id" in cleaned:
+            self.clean_object()
+        if cleaned.get("record") and not cleaned.get("tag") and "tag" not in self.errors:
+            self.add_error(
+                "tag", ValidationError("Enter a tag to record the call under.", code="tag_required")
+            )
+        return cleaned
+
+
+class AnswerForm(forms.Form):
+    unique_id = _raw_char(max_length=64)
+
+
+class StartRecordingForm(_ObjectForm):
+    object_required = True
+
+    content_type = _raw_char()
+    object_id = _raw_char()
+    tag = _raw_char()
+    consent = forms.BooleanField(required=False)
+
+    def clean_tag(self) -> str:
+        return clean_tag(self.cleaned_data["tag"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "content_type" in cleaned and "object_id" in cleaned:
+            self.clean_object()
+        return cleaned
+
+
+#: Which input field a validation error of the services is about, by its code.
+_FIELD_OF_CODE = {
+    "number_required": "number",
+    "invalid_number": "number",
+    "number_too_long": "number",
+    "number_not_one_line": "number",
+    "tag_required": "tag",
+    "tag_too_long": "tag",
+    "invalid_tag": "tag",
+    "tag_not_one_line": "tag",
+    "invalid_unique_id": "unique_id",
+    "unknown_content_type": "content_type",
+    "content_type_required": "content_type",
+    "object_id_required": "object_id",
+    "invalid_object_id": "object_id",
+}
+
+
+def describe_error(exc: ValidationError) -> tuple[str, str | None]:
+    """A ``ValidationError`` (of a form or a service) as ``(message in words, field name or None)``."""
+    if hasattr(exc, "error_dict"):
+        field, errors = next(iter(exc.error_dict.items()))
+        return " ".join(errors[0].messages), None if field == "__all__" else field
+    return " ".join(exc.messages), _FIELD_OF_CODE.get(getattr(exc, "code", None) or "")
+
+
+def first_error(form: forms.Form) -> tuple[str, str | None]:
+    """The first error of a form as ``(message in words, field name or None)``."""
+    for field, errors in form.errors.items():
+        if errors:
+            message = str(errors[0])
+            if field == "__all__":
+                return message, None
+            label = form.fields[field].label or field.replace("_", " ")
+            if message == str(forms.Field.default_error_messages["required"]):
+                message = f"Enter the {label.lower()}."
+            return message, field
+    return "The request is not valid.", None

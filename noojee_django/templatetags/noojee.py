@@ -1,0 +1,170 @@
+"""``{% load noojee %}``: the dial and record buttons, the live call status, the recordings of a record.
+
+The buttons are plain HTML forms that post to the app's views (so they work without JavaScript) and
+carry ``data-noojee`` hooks that ``noojee.js`` takes over. A user without a phone or the permission sees
+no button: the dial button falls back to the number as text, the record button to nothing. The
+recordings of a record render only for users the ``MAY_HEAR`` hook allows, and nothing at all for the
+others. Every tag reads the user from ``request`` in the context (the ``request`` context processor).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import template
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.templatetags.static import static
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from .. import services
+from ..conf import noojee_settings
+from ..exceptions import NoojeeServiceError
+from ..models import AgentPhone, CallSession, RecordingTag
+from ..validation import normalize_number, validate_tag
+
+register = template.Library()
+
+#: A call older than this is not shown as "current" in the status area, whatever its state says.
+CURRENT_CALL_WINDOW = dt.timedelta(hours=4)
+
+
+def _request(context: template.Context) -> Any:
+    return context.get("request")
+
+
+def _user(context: template.Context) -> Any:
+    request = _request(context)
+    return getattr(request, "user", None) or context.get("user")
+
+
+def _phone(context: template.Context) -> AgentPhone | None:
+    """The user's phone, looked up once per request however many buttons the page has."""
+    request = _request(context)
+    if request is not None and hasattr(request, "_noojee_agent_phone"):
+        cached: AgentPhone | None = request._noojee_agent_phone
+        return cached
+    user = _user(context)
+    phone: AgentPhone | None
+    try:
+        phone = services.agent_phone_for(user) if user is not None else None
+    except (NoojeeServiceError, PermissionDenied):
+        phone = None
+    if request is not None:
+        request._noojee_agent_phone = phone
+    return phone
+
+
+def _allowed(hook: str, user: Any, obj: Any) -> bool:
+    """Ask a permission hook (``MAY_DIAL``, ``MAY_RECORD``) whether to show a button."""
+    check = noojee_settings.hook(hook)
+    return bool(user is not None and (check is None or check(user, obj)))
+
+
+def _object_fields(obj: Any) -> dict[str, str]:
+    if obj is None or getattr(obj, "pk", None) is None:
+        return {"content_type": "", "object_id": ""}
+    content_type = ContentType.objects.get_for_model(obj)
+    return {"content_type": f"{content_type.app_label}.{content_type.model}", "object_id": str(obj.pk)}
+
+
+def _next(context: template.Context) -> str:
+    request = _request(context)
+    return request.get_full_path() if request is not None else ""
+
+
+@register.inclusion_tag("noojee_django/dial_button.html", takes_context=True)
+def noojee_dial_button(context: template.Context, number: Any, obj: Any = None) -> dict[str, Any]:
+    """``{% noojee_dial_button customer.phone customer %}``: ring the agent's phone, then the number."""
+    shown = str(number or "").strip()
+    user = _user(context)
+    try:
+        normalize_number(shown)
+        dialable = True
+    except ValidationError:
+        dialable = False
+    can_dial = bool(shown) and dialable and _phone(context) is not None and _allowed("MAY_DIAL", user, obj)
+    return {
+        "number": shown,
+        "can_dial": can_dial,
+        "next": _next(context),
+        **_object_fields(obj),
+    }
+
+
+@register.inclusion_tag("noojee_django/record_button.html", takes_context=True)
+def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[str, Any]:
+    """``{% noojee_record_button invoice invoice.number %}``: start or stop recording the current call."""
+    user = _user(context)
+    try:
+        tag = validate_tag(str(tag or ""))
+        valid_tag = True
+    except ValidationError:
+        valid_tag = False
+    can_record = (
+        valid_tag
+        and obj is not None
+        and getattr(obj, "pk", None) is not None
+        and _phone(context) is not None
+        and _allowed("MAY_RECORD", user, obj)
+    )
+    latest = None
+    if can_record:
+        latest = (
+            services.recordings_for(obj)
+            .filter(tag=tag)
+            .exclude(status__in=[RecordingTag.Status.FAILED, RecordingTag.Status.ABSENT])
+            .order_by("-started_at")
+            .first()
+        )
+    recording = latest if latest is not None and latest.status == RecordingTag.Status.RECORDING else None
+    return {
+        "can_record": can_record,
+        "tag": tag,
+        "recording": recording,
+        "latest": latest,
+        "next": _next(context),
+        **_object_fields(obj),
+    }
+
+
+@register.inclusion_tag("noojee_django/recordings.html", takes_context=True)
+def noojee_recordings(context: template.Context, obj: Any) -> dict[str, Any]:
+    """``{% noojee_recordings invoice %}``: the record's voice signatures, for those who may hear them."""
+    user = _user(context)
+    may_hear = obj is not None and user is not None and services.may_hear(user, obj)
+    recordings = list(services.recordings_for(obj)) if may_hear else []
+    return {"may_hear": may_hear, "recordings": recordings, "obj": obj}
+
+
+@register.inclusion_tag("noojee_django/call_status.html", takes_context=True)
+def noojee_call_status(context: template.Context) -> dict[str, Any]:
+    """``{% noojee_call_status %}``: where the widget shows the current call and its hang-up button.
+
+    Rendered with the user's call in progress, if any, so a page loaded mid-call (or after a dial
+    without JavaScript) shows it too.
+    """
+    user = _user(context)
+    call = None
+    has_phone = _phone(context) is not None
+    if has_phone:
+        call = (
+            CallSession.objects.filter(user_id=user.pk, created_at__gte=timezone.now() - CURRENT_CALL_WINDOW)
+            .exclude(status__in=CallSession.FINAL_STATUSES)
+            .order_by("-created_at")
+            .first()
+        )
+    return {"has_phone": has_phone, "call": call, "next": _next(context)}
+
+
+@register.simple_tag
+def noojee_assets() -> SafeString:
+    """``{% noojee_assets %}`` in the ``<head>``: the widget's stylesheet and script."""
+    return format_html(
+        '<link rel="stylesheet" href="{}">\n<script src="{}" defer></script>',
+        static("noojee_django/noojee.css"),
+        static("noojee_django/noojee.js"),
+    )

@@ -1,0 +1,223 @@
+"""The buttons' endpoints: dial, hang up, answer, start and stop recording, and a call's live status.
+
+Each view checks its input, calls one service and answers in the form the request asked for: JSON for
+the JavaScript widget (``Accept: application/json`` or ``X-Requested-With``), or a redirect back to the
+page with a message, so every button also works as a plain HTML form without JavaScript. Errors are
+answered in words, never as a 500: bad input is 400, a refused user 403, an unknown record 404, a
+service error its own status (409 no phone or wrong state, 502 the PBX failed).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .exceptions import NoojeeServiceError
+from .forms import AnswerForm, DialForm, ObjectNotFound, StartRecordingForm, describe_error, first_error
+from .models import CallSession, RecordingTag
+
+logger = logging.getLogger("noojee_django")
+
+View = Callable[..., HttpResponse]
+
+# --------------------------------------------------------------------------------------------------
+# Answering
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """Whether the caller is the JavaScript widget (or an API-like client) rather than a plain form."""
+    return "application/json" in request.headers.get("Accept", "") or "X-Requested-With" in request.headers
+
+
+def safe_back_url(request: HttpRequest) -> str:
+    """Where to send the browser back to: ``next``, else the referring page, if it is on this site."""
+    for candidate in (request.POST.get("next"), request.GET.get("next"), request.headers.get("Referer")):
+        if candidate and url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return candidate
+    return resolve_url(getattr(settings, "LOGIN_REDIRECT_URL", "/") or "/")
+
+
+def _done(request: HttpRequest, message: str, payload: dict[str, Any]) -> HttpResponse:
+    if wants_json(request):
+        return JsonResponse({**payload, "message": message})
+    messages.success(request, message, fail_silently=True)
+    return HttpResponseRedirect(safe_back_url(request))
+
+
+def _failed(
+    request: HttpRequest, message: str, status: int, field: str | None = None, *, as_json: bool = False
+) -> HttpResponse:
+    if as_json or wants_json(request):
+        return JsonResponse({"error": message, "field": field}, status=status)
+    messages.error(request, message, fail_silently=True)
+    return HttpResponseRedirect(safe_back_url(request))
+
+
+def entry_point(view: View | None = None, *, always_json: bool = False) -> Any:
+    """Login, CSRF, and the translation of every service error into an answer in words.
+
+    ``always_json`` is for endpoints only the widget reads (``call_status``): their errors are JSON even
+    for a request that did not ask for it.
+    """
+    if view is None:
+        return functools.partial(entry_point, always_json=always_json)
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        fail = functools.partial(_failed, request, as_json=always_json)
+        if not request.user.is_authenticated:
+            if always_json or wants_json(request):
+                return JsonResponse({"error": "Log in to use the phone.", "field": None}, status=403)
+            return redirect_to_login(safe_back_url(request))
+        try:
+            return view(request, *args, **kwargs)
+        except ValidationError as exc:
+            message, field = describe_error(exc)
+            return fail(message, 400, field)
+        except ObjectNotFound as exc:
+            return fail(exc.message, 404)
+        except PermissionDenied as exc:
+            return fail(str(exc) or "You may not do this.", 403)
+        except NoojeeServiceError as exc:
+            if exc.status_code >= 500:
+                logger.warning("%s failed: %s", view.__name__, exc)
+            return fail(exc.message, exc.status_code)
+
+    return csrf_protect(never_cache(wrapper))
+
+
+def _form_error(request: HttpRequest, form: Any) -> HttpResponse:
+    message, field = first_error(form)
+    return _failed(request, message, 400, field)
+
+
+def _get(model: type[Any], pk: int, what: str) -> Any:
+    try:
+        return model._default_manager.get(pk=pk)
+    except model.DoesNotExist:
+        raise ObjectNotFound(f"No such {what}.") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# What the widget is told
+
+
+def call_payload(call: CallSession) -> dict[str, Any]:
+    """A call as the widget shows it; also the ``call_status`` answer."""
+    return {
+        "id": call.pk,
+        "status": call.status,
+        "status_display": call.get_status_display(),
+        "pbx_status": call.pbx_status,
+        "number": call.number,
+        "connected_at": call.connected_at.isoformat() if call.connected_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "is_active": call.is_active,
+        "status_url": reverse("noojee:call-status", args=[call.pk]),
+        "hangup_url": reverse("noojee:hangup", args=[call.pk]),
+    }
+
+
+def recording_payload(recording_tag: RecordingTag) -> dict[str, Any]:
+    return {
+        "id": recording_tag.pk,
+        "tag": recording_tag.tag,
+        "status": recording_tag.status,
+        "status_display": recording_tag.get_status_display(),
+        "is_recording": recording_tag.status == RecordingTag.Status.RECORDING,
+        "stop_url": reverse("noojee:stop-recording", args=[recording_tag.pk]),
+    }
+
+
+def may_see_call(user: Any, call: CallSession) -> bool:
+    """A call's status is its agent's business, and that of operators who may view calls."""
+    return call.user_id == user.pk or user.has_perm("noojee_django.view_callsession")
+
+
+# --------------------------------------------------------------------------------------------------
+# Views
+
+
+@require_POST
+@entry_point
+def dial(request: HttpRequest) -> HttpResponse:
+    form = DialForm(request.POST)
+    if not form.is_valid():
+        return _form_error(request, form)
+    if form.not_found:
+        raise ObjectNotFound(form.not_found)
+    data = form.cleaned_data
+    call = services.dial(
+        request.user, data["number"], obj=data["obj"], record=data["record"], tag=data["tag"] or None
+    )
+    return _done(request, f"Calling {call.number}: pick up your phone.", call_payload(call))
+
+
+@require_POST
+@entry_point
+def hangup(request: HttpRequest, call_id: int) -> HttpResponse:
+    call = services.hangup(request.user, _get(CallSession, call_id, "call"))
+    return _done(request, f"Hung up the call to {call.number}.", call_payload(call))
+
+
+@require_POST
+@entry_point
+def answer(request: HttpRequest) -> HttpResponse:
+    form = AnswerForm(request.POST)
+    if not form.is_valid():
+        return _form_error(request, form)
+    services.answer(request.user, form.cleaned_data["unique_id"])
+    return _done(request, "Answered: pick up your phone.", {"unique_id": form.cleaned_data["unique_id"]})
+
+
+@require_POST
+@entry_point
+def start_recording(request: HttpRequest) -> HttpResponse:
+    form = StartRecordingForm(request.POST)
+    if not form.is_valid():
+        return _form_error(request, form)
+    if form.not_found:
+        raise ObjectNotFound(form.not_found)
+    data = form.cleaned_data
+    recording_tag = services.start_recording(
+        request.user, data["obj"], data["tag"], consent_given=data["consent"]
+    )
+    return _done(request, f"Recording {recording_tag.tag}.", recording_payload(recording_tag))
+
+
+@require_POST
+@entry_point
+def stop_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
+    recording_tag = services.stop_recording(request.user, _get(RecordingTag, recording_tag_id, "recording"))
+    return _done(
+        request,
+        f"Stopped recording {recording_tag.tag}: the audio will be attached in a few minutes.",
+        recording_payload(recording_tag),
+    )
+
+
+@require_GET
+@entry_point(always_json=True)
+def call_status(request: HttpRequest, call_id: int) -> HttpResponse:
+    call = _get(CallSession, call_id, "call")
+    if not may_see_call(request.user, call):
+        raise PermissionDenied("This is not your call.")
+    call = services.current_call_status(call)
+    return JsonResponse(call_payload(call))

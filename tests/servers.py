@@ -1,0 +1,127 @@
+"""Throwaway Redis and PostgreSQL servers on loopback, for end-to-end tests and benchmarks.
+
+Each server lives in a temporary folder and dies with its context manager. When a binary is missing
+the caller gets :class:`ServerUnavailable`; tests skip on it locally, but under ``CI=true`` a missing
+server fails the run instead, so CI cannot pass by testing less.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+class ServerUnavailable(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerUnavailable(f"server exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise ServerUnavailable(f"nothing listens on port {port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """Yield ``redis://127.0.0.1:<port>/0`` for a Redis that keeps nothing on disk."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServerUnavailable("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="noojee-redis-") as folder:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for_port(port, process)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _pg_binary(name: str) -> str:
+    for folder in PG_BIN_DIRS:
+        if (folder / name).exists():
+            return str(folder / name)
+    found = shutil.which(name)
+    if found is None:
+        raise ServerUnavailable(f"PostgreSQL's {name} is not installed")
+    return found
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield ``postgres://postgres@127.0.0.1:<port>/postgres`` for a fresh cluster with trust auth.
+
+    PostgreSQL refuses to run as root; as root, the cluster is created and run as the ``postgres`` user.
+    """
+    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser")
+        if runuser is None:
+            raise ServerUnavailable("running as root without runuser: cannot start PostgreSQL")
+        as_user = [runuser, "-u", "postgres", "--"]
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="noojee-pg-"))
+    data = folder / "data"
+    try:
+        if as_user:
+            shutil.chown(folder, "postgres", "postgres")
+        subprocess.run(
+            [*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            yield f"postgres://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run(
+                [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+    except subprocess.CalledProcessError as exc:
+        raise ServerUnavailable(f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')[-500:]}") from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def require(reason: str) -> None:
+    """Skip the calling test, or fail it under CI=true where every server must be there."""
+    import pytest
+
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"required server unavailable under CI: {reason}")
+    pytest.skip(reason)
