@@ -38,8 +38,19 @@ API_KEY = "bench-key"
 def start_emulator(latency: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "noojee_django.emulator", "--host", "127.0.0.1", "--port", str(port),
-         "--api-key", API_KEY, "--latency", str(latency)],
+        [
+            sys.executable,
+            "-m",
+            "noojee_django.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--api-key",
+            API_KEY,
+            "--latency",
+            str(latency),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         cwd=REPO,
@@ -66,7 +77,9 @@ def sequential(url: str, tags: int, legs: list[int]) -> float:
             for meta in client.retrieve_metadata(f"SEQ-{i}"):
                 path = Path(folder) / f"{meta.call_record_id}.wav"
                 with path.open("wb") as out:
-                    client.download_leg(out, unique_id=meta.unique_id, leg=meta.leg, call_record_id=meta.call_record_id)
+                    client.download_leg(
+                        out, unique_id=meta.unique_id, leg=meta.leg, call_record_id=meta.call_record_id
+                    )
                 files.append(path)
             sources = [p.open("rb") for p in files]
             with (Path(folder) / f"SEQ-{i}.wav").open("wb") as out:
@@ -77,8 +90,13 @@ def sequential(url: str, tags: int, legs: list[int]) -> float:
 
 
 def sweep_timings(database_url: str) -> tuple[float, float]:
-    os.environ.update({"DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "example_project.settings",
-                       "CELERY_BROKER_URL": "memory://"})
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "CELERY_BROKER_URL": "memory://",
+        }
+    )
     import django
 
     django.setup()
@@ -96,8 +114,14 @@ def sweep_timings(database_url: str) -> tuple[float, float]:
     def make(count: int, prefix: str, due: bool) -> None:
         when = now - dt.timedelta(hours=1) if due else now + dt.timedelta(hours=1)
         batch = [
-            RecordingTag(tag=f"{prefix}-{i}", content_type=content_type, object_id=str(customer.pk),
-                         status=RecordingTag.Status.WAITING, next_poll_at=when, stopped_at=now)
+            RecordingTag(
+                tag=f"{prefix}-{i}",
+                content_type=content_type,
+                object_id=str(customer.pk),
+                status=RecordingTag.Status.WAITING,
+                next_poll_at=when,
+                stopped_at=now,
+            )
             for i in range(count)
         ]
         RecordingTag.objects.bulk_create(batch, batch_size=5000)
@@ -130,11 +154,16 @@ def main() -> None:
     args = parser.parse_args()
     legs = [int(x) for x in args.legs.split(",")]
 
-    with redis_server() as redis_url, postgres_server() as database_url, tempfile.TemporaryDirectory() as work:
+    with (
+        redis_server() as redis_url,
+        postgres_server() as database_url,
+        tempfile.TemporaryDirectory() as work,
+    ):
         emulator, url = start_emulator(args.latency)
         try:
-            with Pipeline(Path(work), emulator_url=url, api_key=API_KEY, broker_url=redis_url,
-                          database_url=database_url) as pipeline:
+            with Pipeline(
+                Path(work), emulator_url=url, api_key=API_KEY, broker_url=redis_url, database_url=database_url
+            ) as pipeline:
                 pipeline.migrate()
                 pipeline.start_worker(concurrency=args.concurrency)
                 report = pipeline.run_driver(
@@ -148,20 +177,29 @@ def main() -> None:
         small, large = sweep_timings(database_url)
 
     entries = report["tags"].values()
-    attached = sum(1 for e in entries if e["status"] == "attached" and e["legs_match"] and e.get("signature_match"))
+    attached = sum(
+        1 for e in entries if e["status"] == "attached" and e["legs_match"] and e.get("signature_match")
+    )
     pipeline_rate = attached / report["elapsed"]
     sequential_rate = args.tags / sequential_seconds
-    pbx_requests = report["requests"].get("retrieveMetaData", 0) + report["requests"].get("retrieveRecording", 0)
+    pbx_requests = report["requests"].get("retrieveMetaData", 0) + report["requests"].get(
+        "retrieveRecording", 0
+    )
     floor = 1 + len(legs)
     extra = pbx_requests / max(attached, 1) - floor
     print(f"tags={args.tags} legs={legs} latency={args.latency}s concurrency={args.concurrency}")
     print(f"pipeline:   {report['elapsed']:.1f} s, {pipeline_rate:.2f} attachments/s")
     print(f"sequential: {sequential_seconds:.1f} s, {sequential_rate:.2f} attachments/s")
-    print(f"PBX requests: {report['requests']} -> {pbx_requests / max(attached, 1):.2f} per tag (floor {floor})")
-    print(f"sweep of 1,000 due: {small * 1000:.1f} ms among 1,000 waiting, {large * 1000:.1f} ms among 100,000")
     print(
-        f"pipeline: speedup_vs_sequential={pipeline_rate / sequential_rate:.2f} extra_requests_per_tag={extra:.2f} "
-        f"sweep_ratio_100k_vs_1k={large / small:.2f} attached_fraction={attached / args.tags:.3f}"
+        f"PBX requests: {report['requests']} -> {pbx_requests / max(attached, 1):.2f} per tag (floor {floor})"
+    )
+    print(
+        f"sweep of 1,000 due: {small * 1000:.1f} ms among 1,000 waiting, {large * 1000:.1f} ms among 100,000"
+    )
+    print(
+        f"pipeline: speedup_vs_sequential={pipeline_rate / sequential_rate:.2f} "
+        f"extra_requests_per_tag={extra:.2f} sweep_ratio_100k_vs_1k={large / small:.2f} "
+        f"attached_fraction={attached / args.tags:.3f}"
     )
 
 

@@ -11,7 +11,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("NOOJEE_EXAMPLE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-not-secret")  # noqa: S105
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-not-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
@@ -56,6 +56,7 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "example_project.wsgi.application"
+
 
 def _database_from_url(url: str) -> dict[str, object]:
     """``postgres://user:password@host:port/name`` -> a DATABASES entry (enough for the demo and tests)."""
@@ -137,7 +138,9 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 else:
     # A message a lost worker had taken goes back to the queue after this long (acks_late tasks).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {**beat_schedule(sweep_every=15.0, reconcile_every=120.0)}

@@ -21,6 +21,7 @@ _CHOICES = {
     "RETRIEVE_RECORDING_SELECTOR": ("unique_id_leg", "call_record_id"),
     "AUDIO_ENCODING": ("auto", "base64", "raw", "json"),
 }
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _LEAKY_LOGGERS = ("urllib3", "urllib3.connectionpool", "requests", "noojee_django.client")
 
 
@@ -44,11 +45,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     else:
         parts = urlsplit(str(base_url))
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            messages.append(Error(f"NOOJEE['BASE_URL'] is not an http(s) URL: {base_url!r}.", id="noojee.E001"))
-        elif parts.scheme == "http" and not settings.DEBUG and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            messages.append(
+                Error(f"NOOJEE['BASE_URL'] is not an http(s) URL: {base_url!r}.", id="noojee.E001")
+            )
+        elif (
+            parts.scheme == "http"
+            and not settings.DEBUG
+            and parts.hostname not in ("127.0.0.1", "localhost", "::1")
+        ):
             messages.append(
                 Error(
-                    "NOOJEE['BASE_URL'] uses http:// outside DEBUG: the API key would cross the network in clear.",
+                    "NOOJEE['BASE_URL'] uses http:// outside DEBUG: the API key would cross the network "
+                    "in clear.",
                     hint="Use https://; Noojee only accepts HTTPS in production.",
                     id="noojee.E003",
                 )
@@ -57,7 +65,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         messages.append(
             Error(
                 "No Noojee API key is configured.",
-                hint="Set the NOOJEE_API_KEY environment variable (or NOOJEE['API_KEY'], read from the environment).",
+                hint="Set the NOOJEE_API_KEY environment variable, or NOOJEE['API_KEY'] read from the "
+                "environment.",
                 id="noojee.E002",
             )
         )
@@ -73,7 +82,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         zoneinfo.ZoneInfo(str(noojee_settings.PBX_TIME_ZONE))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         messages.append(
-            Error(f"NOOJEE['PBX_TIME_ZONE'] = {noojee_settings.PBX_TIME_ZONE!r} is not a known time zone.", id="noojee.E006")
+            Error(
+                f"NOOJEE['PBX_TIME_ZONE'] = {noojee_settings.PBX_TIME_ZONE!r} is not a known time zone.",
+                id="noojee.E006",
+            )
         )
 
     alias = noojee_settings.STORAGE_ALIAS
@@ -90,7 +102,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         messages.append(
             Warning(
                 "Recordings are stored in the default storage, which web servers often serve publicly.",
-                hint="Add a private storage (no base_url, outside MEDIA_ROOT) and set NOOJEE['STORAGE_ALIAS'].",
+                hint="Add a private storage (no base_url, outside MEDIA_ROOT) and name it in "
+                "NOOJEE['STORAGE_ALIAS'].",
                 id="noojee.W004",
             )
         )
@@ -118,7 +131,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             messages.append(
                 Warning(
                     f"Logger {name!r} logs at DEBUG: request lines may reach your log handlers.",
-                    hint="The app masks apiKey and hash in what it logs; keep urllib3 at INFO or above in production.",
+                    hint="The app masks apiKey and hash in what it logs; keep urllib3 at INFO or above "
+                    "in production.",
                     id="noojee.W002",
                 )
             )
@@ -127,6 +141,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     unknown = sorted(set(user) - set(DEFAULTS))
     if unknown:
         messages.append(
-            Warning(f"Unknown NOOJEE key(s): {', '.join(unknown)}.", hint="See docs/settings.md.", id="noojee.W003")
+            Warning(
+                f"Unknown NOOJEE key(s): {', '.join(unknown)}.",
+                hint="See docs/settings.md.",
+                id="noojee.W003",
+            )
         )
     return messages

@@ -98,7 +98,9 @@ class NoojeeSettings:
         try:
             return import_string(path)
         except ImportError as exc:
-            raise ImproperlyConfigured(f"Noojee: NOOJEE['{name}'] = {path!r} cannot be imported: {exc}") from exc
+            raise ImproperlyConfigured(
+                f"Noojee: NOOJEE['{name}'] = {path!r} cannot be imported: {exc}"
+            ) from exc
 
 
 noojee_settings = NoojeeSettings()

@@ -83,7 +83,10 @@ class CallStateListener:
 
 def monitored_extensions() -> list[str]:
     return sorted(
-        {ext.split("/", 1)[-1] for ext in AgentPhone.objects.filter(is_active=True).values_list("extension", flat=True)}
+        {
+            ext.split("/", 1)[-1]
+            for ext in AgentPhone.objects.filter(is_active=True).values_list("extension", flat=True)
+        }
     )
 
 

@@ -97,7 +97,9 @@ class AgentPhone(models.Model):
 
     def clean(self) -> None:
         if self.handset_brand == HandsetBrand.CUSTOM and not self.auto_answer_custom:
-            raise ValidationError({"auto_answer_custom": _("Enter the auto-answer string for a custom brand.")})
+            raise ValidationError(
+                {"auto_answer_custom": _("Enter the auto-answer string for a custom brand.")}
+            )
         if self.handset_brand == HandsetBrand.SNOM_NEW and not self.handset_ip:
             raise ValidationError({"handset_ip": _("Newer Snom firmware needs the handset's IP address.")})
         for char in "\r\n":
@@ -205,7 +207,9 @@ class RecordingTag(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True)
     attached_at = models.DateTimeField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
-    audio = models.FileField(upload_to=recording_upload_to, storage=recordings_storage, blank=True, max_length=255)
+    audio = models.FileField(
+        upload_to=recording_upload_to, storage=recordings_storage, blank=True, max_length=255
+    )
     audio_size = models.PositiveBigIntegerField(null=True, blank=True)
     audio_sha256 = models.CharField(max_length=64, blank=True)
     audio_duration = models.FloatField(null=True, blank=True)
@@ -269,7 +273,9 @@ class RecordingLeg(models.Model):
     fetch_attempts = models.PositiveIntegerField(default=0)
     fetched_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
-    audio = models.FileField(upload_to=recording_upload_to, storage=recordings_storage, blank=True, max_length=255)
+    audio = models.FileField(
+        upload_to=recording_upload_to, storage=recordings_storage, blank=True, max_length=255
+    )
     audio_size = models.PositiveBigIntegerField(null=True, blank=True)
     audio_sha256 = models.CharField(max_length=64, blank=True)
     sample_rate = models.PositiveIntegerField(null=True, blank=True)
@@ -302,7 +308,9 @@ class RecordingAttempt(models.Model):
         ERROR = "error", _("Error")
 
     recording_tag = models.ForeignKey(RecordingTag, on_delete=models.CASCADE, related_name="attempts_log")
-    leg = models.ForeignKey(RecordingLeg, null=True, blank=True, on_delete=models.CASCADE, related_name="attempts")
+    leg = models.ForeignKey(
+        RecordingLeg, null=True, blank=True, on_delete=models.CASCADE, related_name="attempts"
+    )
     action = models.CharField(max_length=16, choices=Action.choices)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -327,7 +335,9 @@ class RecordingAccess(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     recording_tag = models.ForeignKey(RecordingTag, on_delete=models.CASCADE, related_name="accesses")
-    leg = models.ForeignKey(RecordingLeg, null=True, blank=True, on_delete=models.CASCADE, related_name="accesses")
+    leg = models.ForeignKey(
+        RecordingLeg, null=True, blank=True, on_delete=models.CASCADE, related_name="accesses"
+    )
     action = models.CharField(max_length=16, choices=Action.choices)
     byte_range = models.CharField(max_length=64, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)

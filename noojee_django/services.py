@@ -52,6 +52,7 @@ def fetch_lease() -> dt.timedelta:
     """A leg whose download was claimed this long ago and never finished belongs to a lost worker."""
     return dt.timedelta(seconds=float(noojee_settings.FETCH_LEASE))
 
+
 #: How far before "start recording" a leg may start and still belong to the tag (PBX clock skew).
 LEG_START_TOLERANCE = dt.timedelta(minutes=10)
 
@@ -284,7 +285,11 @@ def apply_call_event(event: CallEvent) -> CallSession | None:
             CallSession.objects.filter(
                 extension__endswith=f"/{event.extension}",
                 unique_id="",
-                status__in=[CallSession.Status.QUEUED, CallSession.Status.DIALING, CallSession.Status.RINGING],
+                status__in=[
+                    CallSession.Status.QUEUED,
+                    CallSession.Status.DIALING,
+                    CallSession.Status.RINGING,
+                ],
             )
             .order_by("-created_at")
             .first()
@@ -329,7 +334,9 @@ def current_call_status(call: CallSession) -> CallSession:
     ]
     if mine:
         event = mine[-1]
-        return apply_call_status(call, status_from_pbx(event.status), pbx_status=event.status, unique_id=event.unique_call_id)
+        return apply_call_status(
+            call, status_from_pbx(event.status), pbx_status=event.status, unique_id=event.unique_call_id
+        )
     if call.status != CallSession.Status.QUEUED and call.connected_at is not None:
         # The extension has no call any more: ours ended between two looks.
         return apply_call_status(call, CallSession.Status.HUNG_UP, pbx_status="Hungup")
@@ -372,7 +379,9 @@ def start_recording(user: Any, obj: Any, tag: str, *, consent_given: bool = Fals
     # The agent's current call carries the recording: when it hangs up, the tag starts waiting for
     # its audio even if nobody pressed "stop".
     CallSession.objects.filter(
-        user=user, extension=phone.extension, status__in=[CallSession.Status.DIALING, CallSession.Status.RINGING, CallSession.Status.CONNECTED]
+        user=user,
+        extension=phone.extension,
+        status__in=[CallSession.Status.DIALING, CallSession.Status.RINGING, CallSession.Status.CONNECTED],
     ).update(recording_tag=recording_tag)
     signals.recording_started.send(sender=RecordingTag, recording_tag=recording_tag)
     return recording_tag
@@ -659,7 +668,11 @@ def fetch_leg(leg_id: int) -> FetchResult:
             Q(fetch_status=RecordingLeg.FetchStatus.PENDING)
             | Q(fetch_status=RecordingLeg.FetchStatus.FETCHING, updated_at__lt=now - fetch_lease())
         )
-        .update(fetch_status=RecordingLeg.FetchStatus.FETCHING, fetch_attempts=F("fetch_attempts") + 1, updated_at=now)
+        .update(
+            fetch_status=RecordingLeg.FetchStatus.FETCHING,
+            fetch_attempts=F("fetch_attempts") + 1,
+            updated_at=now,
+        )
     )
     if not claimed:
         return FetchResult("skipped")
@@ -670,7 +683,9 @@ def fetch_leg(leg_id: int) -> FetchResult:
     saved_name: str | None = None
     try:
         with _temporary_file() as tmp:
-            info = get_client().download_leg(tmp, unique_id=leg.unique_id, leg=leg.leg, call_record_id=leg.call_record_id)
+            info = get_client().download_leg(
+                tmp, unique_id=leg.unique_id, leg=leg.leg, call_record_id=leg.call_record_id
+            )
             tmp.flush()
             tmp.seek(0)
             upload_to = RecordingLeg._meta.get_field("audio").generate_filename(  # type: ignore[attr-defined]
@@ -712,28 +727,52 @@ def _after_failed_fetch(leg: RecordingLeg, exc: client_errors.NoojeeError, start
     now = timezone.now()
     if isinstance(exc, client_errors.RecordingNotReady):
         # The call is still going on: not a failure, wait without spending a fetch attempt.
-        _log_attempt(recording_tag, RecordingAttempt.Action.FETCH, RecordingAttempt.Outcome.NOT_READY, leg=leg, error=exc, started=started)
+        _log_attempt(
+            recording_tag,
+            RecordingAttempt.Action.FETCH,
+            RecordingAttempt.Outcome.NOT_READY,
+            leg=leg,
+            error=exc,
+            started=started,
+        )
         RecordingLeg.objects.filter(pk=leg.pk).update(
-            fetch_status=RecordingLeg.FetchStatus.PENDING, fetch_attempts=F("fetch_attempts") - 1, updated_at=now
+            fetch_status=RecordingLeg.FetchStatus.PENDING,
+            fetch_attempts=F("fetch_attempts") - 1,
+            updated_at=now,
         )
         delay = backoff_delay(min(leg.fetch_attempts, 6))
         _schedule_fetch(leg.pk, countdown=delay)
         return FetchResult(RecordingAttempt.Outcome.NOT_READY, retry_in=delay)
     if isinstance(exc, client_errors.NotFoundError):
-        _log_attempt(recording_tag, RecordingAttempt.Action.FETCH, RecordingAttempt.Outcome.GONE, leg=leg, error=exc, started=started)
+        _log_attempt(
+            recording_tag,
+            RecordingAttempt.Action.FETCH,
+            RecordingAttempt.Outcome.GONE,
+            leg=leg,
+            error=exc,
+            started=started,
+        )
         RecordingLeg.objects.filter(pk=leg.pk).update(
             fetch_status=RecordingLeg.FetchStatus.GONE, last_error=str(exc), updated_at=now
         )
         _fail_tag(recording_tag, f"Leg {leg.leg} (#{leg.call_record_id}) is gone from the PBX: {exc}")
         return FetchResult(RecordingAttempt.Outcome.GONE)
-    _log_attempt(recording_tag, RecordingAttempt.Action.FETCH, RecordingAttempt.Outcome.ERROR, leg=leg, error=exc, started=started)
+    _log_attempt(
+        recording_tag,
+        RecordingAttempt.Action.FETCH,
+        RecordingAttempt.Outcome.ERROR,
+        leg=leg,
+        error=exc,
+        started=started,
+    )
     if leg.fetch_attempts >= int(noojee_settings.MAX_FETCH_ATTEMPTS) or not exc.retryable:
         RecordingLeg.objects.filter(pk=leg.pk).update(
             fetch_status=RecordingLeg.FetchStatus.FAILED, last_error=str(exc), updated_at=now
         )
         _fail_tag(
             recording_tag,
-            f"Leg {leg.leg} (#{leg.call_record_id}) could not be fetched after {leg.fetch_attempts} attempt(s): {exc}",
+            f"Leg {leg.leg} (#{leg.call_record_id}) could not be fetched after "
+            f"{leg.fetch_attempts} attempt(s): {exc}",
         )
         return FetchResult(RecordingAttempt.Outcome.ERROR)
     RecordingLeg.objects.filter(pk=leg.pk).update(
@@ -829,7 +868,9 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
     )
     if not due:
         return 0
-    RecordingTag.objects.filter(pk__in=due).update(next_poll_at=now + dt.timedelta(seconds=float(noojee_settings.POLL_BACKOFF_CAP)))
+    RecordingTag.objects.filter(pk__in=due).update(
+        next_poll_at=now + dt.timedelta(seconds=float(noojee_settings.POLL_BACKOFF_CAP))
+    )
     from .tasks import poll_recording_tag
 
     for tag_id in due:
@@ -860,7 +901,9 @@ def reconcile_hour(date: dt.date, hour: int) -> int:
     resolve = noojee_settings.hook("RESOLVE_TAG")
     added = 0
     for tag, legs in by_tag.items():
-        recording_tag = RecordingTag.objects.filter(tag=tag).exclude(status=RecordingTag.Status.RECORDING).first()
+        recording_tag = (
+            RecordingTag.objects.filter(tag=tag).exclude(status=RecordingTag.Status.RECORDING).first()
+        )
         if recording_tag is None:
             obj = resolve(tag) if resolve is not None else None
             if obj is None:
@@ -903,7 +946,10 @@ def poll_now(recording_tags: models.QuerySet[RecordingTag] | list[RecordingTag])
             continue
         if recording_tag.status != RecordingTag.Status.ATTACHED:
             RecordingTag.objects.filter(pk=recording_tag.pk).update(
-                status=RecordingTag.Status.WAITING, next_poll_at=now, stopped_at=recording_tag.stopped_at or now, updated_at=now
+                status=RecordingTag.Status.WAITING,
+                next_poll_at=now,
+                stopped_at=recording_tag.stopped_at or now,
+                updated_at=now,
             )
             _schedule_poll(recording_tag, countdown=0)
             count += 1
@@ -939,7 +985,9 @@ def attach_to(user: Any, recording_tag: RecordingTag, obj: Any) -> RecordingTag:
     return recording_tag
 
 
-def set_legal_hold(user: Any, recording_tags: models.QuerySet[RecordingTag] | list[RecordingTag], hold: bool) -> int:
+def set_legal_hold(
+    user: Any, recording_tags: models.QuerySet[RecordingTag] | list[RecordingTag], hold: bool
+) -> int:
     if not user.has_perm("noojee_django.change_recordingtag"):
         raise NoojeePermissionDenied("You may not change legal holds.")
     ids = [t.pk for t in recording_tags]
@@ -1007,4 +1055,6 @@ def record_access(
 def recordings_for(obj: Any) -> models.QuerySet[RecordingTag]:
     """The recordings attached to a CRM object, newest first, with their legs."""
     content_type, object_id = _object_ref(obj)
-    return RecordingTag.objects.filter(content_type=content_type, object_id=object_id).prefetch_related("legs")
+    return RecordingTag.objects.filter(content_type=content_type, object_id=object_id).prefetch_related(
+        "legs"
+    )

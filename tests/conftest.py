@@ -46,7 +46,7 @@ def pbx(settings: Any, noojee_emulator: Any) -> Any:
 @pytest.fixture
 def agent(db: Any) -> User:
     """An agent with a phone, allowed to dial, record, and view invoices and customers."""
-    user = User.objects.create_user("agent", password="pw")  # noqa: S106
+    user = User.objects.create_user("agent", password="pw")
     AgentPhone.objects.create(user=user, extension="SIP/101", login_name="agent1", handset_brand="yealink")
     _grant(
         user,
@@ -61,27 +61,35 @@ def agent(db: Any) -> User:
 @pytest.fixture
 def other_agent(db: Any) -> User:
     """An agent on another extension, with the same permissions."""
-    user = User.objects.create_user("agent2", password="pw")  # noqa: S106
+    user = User.objects.create_user("agent2", password="pw")
     AgentPhone.objects.create(user=user, extension="SIP/102", login_name="agent2")
-    _grant(user, "noojee_django.can_dial", "noojee_django.can_record", "crm.view_invoice", "crm.view_customer")
+    _grant(
+        user, "noojee_django.can_dial", "noojee_django.can_record", "crm.view_invoice", "crm.view_customer"
+    )
     return User.objects.get(pk=user.pk)
 
 
 @pytest.fixture
 def outsider(db: Any) -> User:
     """A logged-in user with no phone and no view permission on invoices."""
-    return User.objects.create_user("outsider", password="pw")  # noqa: S106
+    return User.objects.create_user("outsider", password="pw")
 
 
 @pytest.fixture
 def staff(db: Any) -> User:
-    user = User.objects.create_user("staff", password="pw", is_staff=True)  # noqa: S106
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
     _grant(
         user,
         *(
             f"noojee_django.{action}_{model}"
             for action in ("view", "change")
-            for model in ("callsession", "recordingtag", "recordingleg", "recordingattempt", "recordingaccess")
+            for model in (
+                "callsession",
+                "recordingtag",
+                "recordingleg",
+                "recordingattempt",
+                "recordingaccess",
+            )
         ),
         "crm.view_invoice",
     )
@@ -90,7 +98,7 @@ def staff(db: Any) -> User:
 
 @pytest.fixture
 def superuser(db: Any) -> User:
-    return User.objects.create_superuser("root", password="pw")  # noqa: S106
+    return User.objects.create_superuser("root", password="pw")
 
 
 @pytest.fixture

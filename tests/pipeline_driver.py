@@ -66,12 +66,17 @@ def main() -> None:
             "leg_rows": recording_tag.legs.count(),
         }
         if args.verify == "all" and recording_tag.status == RecordingTag.Status.ATTACHED:
-            sources = [io.BytesIO(control.audio(leg["call_record_id"])) for leg in sorted(want["legs"], key=lambda x: x["leg"])]
+            sources = [
+                io.BytesIO(control.audio(leg["call_record_id"]))
+                for leg in sorted(want["legs"], key=lambda x: x["leg"])
+            ]
             reference = io.BytesIO()
             stitch_wavs(sources, reference)
             with recording_tag.audio.open("rb") as stored:
                 digest = hashlib.sha256(stored.read()).hexdigest()
-            entry["signature_match"] = digest == hashlib.sha256(reference.getvalue()).hexdigest() == recording_tag.audio_sha256
+            entry["signature_match"] = (
+                digest == hashlib.sha256(reference.getvalue()).hexdigest() == recording_tag.audio_sha256
+            )
         results[recording_tag.tag] = entry
 
     delta = {k: requests_after.get(k, 0) - requests_before.get(k, 0) for k in requests_after}

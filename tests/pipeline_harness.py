@@ -63,14 +63,29 @@ class Pipeline:
     def migrate(self) -> None:
         self.manage("migrate", "--noinput", "-v0")
 
-    def start_worker(self, *, concurrency: int = 8, pool: str = "threads", log: Path | None = None) -> subprocess.Popen[bytes]:
-        out = open(log or self.workdir / f"worker-{len(self.workers)}.log", "ab")  # noqa: SIM115
+    def start_worker(
+        self, *, concurrency: int = 8, pool: str = "threads", log: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        out = open(log or self.workdir / f"worker-{len(self.workers)}.log", "ab")
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "example_project", "worker",
-                "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "WARNING",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "-n", f"worker{len(self.workers)}@%h",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "example_project",
+                "worker",
+                "--pool",
+                pool,
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"worker{len(self.workers)}@%h",
             ],
             env=self.env,
             cwd=REPO,

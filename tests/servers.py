@@ -50,7 +50,19 @@ def redis_server() -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="noojee-redis-") as folder:
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                folder,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -113,7 +125,9 @@ def postgres_server() -> Iterator[str]:
                 stderr=subprocess.DEVNULL,
             )
     except subprocess.CalledProcessError as exc:
-        raise ServerUnavailable(f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')[-500:]}") from exc
+        raise ServerUnavailable(
+            f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')[-500:]}"
+        ) from exc
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -42,7 +42,9 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> Any:
 
 def connected_call(agent: User, customer: Any) -> CallSession:
     call = services.dial(agent, customer.phone, obj=customer)
-    return wait_for(lambda: services.current_call_status(call).status == CallSession.Status.CONNECTED and call)
+    return wait_for(
+        lambda: services.current_call_status(call).status == CallSession.Status.CONNECTED and call
+    )
 
 
 # ---------------------------------------------------------------------------------------------- dial
@@ -118,7 +120,9 @@ def test_call_status_follows_the_pbx_without_a_listener(pbx: Any, agent: User, c
     assert call.ended_at is not None
 
 
-def test_another_agent_cannot_hang_up_my_call(pbx: Any, agent: User, other_agent: User, customer: Any) -> None:
+def test_another_agent_cannot_hang_up_my_call(
+    pbx: Any, agent: User, other_agent: User, customer: Any
+) -> None:
     call = services.dial(agent, customer.phone)
     with pytest.raises(NoojeePermissionDenied):
         services.hangup(other_agent, call)
@@ -149,7 +153,9 @@ def test_recording_a_voice_signature_attaches_the_audio_to_the_invoice(
         assert poll.outcome == "ok"
         assert poll.legs_found == 1
         for leg_id in poll.legs_to_fetch:
-            result = wait_for(lambda leg_id=leg_id: services.fetch_leg(leg_id))  # audio ready once the call ended
+            result = wait_for(
+                lambda leg_id=leg_id: services.fetch_leg(leg_id)
+            )  # audio ready once the call ended
             assert result.outcome == "ok", result
     finally:
         signals.recording_attached.disconnect(on_attached)
@@ -178,7 +184,9 @@ def test_start_recording_without_a_call_fails_with_the_reason_and_frees_the_tag(
         services.start_recording(agent, invoice, "INV-42")
 
 
-def test_a_tag_cannot_be_recorded_twice_at_once(pbx: Any, agent: User, customer: Any, invoice: Invoice) -> None:
+def test_a_tag_cannot_be_recorded_twice_at_once(
+    pbx: Any, agent: User, customer: Any, invoice: Invoice
+) -> None:
     connected_call(agent, customer)
     services.start_recording(agent, invoice, "INV-42")
     with pytest.raises(InvalidState, match="already being recorded"):
@@ -300,7 +308,9 @@ def test_a_leg_gone_from_the_pbx_fails_the_tag_as_gone(
     pbx: Any, noojee_emulator_control: Any, invoice: Invoice
 ) -> None:
     noojee_emulator_control.add_recording(tag="INV-42", legs=[1])
-    noojee_emulator_control.add_fault("negative_code", method="retrieveRecording", code=-1, message="No such leg", status=404)
+    noojee_emulator_control.add_fault(
+        "negative_code", method="retrieveRecording", code=-1, message="No such leg", status=404
+    )
     recording_tag = watched(invoice)
     (leg_id,) = services.poll_tag(recording_tag.pk).legs_to_fetch
     assert services.fetch_leg(leg_id).outcome == RecordingAttempt.Outcome.GONE

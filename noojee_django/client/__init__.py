@@ -1,0 +1,54 @@
+"""A pure-Python client for the Noojee PBX API. No Django here: usable from any script."""
+
+from .client import NoojeeClient, RetryPolicy
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidAudioError,
+    NoojeeError,
+    NoojeeTimeout,
+    NotFoundError,
+    ProtocolError,
+    RateLimited,
+    RecordingNotReady,
+    ServerError,
+    TransportError,
+)
+from .legacy import LegacyRecordingClient
+from .types import (
+    AudioInfo,
+    CallEvent,
+    CallStatus,
+    DialResult,
+    Direction,
+    LegMetadata,
+    Reply,
+    SubscribeResult,
+)
+
+__all__ = [
+    "ApiError",
+    "AudioInfo",
+    "AuthenticationError",
+    "CallEvent",
+    "CallStatus",
+    "ConfigurationError",
+    "DialResult",
+    "Direction",
+    "InvalidAudioError",
+    "LegMetadata",
+    "LegacyRecordingClient",
+    "NoojeeClient",
+    "NoojeeError",
+    "NoojeeTimeout",
+    "NotFoundError",
+    "ProtocolError",
+    "RateLimited",
+    "RecordingNotReady",
+    "Reply",
+    "RetryPolicy",
+    "ServerError",
+    "SubscribeResult",
+    "TransportError",
+]

@@ -118,6 +118,7 @@ class NoojeeTimeout(TransportError):
 
     kind = "timeout"
 
+
 __all__ = [
     "ApiError",
     "AuthenticationError",

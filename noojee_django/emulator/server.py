@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import audio
 from .config import EmulatorConfig
+from .control import ControlClient
 from .faults import BODY_CHANGING, Fault, FaultRegistry
 from .pbx import Pbx, PbxError, strip_exten
 
@@ -162,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
             query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
             body = self._read_body()
             if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
-                self._send(emulator.control.handle(self.command, path, query, body), [])
+                self._send(emulator.control_api.handle(self.command, path, query, body), [])
                 return
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             params = dict(query)
@@ -488,7 +489,7 @@ class EmulatorServer:
         self.initial_config = self.config.copy()
         self.pbx = Pbx(self.config)
         self.faults = FaultRegistry()
-        self.control = ControlApi(self)
+        self.control_api = ControlApi(self)
         self._httpd: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -498,6 +499,11 @@ class EmulatorServer:
         if self._httpd is None:
             raise RuntimeError("the emulator is not started")
         return int(self._httpd.server_address[1])
+
+    @property
+    def control(self) -> ControlClient:
+        """A control API client for this emulator."""
+        return ControlClient(self.url)
 
     @property
     def url(self) -> str:

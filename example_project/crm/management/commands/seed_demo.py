@@ -30,16 +30,21 @@ class Command(BaseCommand):
             defaults={"extension": "SIP/101", "handset_brand": HandsetBrand.YEALINK, "login_name": "alex"},
         )
         manager = self._user("manager", "Morgan", "Manager", is_staff=True, is_superuser=True)
-        AgentPhone.objects.update_or_create(user=manager, defaults={"extension": "SIP/102", "login_name": "morgan"})
+        AgentPhone.objects.update_or_create(
+            user=manager, defaults={"extension": "SIP/102", "login_name": "morgan"}
+        )
         intern = self._user("intern", "Ira", "Intern")
         self._grant(intern, "view_customer")  # sees customers, not invoices nor their recordings
 
         for name, phone, invoices in CUSTOMERS:
             customer, _ = Customer.objects.get_or_create(name=name, defaults={"phone": phone})
             for number, amount in invoices:
-                Invoice.objects.get_or_create(number=number, defaults={"customer": customer, "amount": amount})
+                Invoice.objects.get_or_create(
+                    number=number, defaults={"customer": customer, "amount": amount}
+                )
         self.stdout.write(
-            f"Demo users (password {DEMO_PASSWORD!r}): agent (SIP/101), manager (admin), intern (no recordings)"
+            f"Demo users (password {DEMO_PASSWORD!r}): agent (SIP/101), manager (admin), "
+            "intern (no recordings)"
         )
 
     def _user(self, username: str, first: str, last: str, **flags: bool) -> User:

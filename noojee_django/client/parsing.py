@@ -1,0 +1,204 @@
+"""Turning the PBX's loosely typed JSON into the dataclasses of :mod:`.types`.
+
+Every function raises :class:`~.errors.ProtocolError` for a reply it cannot read, never a
+``KeyError`` or ``ValueError`` from deep inside.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ProtocolError
+from .types import CallEvent, CallStatus, DialResult, Direction, LegMetadata, Reply, SubscribeResult
+
+_DIRECTIONS = {
+    "0": Direction.INBOUND,
+    "1": Direction.OUTBOUND,
+    "2": Direction.INTERNAL,
+    "inbound": Direction.INBOUND,
+    "outbound": Direction.OUTBOUND,
+    "internal": Direction.INTERNAL,
+}
+# "Tue Sep 14 15:03:30 AEST 2021": the zone abbreviation is ambiguous; the PBX time zone decides.
+_JAVA_DATE = re.compile(r"^\w{3} (\w{3}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (?:\S+ )?(\d{4})$")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_KNOWN_STATUSES = {s.value: s for s in CallStatus}
+
+
+def as_int(value: Any, field: str) -> int:
+    """An int from an int or a numeric string (the PBX sends both)."""
+    if isinstance(value, bool):
+        raise ProtocolError(f"field {field!r} is a boolean, not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ProtocolError(f"field {field!r} is not an integer: {str(value)[:40]!r}")
+
+
+def as_str(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ProtocolError(f"expected a string, got {type(value).__name__}")
+
+
+def as_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+        return value.lower() in ("true", "yes", "1")
+    if isinstance(value, int):
+        return bool(value)
+    raise ProtocolError(f"expected a boolean, got {str(value)[:20]!r}")
+
+
+def parse_pbx_datetime(value: Any, tz: dt.tzinfo) -> dt.datetime | None:
+    """Both date formats the PBX uses, as aware datetimes in the PBX's time zone; ``""`` -> ``None``."""
+    text = as_str(value).strip()
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S"):
+        try:
+            return dt.datetime.strptime(text, fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+    match = _JAVA_DATE.match(text)
+    if match and match.group(1) in _MONTHS:
+        month = _MONTHS[match.group(1)]
+        day, hour, minute, second, year = (int(match.group(i)) for i in (2, 3, 4, 5, 6))
+        try:
+            return dt.datetime(year, month, day, hour, minute, second, tzinfo=tz)
+        except ValueError:
+            pass
+    raise ProtocolError(f"unreadable PBX date {text[:40]!r}")
+
+
+def parse_direction(value: Any) -> Direction:
+    return _DIRECTIONS.get(as_str(value).strip().lower(), Direction.UNKNOWN)
+
+
+def _code(body: Mapping[str, Any]) -> int | None:
+    if "Code" not in body:
+        return None
+    return as_int(body["Code"], "Code")
+
+
+def parse_reply(body: Any) -> Reply:
+    """The ``{Code, Message}`` envelope; an empty body (HTTP 200, nothing said) is success."""
+    if body is None or body == "":
+        return Reply(0, "")
+    if not isinstance(body, Mapping):
+        raise ProtocolError("expected a JSON object with Code and Message")
+    code = _code(body)
+    return Reply(0 if code is None else code, as_str(body.get("Message")))
+
+
+def parse_dial(body: Any) -> DialResult:
+    reply = parse_reply(body)
+    assert isinstance(body, Mapping)
+    if "SessionID" not in body:
+        raise ProtocolError("the dial reply has no SessionID")
+    return DialResult(
+        session_id=as_int(body["SessionID"], "SessionID"), code=reply.code, message=reply.message
+    )
+
+
+def parse_call_event(extension: str, entry: Any, tz: dt.tzinfo) -> CallEvent:
+    if not isinstance(entry, Mapping):
+        raise ProtocolError("a subscribe event is not an object")
+    data = entry.get("CallData", {})
+    if not isinstance(data, Mapping):
+        raise ProtocolError("CallData is not an object")
+    status = as_str(data.get("status"))
+    call_id = entry.get("CallID")
+    return CallEvent(
+        extension=extension,
+        call_id=None if call_id in (None, "") else as_int(call_id, "CallID"),
+        code=0 if entry.get("Code") in (None, "") else as_int(entry.get("Code"), "Code"),
+        unique_call_id=as_str(data.get("uniqueCallId")),
+        status=_KNOWN_STATUSES.get(status, status),
+        caller_id=as_str(data.get("callerId")),
+        can_answer=as_bool(data.get("canAnswer")),
+        call_start_time=parse_pbx_datetime(data.get("callStartTime"), tz),
+        is_queue_call=bool(as_bool(data.get("isQueueCall"))),
+        is_click_to_dial_call=bool(as_bool(data.get("isClickToDialCall"))),
+        inbound=as_bool(data.get("inbound")),
+        other_party_caller_id=None
+        if data.get("otherPartyCallerId") is None
+        else as_str(data["otherPartyCallerId"]),
+        connected_caller_id_num=None
+        if data.get("connectedCallerIdNum") is None
+        else as_str(data["connectedCallerIdNum"]),
+        outbound_destination=None
+        if data.get("outboundDestination") is None
+        else as_str(data["outboundDestination"]),
+        raw=dict(data),
+    )
+
+
+def parse_subscribe(body: Any, tz: dt.tzinfo) -> SubscribeResult:
+    if not isinstance(body, Mapping):
+        raise ProtocolError("the subscribe reply is not a JSON object")
+    seq_value = body.get("seq")
+    if seq_value is None and isinstance(body.get("CallData"), Mapping):
+        seq_value = body["CallData"].get("seq")  # the wiki's prose puts it there
+    if seq_value is None:
+        raise ProtocolError("the subscribe reply has no seq")
+    seq = as_int(seq_value, "seq")
+    data = body.get("Data") or {}
+    if not isinstance(data, Mapping):
+        raise ProtocolError("the subscribe reply's Data is not an object")
+    events: list[CallEvent] = []
+    for extension, entries in data.items():
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise ProtocolError(f"events of extension {str(extension)[:20]!r} are not a list")
+        events.extend(parse_call_event(str(extension), entry, tz) for entry in entries)
+    return SubscribeResult(seq=seq, events=events)
+
+
+def parse_metadata(body: Any, tz: dt.tzinfo) -> list[LegMetadata]:
+    if not isinstance(body, list):
+        raise ProtocolError("recording metadata is not a JSON array")
+    legs = []
+    for row in body:
+        if not isinstance(row, Mapping):
+            raise ProtocolError("a recording metadata row is not an object")
+        try:
+            call_record_id, leg = row["CallRecordId"], row["Leg"]
+        except KeyError as exc:
+            raise ProtocolError(f"a recording metadata row has no {exc.args[0]}") from None
+        duration = row.get("Duration")
+        legs.append(
+            LegMetadata(
+                call_record_id=as_int(call_record_id, "CallRecordId"),
+                leg=as_int(leg, "Leg"),
+                unique_id=as_str(row.get("UniqueId")),
+                tag=as_str(row.get("Tag")),
+                source=as_str(row.get("Source")),
+                destination=as_str(row.get("Destination")),
+                did=as_str(row.get("DID")),
+                direction=parse_direction(row.get("Direction")),
+                username=as_str(row.get("Username")),
+                start=parse_pbx_datetime(row.get("Start"), tz),
+                duration=0 if duration in (None, "") else as_int(duration, "Duration"),
+                call_end=parse_pbx_datetime(row.get("callend"), tz),
+                raw=dict(row),
+            )
+        )
+    return legs
