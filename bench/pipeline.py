@@ -1,6 +1,6 @@
 """Throughput of the recording pipeline, its PBX request economy, and the cost of a sweep.
 
-    python bench/pipeline.py [--tags 200] [--legs 30,30,30] [--latency 0.05] [--concurrency 16]
+    python bench/pipeline.py [--tags 200] [--legs 30,30,30] [--latency 0.05] [--workers 2] [--concurrency 12]
 
 1. Attachments per second through the real pipeline (a Celery worker process on Redis, PostgreSQL,
    the emulator in its own process with ``--latency`` seconds added to every PBX request), against a
@@ -150,7 +150,8 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=200)
     parser.add_argument("--legs", default="30,30,30")
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=12, help="threads per worker process")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (2 cores: 2)")
     args = parser.parse_args()
     legs = [int(x) for x in args.legs.split(",")]
 
@@ -165,7 +166,8 @@ def main() -> None:
                 Path(work), emulator_url=url, api_key=API_KEY, broker_url=redis_url, database_url=database_url
             ) as pipeline:
                 pipeline.migrate()
-                pipeline.start_worker(concurrency=args.concurrency)
+                for _ in range(args.workers):
+                    pipeline.start_worker(concurrency=args.concurrency)
                 report = pipeline.run_driver(
                     ["--tags", str(args.tags), "--legs", args.legs, "--prefix", "BENCH", "--timeout", "900"],
                     timeout=1800,
@@ -187,7 +189,10 @@ def main() -> None:
     )
     floor = 1 + len(legs)
     extra = pbx_requests / max(attached, 1) - floor
-    print(f"tags={args.tags} legs={legs} latency={args.latency}s concurrency={args.concurrency}")
+    print(
+        f"tags={args.tags} legs={legs} latency={args.latency}s "
+        f"workers={args.workers}x{args.concurrency} threads"
+    )
     print(f"pipeline:   {report['elapsed']:.1f} s, {pipeline_rate:.2f} attachments/s")
     print(f"sequential: {sequential_seconds:.1f} s, {sequential_rate:.2f} attachments/s")
     print(

@@ -33,6 +33,7 @@ class Pipeline:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "DJANGO_DEBUG": "0",  # as in production: no per-query bookkeeping in the worker
             "NOOJEE_EXAMPLE_VAR_DIR": str(workdir),
             "NOOJEE_BASE_URL": emulator_url,
             "NOOJEE_API_KEY": api_key,

@@ -52,6 +52,7 @@ logger = logging.getLogger("noojee_django.client")
 _AUTH_WORDS = (
     "apikey",
     "api key",
+    "user key",
     "hash",
     "timestamp",
     "access denied",

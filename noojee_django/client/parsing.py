@@ -108,8 +108,9 @@ def parse_reply(body: Any) -> Reply:
 
 
 def parse_dial(body: Any) -> DialResult:
+    if not isinstance(body, Mapping):
+        raise ProtocolError("the dial reply is not a JSON object")
     reply = parse_reply(body)
-    assert isinstance(body, Mapping)
     if "SessionID" not in body:
         raise ProtocolError("the dial reply has no SessionID")
     return DialResult(
