@@ -333,7 +333,7 @@ class _HttpClient:
                 verifier.feed(data)
                 out.write(data)
 
-        chunks = self._iter_body(response, name)
+        chunks = self._iter_body(response, name, chunk_size)
         try:
             first = b""
             for chunk in chunks:
@@ -368,10 +368,10 @@ class _HttpClient:
             response.close()
         return verifier.finish()
 
-    def _iter_body(self, response: requests.Response, name: str) -> Iterator[bytes]:
+    def _iter_body(self, response: requests.Response, name: str, chunk_size: int) -> Iterator[bytes]:
         got = 0
         try:
-            for chunk in response.iter_content(64 * 1024):
+            for chunk in response.iter_content(chunk_size):
                 got += len(chunk)
                 yield chunk
         except requests.RequestException as exc:

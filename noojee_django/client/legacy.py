@@ -33,7 +33,7 @@ class LegacyRecordingClient(_HttpClient):
         """The whole recording of ``tag`` (all legs joined) as one WAV, streamed into ``out``."""
         response = self._get("retrieve", {"tag": tag, "username": username}, retry=True, expect="stream")
         return self._stream_audio(
-            response, out, name="retrieve", encoding="auto", json_field="Audio", chunk_size=65536
+            response, out, name="retrieve", encoding="auto", json_field="Audio", chunk_size=64 * 1024
         )
 
     def retrieve_by_unique_id(
@@ -43,7 +43,7 @@ class LegacyRecordingClient(_HttpClient):
             "retrieveByUniqueId", {"uniqueId": unique_id, "username": username}, retry=True, expect="stream"
         )
         return self._stream_audio(
-            response, out, name="retrieveByUniqueId", encoding="auto", json_field="Audio", chunk_size=65536
+            response, out, name="retrieveByUniqueId", encoding="auto", json_field="Audio", chunk_size=64 * 1024
         )
 
     @staticmethod
