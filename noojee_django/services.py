@@ -91,6 +91,15 @@ def _pbx_error(action: str, exc: client_errors.NoojeeError) -> PbxError:
     return PbxError(f"The PBX could not {action}: {exc}", cause=exc)
 
 
+def _required_object_ref(obj: Any) -> tuple[ContentType, str]:
+    """The generic link to a CRM object that a recording must be attached to."""
+    if obj is None:
+        raise ValidationError("A recording must be attached to a CRM record.")
+    content_type, object_id = _object_ref(obj)
+    assert content_type is not None
+    return content_type, object_id
+
+
 def _object_ref(obj: Any | None) -> tuple[ContentType | None, str]:
     if obj is None:
         return None, ""
@@ -350,7 +359,7 @@ def current_call_status(call: CallSession) -> CallSession:
 def _create_recording_tag(
     user: Any, obj: Any, tag: str, phone: AgentPhone, *, consent_given: bool
 ) -> RecordingTag:
-    content_type, object_id = _object_ref(obj)
+    content_type, object_id = _required_object_ref(obj)
     try:
         with transaction.atomic():
             return RecordingTag.objects.create(
@@ -415,7 +424,7 @@ def watch_tag(
     if user is not None:
         _require("MAY_RECORD", user, obj, "You may not attach recordings to this record.")
     tag = validate_tag(tag)
-    content_type, object_id = _object_ref(obj)
+    content_type, object_id = _required_object_ref(obj)
     now = timezone.now()
     delay = float(noojee_settings.POLL_DELAY)
     try:
@@ -679,7 +688,7 @@ def fetch_leg(leg_id: int) -> FetchResult:
     leg = RecordingLeg.objects.select_related("recording_tag").get(pk=leg_id)
     recording_tag = leg.recording_tag
     started = time.monotonic()
-    storage = RecordingLeg._meta.get_field("audio").storage  # type: ignore[attr-defined]
+    storage = RecordingLeg._meta.get_field("audio").storage
     saved_name: str | None = None
     try:
         with _temporary_file() as tmp:
@@ -688,7 +697,7 @@ def fetch_leg(leg_id: int) -> FetchResult:
             )
             tmp.flush()
             tmp.seek(0)
-            upload_to = RecordingLeg._meta.get_field("audio").generate_filename(  # type: ignore[attr-defined]
+            upload_to = RecordingLeg._meta.get_field("audio").generate_filename(
                 leg, f"{_safe_name(recording_tag.tag)}-{leg.call_record_id}.wav"
             )
             saved_name = storage.save(upload_to, File(tmp))
@@ -803,7 +812,7 @@ def _attach_if_complete(recording_tag_id: int) -> bool:
     legs = list(recording_tag.legs.order_by("leg", "call_record_id"))
     if not legs or any(leg.fetch_status != RecordingLeg.FetchStatus.FETCHED for leg in legs):
         return False
-    storage = RecordingTag._meta.get_field("audio").storage  # type: ignore[attr-defined]
+    storage = RecordingTag._meta.get_field("audio").storage
     with ExitStack() as stack:
         sources = [stack.enter_context(leg.audio.open("rb")) for leg in legs]
         tmp = stack.enter_context(tempfile.NamedTemporaryFile(prefix="noojee-", suffix=".wav.part"))
@@ -814,7 +823,7 @@ def _attach_if_complete(recording_tag_id: int) -> bool:
             return False
         tmp.flush()
         tmp.seek(0)
-        name = RecordingTag._meta.get_field("audio").generate_filename(  # type: ignore[attr-defined]
+        name = RecordingTag._meta.get_field("audio").generate_filename(
             recording_tag, f"{_safe_name(recording_tag.tag)}-signature.wav"
         )
         saved_name = storage.save(name, File(tmp))
@@ -908,7 +917,7 @@ def reconcile_hour(date: dt.date, hour: int) -> int:
             obj = resolve(tag) if resolve is not None else None
             if obj is None:
                 continue
-            content_type, object_id = _object_ref(obj)
+            content_type, object_id = _required_object_ref(obj)
             recording_tag = RecordingTag.objects.create(
                 tag=tag,
                 content_type=content_type,

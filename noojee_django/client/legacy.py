@@ -13,6 +13,7 @@ from .parsing import parse_reply
 from .types import AudioInfo, Reply
 
 LEGACY_PATH = "/servicemanager/services/njadmin-api-recording"
+CHUNK = 64 * 1024
 
 
 class LegacyRecordingClient(_HttpClient):
@@ -43,7 +44,7 @@ class LegacyRecordingClient(_HttpClient):
             "retrieveByUniqueId", {"uniqueId": unique_id, "username": username}, retry=True, expect="stream"
         )
         return self._stream_audio(
-            response, out, name="retrieveByUniqueId", encoding="auto", json_field="Audio", chunk_size=64 * 1024
+            response, out, name="retrieveByUniqueId", encoding="auto", json_field="Audio", chunk_size=CHUNK
         )
 
     @staticmethod

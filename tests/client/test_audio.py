@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import itertools
 import struct
 import wave
 
@@ -34,7 +35,7 @@ def wrap(text: bytes, line_length: int, newline: bytes) -> bytes:
 
 def cut(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 def decode_and_verify(pieces: list[bytes]) -> tuple[bytes, WavVerifier]:
