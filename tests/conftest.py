@@ -30,6 +30,14 @@ def _empty_recordings_storage() -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """The listener's heartbeat and the reconcile lock live in the cache: no test inherits them."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def pbx(settings: Any, noojee_emulator: Any) -> Any:
     """Point the app at the emulator; returns the running emulator."""
