@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Iterable
 
 from django.db import close_old_connections
@@ -36,6 +35,7 @@ class CallStateListener:
         extensions: Callable[[], list[str]] | None = None,
         cursor_name: str = "default",
         stop_event: threading.Event | None = None,
+        idle_wait: float = 1.0,
     ) -> None:
         self.client = client
         self.poll_timeout = poll_timeout
@@ -43,6 +43,7 @@ class CallStateListener:
         self.extensions = extensions or monitored_extensions
         self.cursor_name = cursor_name
         self.stop_event = stop_event or threading.Event()
+        self.idle_wait = idle_wait
         self.failures = 0
 
     def run(self, *, max_polls: int | None = None) -> None:
@@ -75,9 +76,10 @@ class CallStateListener:
             result = self.client.subscribe(extensions, 0, timeout=0)
         applied = apply_events(result.events)
         ListenerCursor.objects.filter(pk=cursor.pk).update(last_sequence_number=result.seq)
-        if last == 0 and not result.events:
-            # A snapshot returns at once; do not spin on an idle PBX.
-            time.sleep(0.1)
+        if result.seq == 0:
+            # A PBX that has seen no event yet answers every poll with an instant snapshot (seq 0 asks
+            # for one): wait a little instead of spinning.
+            self.stop_event.wait(self.idle_wait)
         return applied
 
 
