@@ -104,7 +104,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     # Voice signatures live here: outside MEDIA_ROOT, with no base URL, so no web server can serve them.
     "noojee_recordings": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "BACKEND": "noojee_django.storage.PrivateFileSystemStorage",
         "OPTIONS": {"location": str(VAR_DIR / "recordings"), "base_url": None},
     },
 }

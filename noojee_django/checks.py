@@ -25,6 +25,16 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _LEAKY_LOGGERS = ("urllib3", "urllib3.connectionpool", "requests", "noojee_django.client")
 
 
+def _storage_has_urls(alias: str) -> bool:
+    from django.core.files.storage import storages
+
+    try:
+        storages[alias].url("noojee-check.wav")
+    except Exception:  # no URL (PrivateFileSystemStorage), or none without network: fine
+        return False
+    return True
+
+
 @register(Tags.compatibility, "noojee")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
@@ -98,7 +108,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="noojee.E004",
             )
         )
-    elif alias == "default":
+    elif _storage_has_urls(alias):
+        messages.append(
+            Warning(
+                f"The recordings storage {alias!r} gives files URLs; audio must reach users only through "
+                "the playback views.",
+                hint="Use noojee_django.storage.PrivateFileSystemStorage, or a private bucket with signed "
+                "URLs that nothing publishes; silence noojee.W005 once you have checked.",
+                id="noojee.W005",
+            )
+        )
+    if alias == "default":
         messages.append(
             Warning(
                 "Recordings are stored in the default storage, which web servers often serve publicly.",

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import views
+from . import playback, views
 
 app_name = "noojee"
 
@@ -14,6 +14,9 @@ urlpatterns = [
     path("answer/", views.answer, name="answer"),
     path("recordings/start/", views.start_recording, name="start-recording"),
     path("recordings/<int:recording_tag_id>/stop/", views.stop_recording, name="stop-recording"),
+    # Private playback (playback.py): the only way to the audio
+    path("recordings/<int:recording_tag_id>/audio/", playback.recording_audio, name="recording-audio"),
+    path("legs/<int:leg_id>/audio/", playback.leg_audio, name="leg-audio"),
     # The REST API (api/)
     path("api/", include("noojee_django.api.urls")),
 ]

@@ -15,7 +15,7 @@ MEDIA_ROOT = _TMP / "media"
 STORAGES = {
     **STORAGES,
     "noojee_recordings": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "BACKEND": "noojee_django.storage.PrivateFileSystemStorage",
         "OPTIONS": {"location": str(_TMP / "recordings"), "base_url": None},
     },
 }

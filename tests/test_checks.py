@@ -57,6 +57,11 @@ def test_unknown_storage_alias_is_e004_and_default_storage_warns(settings: Any) 
     assert "noojee.W004" in ids(settings, STORAGE_ALIAS="default")
 
 
+def test_a_recordings_storage_that_gives_urls_is_w005(settings: Any) -> None:
+    assert "noojee.W005" in ids(settings, STORAGE_ALIAS="default")  # FileSystemStorage falls back to MEDIA_URL
+    assert "noojee.W005" not in ids(settings)  # PrivateFileSystemStorage has no URLs
+
+
 def test_bad_choice_is_e005(settings: Any) -> None:
     assert "noojee.E005" in ids(settings, AUTH="password")
     assert "noojee.E005" in ids(settings, AUDIO_ENCODING="mp3")

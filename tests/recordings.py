@@ -1,0 +1,53 @@
+"""Recording rows with real WAV files, made through the ORM for tests that need audio but not a PBX."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import wave
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from noojee_django.models import RecordingLeg, RecordingTag
+
+
+def wav_bytes(seconds: float = 1.0, value: int = 1) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        writer.writeframes(bytes([value % 256, 0]) * int(8000 * seconds))
+    return buffer.getvalue()
+
+
+def attached_recording(obj: Any, tag: str = "INV-42", legs: tuple[float, ...] = (1.0, 0.5)) -> RecordingTag:
+    now = timezone.now()
+    recording_tag = RecordingTag.objects.create(
+        tag=tag,
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        status=RecordingTag.Status.ATTACHED,
+        attached_at=now,
+    )
+    start = now - dt.timedelta(minutes=5)
+    for number, seconds in enumerate(legs, 1):
+        leg = RecordingLeg.objects.create(
+            recording_tag=recording_tag,
+            call_record_id=RecordingLeg.objects.count() + 1000 + number,
+            leg=number,
+            unique_id="1392271611.238",
+            start=start,
+            duration=round(seconds),
+            fetch_status=RecordingLeg.FetchStatus.FETCHED,
+        )
+        leg.audio.save(f"{tag}-{number}.wav", ContentFile(wav_bytes(seconds, number)))
+        start += dt.timedelta(seconds=seconds + (3 if number == 1 else 0))  # a gap after leg 1
+    signature = wav_bytes(sum(legs), 9)
+    recording_tag.audio.save(f"{tag}-signature.wav", ContentFile(signature))
+    recording_tag.audio_size = len(signature)
+    recording_tag.save()
+    return recording_tag
