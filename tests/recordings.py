@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import wave
 from typing import Any
 
@@ -12,6 +13,9 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from noojee_django.models import RecordingLeg, RecordingTag
+
+
+_call_record_ids = itertools.count(500_000)
 
 
 def wav_bytes(seconds: float = 1.0, value: int = 1) -> bytes:
@@ -37,7 +41,7 @@ def attached_recording(obj: Any, tag: str = "INV-42", legs: tuple[float, ...] = 
     for number, seconds in enumerate(legs, 1):
         leg = RecordingLeg.objects.create(
             recording_tag=recording_tag,
-            call_record_id=RecordingLeg.objects.count() + 1000 + number,
+            call_record_id=next(_call_record_ids),
             leg=number,
             unique_id="1392271611.238",
             start=start,

@@ -35,7 +35,9 @@ def body(response: Any) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def test_the_agent_who_may_view_the_invoice_hears_the_whole_signature(agent: User, recording: RecordingTag) -> None:
+def test_the_agent_who_may_view_the_invoice_hears_the_whole_signature(
+    agent: User, recording: RecordingTag
+) -> None:
     response = as_user(agent).get(url(recording))
     assert response.status_code == 200
     assert response["Content-Type"] == "audio/wav"
@@ -50,7 +52,12 @@ def test_the_agent_who_may_view_the_invoice_hears_the_whole_signature(agent: Use
 
 @pytest.mark.parametrize(
     ("header", "first", "last"),
-    [("bytes=0-99", 0, 99), ("bytes=100-199", 100, 199), ("bytes=-50", None, None), ("bytes=1000-", 1000, None)],
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=100-199", 100, 199),
+        ("bytes=-50", None, None),
+        ("bytes=1000-", 1000, None),
+    ],
 )
 def test_range_requests_get_206_with_the_right_bytes(
     agent: User, recording: RecordingTag, header: str, first: int | None, last: int | None
