@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from noojee_django.models import RecordingLeg, RecordingTag
 
-
 _call_record_ids = itertools.count(500_000)
 
 

@@ -58,7 +58,8 @@ def test_unknown_storage_alias_is_e004_and_default_storage_warns(settings: Any) 
 
 
 def test_a_recordings_storage_that_gives_urls_is_w005(settings: Any) -> None:
-    assert "noojee.W005" in ids(settings, STORAGE_ALIAS="default")  # FileSystemStorage falls back to MEDIA_URL
+    # FileSystemStorage falls back to MEDIA_URL
+    assert "noojee.W005" in ids(settings, STORAGE_ALIAS="default")
     assert "noojee.W005" not in ids(settings)  # PrivateFileSystemStorage has no URLs
 
 
