@@ -35,6 +35,7 @@ class DemoStack:
         pbx_port: int = 8765,
         api_key: str | None = None,
         answer_delay: float = 1.0,
+        far_end_answer_delay: float = 2.0,
         quiet: bool = False,
     ) -> None:
         from example_project.settings import EMULATOR_DEV_KEY
@@ -42,6 +43,7 @@ class DemoStack:
         self.host, self.web_port, self.pbx_port = host, web_port, pbx_port
         self.api_key = api_key or os.environ.get("NOOJEE_API_KEY") or EMULATOR_DEV_KEY
         self.answer_delay = answer_delay
+        self.far_end_answer_delay = far_end_answer_delay
         self.quiet = quiet
         self.env = {
             **os.environ,
@@ -87,6 +89,9 @@ class DemoStack:
                 self.api_key,
                 "--answer-delay",
                 str(self.answer_delay),
+                "--far-end-answer-delay",
+                str(self.far_end_answer_delay),
+                *(["--quiet"] if self.quiet else []),
             ],
             output,
         )

@@ -8,8 +8,8 @@
 
   var POLL_INTERVAL_MS = 1000;
   var LABELS = {
-    queued: "Dialing",
-    dialing: "Dialing",
+    queued: "Calling",
+    dialing: "Ringing",
     ringing: "Ringing",
     connected: "Connected",
     hungup: "Hung up",
