@@ -1,0 +1,234 @@
+"""What the dial button costs on the server, and how it holds under a burst of clicks.
+
+    python bench/dial.py [--dials 200] [--agents 50]
+
+1. Server-side time of the app's dial view against a bare Django view that only calls
+   ``requests.post`` to the same emulator's ``dial`` (zero latency, its own process). Both go through
+   Django's full request handling in this process (middleware, session, logged-in user), alternating,
+   ``--dials`` each; medians. The ratio is what the app adds: validation, permission, the call row,
+   duplicate-click protection, and what it saves by keeping its HTTP connection to the PBX open.
+2. SQL queries per dial, beyond the session and user lookups every logged-in request makes.
+3. A burst through a real WSGI server (gunicorn, threads): ``--agents`` agents each double-click
+   (4 simultaneous identical requests), ``4 x agents`` requests in all. Counts HTTP errors and the
+   originates the emulator received: one per agent, none duplicated.
+
+Last line: ``dial: overhead_ratio_vs_bare=<x> queries_per_dial=<n> concurrent_errors=<n>`` followed by
+the duplicate count in the table above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+API_KEY = "bench-key"
+
+
+def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
+    from example_project.stack import free_port
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "noojee_django.emulator",
+            "--port",
+            str(free_port()),
+            "--api-key",
+            API_KEY,
+            "--quiet",
+            "--answer-delay",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().decode().strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dials", type=int, default=200)
+    parser.add_argument("--agents", type=int, default=50)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="noojee-bench-dial-"))
+    emulator, url = start_emulator()
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="example_project.settings",
+        NOOJEE_EXAMPLE_VAR_DIR=str(work),
+        NOOJEE_BASE_URL=url,
+        NOOJEE_API_KEY=API_KEY,
+        DJANGO_DEBUG="0",
+        CELERY_BROKER_URL="memory://",
+    )
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        in_process = measure_in_process(url, args.dials)
+        burst = measure_burst(url, work, args.agents)
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+
+    app_ms, bare_ms, queries = in_process
+    errors, originates, duplicates, p50, p99 = burst
+    print(f"dial view (app):  median {app_ms:.2f} ms over {args.dials} dials")
+    print(f"bare view:        median {bare_ms:.2f} ms (requests.post to the same emulator)")
+    print(f"SQL queries per dial: {queries}")
+    print(
+        f"burst: {4 * args.agents} requests from {args.agents} agents double-clicking: errors={errors} "
+        f"originates={originates} duplicate_originates={duplicates} p50={p50:.0f} ms p99={p99:.0f} ms"
+    )
+    print(
+        f"dial: overhead_ratio_vs_bare={app_ms / bare_ms:.2f} queries_per_dial={queries} concurrent_errors={errors}"
+    )
+
+
+def bare_dial(request: Any) -> Any:
+    """The baseline: a Django view that does nothing but ``requests.post`` the PBX's dial."""
+    import requests
+    from django.http import JsonResponse
+
+    reply = requests.post(
+        os.environ["NOOJEE_BASE_URL"] + "/servicemanager/rest/CallManagementAPI/dial",
+        params={"number": request.POST["number"], "extenOrUniqueId": "SIP/500", "apiKey": API_KEY},
+        timeout=10,
+    )
+    return JsonResponse(reply.json())
+
+
+def measure_in_process(url: str, dials: int) -> tuple[float, float, int]:
+    """Both views through Django's full request handling (middleware, session, auth), in this process."""
+    from django.contrib.auth.models import Permission, User
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import include, path
+
+    from noojee_django.models import AgentPhone
+
+    user = User.objects.create_user("bench-agent")
+    user.user_permissions.add(Permission.objects.get(codename="can_dial"))
+    AgentPhone.objects.create(user=user, extension="SIP/500")
+    client = Client()
+    client.force_login(user)
+
+    urlconf = type(sys)("bench_dial_urls")
+    urlconf.urlpatterns = [  # type: ignore[attr-defined]
+        path("bare-dial/", bare_dial),
+        path("noojee/", include("noojee_django.urls")),
+    ]
+    sys.modules["bench_dial_urls"] = urlconf
+    app_times, bare_times = [], []
+    with override_settings(ROOT_URLCONF="bench_dial_urls"):
+        for i in range(dials):
+            for target, times in (("/noojee/dial/", app_times), ("/bare-dial/", bare_times)):
+                started = time.perf_counter()
+                response = client.post(target, {"number": f"0383{i:06d}"}, HTTP_ACCEPT="application/json")
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.content
+        with CaptureQueriesContext(connection) as captured:
+            client.post("/noojee/dial/", {"number": "0399999999"}, HTTP_ACCEPT="application/json")
+        with CaptureQueriesContext(connection) as baseline:
+            client.post("/bare-dial/", {"number": "0399999998"}, HTTP_ACCEPT="application/json")
+    # the queries the dial adds to what any logged-in request costs (session, user)
+    return statistics.median(app_times), statistics.median(bare_times), len(captured) - len(baseline)
+
+
+def measure_burst(url: str, work: Path, agents: int) -> tuple[int, int, int, float, float]:
+    import requests
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    from example_project.stack import free_port
+    from noojee_django.emulator import ControlClient
+    from noojee_django.models import AgentPhone
+
+    permission = Permission.objects.get(codename="can_dial")
+    cookies = []
+    for i in range(agents):
+        user = User.objects.create_user(f"burst-{i}", password="pw")  # noqa: S106
+        user.user_permissions.add(permission)
+        AgentPhone.objects.create(user=user, extension=f"SIP/{3000 + i}")
+        client = Client()
+        client.force_login(user)
+        cookies.append(client.cookies["sessionid"].value)
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "example_project.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "32",
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+        ],
+        env=os.environ.copy(),
+        cwd=REPO,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                requests.get(base + "/accounts/login/", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        control = ControlClient(url)
+        before = int(control.stats()["requests"].get("dial", 0))
+
+        def click(job: tuple[int, int]) -> tuple[int, float]:
+            agent, _ = job
+            started = time.perf_counter()
+            response = requests.post(
+                base + "/noojee/dial/",
+                data={"number": f"0412{agent:06d}"},
+                cookies={"sessionid": cookies[agent], "csrftoken": "x" * 32},
+                headers={"Accept": "application/json", "X-CSRFToken": "x" * 32, "Referer": base + "/"},
+                timeout=60,
+            )
+            return response.status_code, (time.perf_counter() - started) * 1000
+
+        jobs = [(agent, n) for n in range(4) for agent in range(agents)]
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            results = list(pool.map(click, jobs))
+        originates = int(control.stats()["requests"].get("dial", 0)) - before
+    finally:
+        server.terminate()
+        server.wait(10)
+    errors = sum(1 for status, _ in results if status != 200)
+    latencies = sorted(ms for _, ms in results)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return errors, originates, originates - agents, statistics.median(latencies), p99
+
+
+if __name__ == "__main__":
+    main()
