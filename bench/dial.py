@@ -98,7 +98,8 @@ def main() -> None:
         f"originates={originates} duplicate_originates={duplicates} p50={p50:.0f} ms p99={p99:.0f} ms"
     )
     print(
-        f"dial: overhead_ratio_vs_bare={app_ms / bare_ms:.2f} queries_per_dial={queries} concurrent_errors={errors}"
+        f"dial: overhead_ratio_vs_bare={app_ms / bare_ms:.2f} queries_per_dial={queries} "
+        f"concurrent_errors={errors}"
     )
 
 
@@ -165,7 +166,7 @@ def measure_burst(url: str, work: Path, agents: int) -> tuple[int, int, int, flo
     permission = Permission.objects.get(codename="can_dial")
     cookies = []
     for i in range(agents):
-        user = User.objects.create_user(f"burst-{i}", password="pw")  # noqa: S106
+        user = User.objects.create_user(f"burst-{i}", password="pw")
         user.user_permissions.add(permission)
         AgentPhone.objects.create(user=user, extension=f"SIP/{3000 + i}")
         client = Client()
