@@ -1,6 +1,6 @@
 """Throughput of the recording pipeline, its PBX request economy, and the cost of a sweep.
 
-    python bench/pipeline.py [--tags 200] [--legs 30,30,30] [--latency 0.05] [--workers 2] [--concurrency 12]
+    python bench/pipeline.py [--tags 200] [--legs 30,30,30] [--latency 0.05] [--workers 1] [--concurrency 32]
 
 1. Attachments per second through the real pipeline (a Celery worker process on Redis, PostgreSQL,
    the emulator in its own process with ``--latency`` seconds added to every PBX request), against a
@@ -150,8 +150,8 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=200)
     parser.add_argument("--legs", default="30,30,30")
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", type=int, default=12, help="threads per worker process")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (2 cores: 2)")
+    parser.add_argument("--concurrency", type=int, default=32, help="threads per worker process")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     args = parser.parse_args()
     legs = [int(x) for x in args.legs.split(",")]
 

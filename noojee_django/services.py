@@ -523,8 +523,12 @@ class PollResult:
     retry_in: float | None = None
 
 
-def poll_tag(recording_tag_id: int) -> PollResult:
-    """Ask the PBX for the legs of a waiting tag; upsert them and send each new one to be fetched.
+def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult:
+    """Ask the PBX for the legs of a waiting tag; upsert them, and fetch each new one.
+
+    With ``fetch_inline`` the legs are downloaded by this call (what the Celery task does: fewer
+    tasks, the same guarantees, since :func:`fetch_leg` claims each leg); otherwise each leg is sent
+    to its own fetch task.
 
     "No legs yet" waits with capped backoff until ``GIVE_UP_AFTER``, then the tag is ``absent``;
     an error waits the same way and, past that age, marks the tag ``failed`` with the reason.
@@ -577,8 +581,14 @@ def poll_tag(recording_tag_id: int) -> PollResult:
         next_poll_at=now + fetch_lease(),
         updated_at=now,
     )
-    for leg_id in to_fetch:
-        _schedule_fetch(leg_id)
+    if fetch_inline:
+        # One task per tag on the happy path: the legs come down here, one after the other, and
+        # only a leg that fails gets a task of its own for its retries.
+        for leg_id in to_fetch:
+            fetch_leg(leg_id)
+    else:
+        for leg_id in to_fetch:
+            _schedule_fetch(leg_id)
     if not to_fetch:
         _attach_if_complete(recording_tag.pk)
     return PollResult(RecordingAttempt.Outcome.OK, legs_found=len(legs), legs_to_fetch=tuple(to_fetch))

@@ -24,7 +24,7 @@ TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True
 
 @shared_task(name="noojee_django.poll_recording_tag", **TASK_OPTIONS)
 def poll_recording_tag(recording_tag_id: int) -> str:
-    return services.poll_tag(recording_tag_id).outcome
+    return services.poll_tag(recording_tag_id, fetch_inline=True).outcome
 
 
 @shared_task(name="noojee_django.fetch_recording_leg", **TASK_OPTIONS)
