@@ -118,6 +118,11 @@ def parse_dial(body: Any) -> DialResult:
     )
 
 
+def _optional_str(value: Any) -> str | None:
+    """Fields only newer servers send: ``None`` tells "not sent" from "sent empty"."""
+    return None if value is None else as_str(value)
+
+
 def parse_call_event(extension: str, entry: Any, tz: dt.tzinfo) -> CallEvent:
     if not isinstance(entry, Mapping):
         raise ProtocolError("a subscribe event is not an object")
@@ -138,15 +143,9 @@ def parse_call_event(extension: str, entry: Any, tz: dt.tzinfo) -> CallEvent:
         is_queue_call=bool(as_bool(data.get("isQueueCall"))),
         is_click_to_dial_call=bool(as_bool(data.get("isClickToDialCall"))),
         inbound=as_bool(data.get("inbound")),
-        other_party_caller_id=None
-        if data.get("otherPartyCallerId") is None
-        else as_str(data["otherPartyCallerId"]),
-        connected_caller_id_num=None
-        if data.get("connectedCallerIdNum") is None
-        else as_str(data["connectedCallerIdNum"]),
-        outbound_destination=None
-        if data.get("outboundDestination") is None
-        else as_str(data["outboundDestination"]),
+        other_party_caller_id=_optional_str(data.get("otherPartyCallerId")),
+        connected_caller_id_num=_optional_str(data.get("connectedCallerIdNum")),
+        outbound_destination=_optional_str(data.get("outboundDestination")),
         raw=dict(data),
     )
 
@@ -154,26 +153,37 @@ def parse_call_event(extension: str, entry: Any, tz: dt.tzinfo) -> CallEvent:
 def parse_subscribe(body: Any, tz: dt.tzinfo) -> SubscribeResult:
     if not isinstance(body, Mapping):
         raise ProtocolError("the subscribe reply is not a JSON object")
-    seq_value = body.get("seq")
-    if seq_value is None and isinstance(body.get("CallData"), Mapping):
-        seq_value = body["CallData"].get("seq")  # the wiki's prose puts it there
-    if seq_value is None:
-        raise ProtocolError("the subscribe reply has no seq")
-    seq = as_int(seq_value, "seq")
     data = body.get("Data") or {}
     if not isinstance(data, Mapping):
         raise ProtocolError("the subscribe reply's Data is not an object")
     events: list[CallEvent] = []
+    inner_seqs: list[int] = []
     for extension, entries in data.items():
         if entries is None:
             continue
         if not isinstance(entries, list):
             raise ProtocolError(f"events of extension {str(extension)[:20]!r} are not a list")
-        events.extend(parse_call_event(str(extension), entry, tz) for entry in entries)
+        for entry in entries:
+            event = parse_call_event(str(extension), entry, tz)
+            events.append(event)
+            if event.raw.get("seq") not in (None, ""):
+                inner_seqs.append(as_int(event.raw["seq"], "CallData.seq"))
+    seq_value = body.get("seq")
+    if seq_value is not None:
+        seq = as_int(seq_value, "seq")
+    elif inner_seqs:
+        seq = max(inner_seqs)  # the wiki's prose puts it in each CallData
+    else:
+        raise ProtocolError("the subscribe reply has no seq")
     return SubscribeResult(seq=seq, events=events)
 
 
+def _first(row: Mapping[str, Any], *names: str) -> Any:
+    return next((row[name] for name in names if name in row), None)
+
+
 def parse_metadata(body: Any, tz: dt.tzinfo) -> list[LegMetadata]:
+    """Rows in the PBX's order; duplicates kept (the service layer upserts on ``CallRecordId``)."""
     if not isinstance(body, list):
         raise ProtocolError("recording metadata is not a JSON array")
     legs = []
@@ -198,7 +208,7 @@ def parse_metadata(body: Any, tz: dt.tzinfo) -> list[LegMetadata]:
                 username=as_str(row.get("Username")),
                 start=parse_pbx_datetime(row.get("Start"), tz),
                 duration=0 if duration in (None, "") else as_int(duration, "Duration"),
-                call_end=parse_pbx_datetime(row.get("callend"), tz),
+                call_end=parse_pbx_datetime(_first(row, "callend", "CallEnd", "callEnd"), tz),
                 raw=dict(row),
             )
         )

@@ -1,0 +1,403 @@
+"""One place where requests go out: authentication, timeouts, error mapping, retries, logging.
+
+What the current REST API and the deprecated Recording API share lives here, so both clients behave
+the same way on the wire: the same errors for the same failures, the same masking of secrets.
+
+Retries. Reads are retried on errors that may pass within seconds (5xx, broken connections, timeouts,
+unreadable replies) with capped exponential backoff and full jitter, so many workers hitting one
+struggling PBX spread out instead of retrying in step. Two retryable errors are *not* retried here by
+default: :class:`RecordingNotReady` (a call can go on for an hour) and :class:`RateLimited` (the hourly
+metadata method allows one call a minute): waiting seconds would only burn requests, so they go back to
+the caller, whose task layer reschedules. Methods that change the PBX are never retried, whatever
+failed: after a timeout or a reset connection nobody knows whether the PBX acted, and ringing a
+customer twice is worse than reporting a failure. The one resend they get is after an authentication
+refusal, when the PBX provably did nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+
+from .auth import DEFAULT_PAIR_LIFETIME, Authenticator
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    NoojeeError,
+    NoojeeTimeout,
+    NotFoundError,
+    ProtocolError,
+    RateLimited,
+    RecordingNotReady,
+    ServerError,
+    TransportError,
+)
+from .parsing import parse_reply
+from .redact import install_log_filter, redact_text
+
+logger = logging.getLogger("noojee_django.client")
+
+#: Words that make a negative ``Code`` an authentication refusal rather than an ordinary error.
+AUTH_WORDS = (
+    "apikey",
+    "api key",
+    "user key",
+    "invalid key",
+    "hash",
+    "timestamp",
+    "access denied",
+    "auth",
+)
+#: PBX methods whose body is audio: there, 409 and ``Code -2`` mean "still recording".
+AUDIO_METHODS = frozenset({"retrieveRecording", "retrieve", "retrieveByUniqueId"})
+_ERROR_BODY_LIMIT = 64 * 1024
+_MESSAGE_LIMIT = 500
+
+Timeout = float | tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How reads are retried: ``max_attempts`` in all; before retry ``n`` (from 0) a random wait in
+    ``[0, min(cap, base * 2**n)]`` ("full jitter"). ``skip_kinds``: retryable error kinds left to the
+    caller (see the module docstring)."""
+
+    max_attempts: int = 3
+    base: float = 0.25
+    cap: float = 5.0
+    skip_kinds: frozenset[str] = field(default_factory=lambda: frozenset({"not_ready", "rate_limited"}))
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError("RetryPolicy.max_attempts must be at least 1")
+        if self.base < 0 or self.cap < 0:
+            raise ConfigurationError("RetryPolicy.base and cap must not be negative")
+
+    def delay(self, retry_number: int, rng: Callable[[float, float], float] = random.uniform) -> float:
+        return rng(0.0, min(self.cap, self.base * 2 ** min(retry_number, 30)))
+
+    def should_retry(self, error: NoojeeError, attempts_made: int) -> bool:
+        return error.retryable and error.kind not in self.skip_kinds and attempts_made < self.max_attempts
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def _int_code(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def error_for(
+    status: int | None,
+    body: bytes | Mapping[str, Any] | None,
+    method: str,
+    *,
+    secrets: tuple[str, ...] = (),
+    audio: bool | None = None,
+) -> NoojeeError:
+    """The typed error for a refusal: an HTTP error status and/or a negative ``Code``.
+
+    The order encodes the protocol's ambiguities: the status decides when it is specific (401/403,
+    429, 404, 5xx), the ``Code`` and the PBX's own words otherwise.
+    """
+    code: int | None = None
+    pbx_message: str | None = None
+    parsed: Any = body
+    if isinstance(body, bytes):
+        try:
+            parsed = json.loads(body) if body.strip() else None
+        except ValueError:
+            parsed = None
+    if isinstance(parsed, Mapping):
+        code = _int_code(parsed.get("Code"))
+        if parsed.get("Message") is not None:
+            pbx_message = redact_text(str(parsed["Message"]), secrets)[:_MESSAGE_LIMIT]
+    elif isinstance(body, bytes) and body.strip() and not body.lstrip().startswith(b"<"):
+        pbx_message = redact_text(body.decode("utf-8", "replace").strip(), secrets)[:_MESSAGE_LIMIT]
+    said = f": {pbx_message}" if pbx_message else ""
+    kwargs: dict[str, Any] = {"code": code, "pbx_message": pbx_message, "http_status": status, "method": method}
+    lowered = (pbx_message or "").lower()
+    refused = code is not None and code < 0
+    if audio is None:
+        audio = method in AUDIO_METHODS
+
+    if status in (401, 403):
+        return AuthenticationError(f"{method}: the PBX refused the credentials{said}", **kwargs)
+    if status == 429:
+        return RateLimited(f"{method}: the PBX refused a request made too soon after another{said}", **kwargs)
+    if status == 404:
+        return NotFoundError(f"{method}: not found{said or ' (no such method on this server)'}", **kwargs)
+    if audio and (status == 409 or code == -2):
+        return RecordingNotReady(f"{method}: the recording is not ready (call in progress){said}", **kwargs)
+    if refused and any(word in lowered for word in AUTH_WORDS):
+        return AuthenticationError(f"{method}: the PBX refused the credentials{said}", **kwargs)
+    if status is not None and status >= 500:
+        return ServerError(f"{method}: the PBX failed with HTTP {status}{said}", **kwargs)
+    if refused or (status is not None and status >= 400):
+        return ApiError(f"{method}: the PBX refused the request{said}", **kwargs)
+    return ProtocolError(f"{method}: unexpected reply{said}", **kwargs)
+
+
+def _default_session() -> requests.Session:
+    session = requests.Session()
+    # max_retries=0: urllib3 must not resend anything on its own (a resent dial rings twice).
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _check_timeout(timeout: Any) -> Timeout:
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        return float(timeout)
+    if (
+        isinstance(timeout, (tuple, list))
+        and len(timeout) == 2
+        and all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in timeout)
+    ):
+        return (float(timeout[0]), float(timeout[1]))
+    raise ConfigurationError(f"timeout must be a positive number or a (connect, read) pair, not {timeout!r}")
+
+
+class Transport:
+    """Sends one API call: authenticates it, maps failures to typed errors, retries reads, logs it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str,
+        auth: str = "apikey",
+        timeout: Timeout = 10.0,
+        verify: bool | str = True,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        time_path: str = "/servicemanager/rest/Time",
+        user_agent: str = "noojee-django",
+        hash_pair_lifetime: float = DEFAULT_PAIR_LIFETIME,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        parts = urlsplit(base_url or "") if isinstance(base_url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(
+                f"base_url must be an http(s) URL such as https://pbx.example.com, not {base_url!r}"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigurationError("base_url must not carry a query string or fragment")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = _check_timeout(timeout)
+        self.verify = verify
+        self.retry = retry or RetryPolicy()
+        self.time_path = "/" + time_path.strip("/")
+        self.sleep = sleep
+        self.session = session or _default_session()
+        self.user_agent = user_agent
+        self.auth = Authenticator(api_key, auth, self.server_time, pair_lifetime=hash_pair_lifetime)
+        #: Methods whose body is audio (409 / ``Code -2`` there: "still recording").
+        self.audio_methods = set(AUDIO_METHODS)
+        install_log_filter()
+
+    def __repr__(self) -> str:
+        return f"<Transport {self.base_url} auth={self.auth.mode}>"
+
+    def error_for(self, status: int | None, body: bytes | Mapping[str, Any] | None, name: str) -> NoojeeError:
+        return error_for(status, body, name, secrets=self.auth.secrets, audio=name in self.audio_methods)
+
+    def redact(self, text: str) -> str:
+        return redact_text(text, self.auth.secrets)
+
+    def read_timeout_extra(self, extra: float) -> Timeout:
+        """The timeout of a request the PBX may legitimately hold ``extra`` seconds (a long poll)."""
+        if isinstance(self.timeout, tuple):
+            return (self.timeout[0], self.timeout[1] + extra)
+        return (self.timeout, self.timeout + extra) if extra else self.timeout
+
+    # ------------------------------------------------------------------------------------------ Time
+
+    def server_time(self) -> int:
+        """The PBX clock in epoch milliseconds (``Time``: plain text, no authentication, a read)."""
+        text = self.call("POST", self.time_path, {}, name="Time", retry=True, expect="text", auth=False)
+        text = text.strip()
+        if not text.isdigit():
+            raise ProtocolError(f"Time: the PBX clock is not a number: {text[:40]!r}", method="Time")
+        return int(text)
+
+    # ------------------------------------------------------------------------------------------ calls
+
+    def call(
+        self,
+        http_method: str,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        name: str,
+        retry: bool,
+        expect: str = "json",
+        read_extra: float = 0.0,
+        auth: bool = True,
+    ) -> Any:
+        """One API call. ``expect``: ``json`` (parsed body, negative ``Code`` raised), ``reply`` (JSON
+        envelope or plain text), ``text``, or ``stream`` (the open response, status checked)."""
+        attempts = 0
+        resent_for_auth = False
+        while True:
+            attempts += 1
+            used: dict[str, str] = {}
+            try:
+                used = self.auth.params() if auth else {}
+                response = self.send(http_method, path, {**params, **used}, name=name, read_extra=read_extra)
+                if expect == "stream":
+                    return response
+                content = self.read_body(response, name)
+                if expect == "text":
+                    return content.decode(response.encoding or "utf-8", "replace")
+                return self._interpret(response.status_code, content, name, expect)
+            except AuthenticationError as error:
+                if resent_for_auth or not auth or not self.auth.recover(error, used):
+                    raise
+                resent_for_auth = True
+                attempts -= 1  # a refused request did nothing: it does not count as an attempt
+                logger.info("%s: credentials refused; resending once (%s)", name, self._auth_label())
+            except NoojeeError as error:
+                if not retry or not self.retry.should_retry(error, attempts):
+                    raise
+                delay = self.retry.delay(attempts - 1)
+                logger.info(
+                    "%s failed (%s); attempt %d of %d in %.2f s",
+                    name,
+                    error.kind,
+                    attempts + 1,
+                    self.retry.max_attempts,
+                    delay,
+                )
+                self.sleep(delay)
+
+    def _auth_label(self) -> str:
+        return "hash method" if self.auth.using_hash else "API key"
+
+    def _interpret(self, status: int, content: bytes, name: str, expect: str) -> Any:
+        stripped = content.strip()
+        if not stripped:
+            return None
+        try:
+            body = json.loads(stripped)
+        except ValueError:
+            if expect == "reply":
+                return self.redact(stripped.decode("utf-8", "replace"))[:_MESSAGE_LIMIT]
+            raise ProtocolError(
+                f"{name}: the reply is not JSON ({len(content)} bytes: "
+                f"{self.redact(stripped[:60].decode('utf-8', 'replace'))!r})",
+                http_status=status,
+                method=name,
+            ) from None
+        if isinstance(body, Mapping) and "Code" in body:
+            reply = parse_reply(body)
+            if reply.code < 0:
+                raise self.error_for(status, body, name)
+            if reply.code > 0:
+                logger.warning("%s: the PBX answered with notice Code %s: %s", name, reply.code, reply.message)
+        return body
+
+    def send(
+        self, http_method: str, path: str, query: Mapping[str, Any], *, name: str, read_extra: float = 0.0
+    ) -> requests.Response:
+        """Send one request; an HTTP error status is raised here (its body read, bounded)."""
+        url = self.base_url + path
+        params = {k: str(v) for k, v in query.items() if v is not None}
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                http_method,
+                url,
+                params=params,
+                timeout=self.read_timeout_extra(read_extra),
+                verify=self.verify,
+                stream=True,
+                headers={"User-Agent": self.user_agent},
+            )
+        except requests.RequestException as exc:
+            error = self.wrap(exc, name, "could not get a reply from the PBX")
+            logger.debug(
+                "%s %s -> %s in %d ms",
+                http_method,
+                self.redact(f"{url}?{urlencode(params)}" if params else url),
+                error.kind,
+                (time.monotonic() - started) * 1000,
+            )
+            raise error from None
+        logger.debug(
+            "%s %s -> HTTP %s in %d ms",
+            http_method,
+            self.redact(response.url),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        if response.status_code >= 400:
+            body = self._read_limited(response)
+            raise self.error_for(response.status_code, body, name)
+        return response
+
+    def wrap(self, exc: BaseException, name: str, what: str) -> TransportError:
+        """A requests/urllib3 failure as a :class:`TransportError` whose text is masked.
+
+        requests puts the full URL (key included) in its messages; only a masked copy survives here,
+        and callers raise the result ``from None`` so the original is not chained for display.
+        """
+        detail = self.redact(f"{type(exc).__name__}: {exc}")[:300]
+        timed_out = isinstance(exc, requests.Timeout) or any(
+            isinstance(arg, ReadTimeoutError) for arg in getattr(exc, "args", ())
+        )
+        if timed_out:
+            return NoojeeTimeout(f"{name}: the PBX did not answer in time ({detail})", method=name)
+        return TransportError(f"{name}: {what} ({detail})", method=name)
+
+    def read_body(self, response: requests.Response, name: str) -> bytes:
+        try:
+            return response.content
+        except requests.RequestException as exc:
+            raise self.wrap(exc, name, "the connection broke during the reply") from None
+        finally:
+            response.close()
+
+    def iter_body(self, response: requests.Response, name: str, chunk_size: int) -> Iterator[bytes]:
+        """The body in chunks; a connection that breaks mid-body is a :class:`TransportError`."""
+        received = 0
+        try:
+            for chunk in response.iter_content(chunk_size):
+                received += len(chunk)
+                yield chunk
+        except requests.RequestException as exc:
+            raise self.wrap(exc, name, f"the connection broke after {received} bytes of the body") from None
+        finally:
+            response.close()
+
+    @staticmethod
+    def _read_limited(response: requests.Response) -> bytes:
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(8192):
+                body += chunk
+                if len(body) >= _ERROR_BODY_LIMIT:
+                    break
+        except requests.RequestException:
+            pass  # the status already says what went wrong
+        finally:
+            response.close()
+        return bytes(body)
