@@ -1,6 +1,6 @@
 """A pure-Python client for the Noojee PBX API. No Django here: usable from any script."""
 
-from .client import NoojeeClient, RetryPolicy
+from .client import NoojeeClient
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -16,6 +16,8 @@ from .errors import (
     TransportError,
 )
 from .legacy import LegacyRecordingClient
+from .redact import redact_url
+from .transport import RetryPolicy
 from .types import (
     AudioInfo,
     CallEvent,
@@ -51,4 +53,5 @@ __all__ = [
     "ServerError",
     "SubscribeResult",
     "TransportError",
+    "redact_url",
 ]
