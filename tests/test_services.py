@@ -407,3 +407,59 @@ def test_environment_api_key_is_used_when_settings_have_none(
     monkeypatch.setenv("NOOJEE_API_KEY", noojee_emulator.config.api_key)
     # the emulator refuses unknown keys: the dial goes through only with the environment's key
     assert services.dial(agent, "0383208100").status == CallSession.Status.DIALING
+
+
+# ---------------------------------------------------------------------------------------------- reconcile
+
+
+def pbx_now(emulator: Any) -> dt.datetime:
+    import zoneinfo
+
+    return timezone.now().astimezone(zoneinfo.ZoneInfo(emulator.config.pbx_time_zone))
+
+
+def test_reconcile_attaches_tagged_legs_nobody_polled_through_the_resolve_hook(
+    pbx: Any, settings: Any, noojee_emulator_control: Any, invoice: Invoice
+) -> None:
+    settings.NOOJEE = {
+        **settings.NOOJEE,
+        "RESOLVE_TAG": lambda tag: Invoice.objects.filter(number=tag).first(),
+    }
+    noojee_emulator_control.add_recording(tag="INV-42", legs=[1, 1])
+    noojee_emulator_control.add_recording(tag="NOBODY-KNOWS", legs=[1])
+    now = pbx_now(pbx)
+
+    assert services.reconcile_hour(now.date(), now.hour) == 2
+    recording_tag = RecordingTag.objects.get()
+    assert recording_tag.content_object == invoice
+    assert recording_tag.status == RecordingTag.Status.FETCHING
+    for leg in recording_tag.legs.all():
+        services.fetch_leg(leg.pk)
+    recording_tag.refresh_from_db()
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+    assert recording_tag.attempts_log.filter(action=RecordingAttempt.Action.RECONCILE).exists()
+
+
+def test_a_leg_that_appears_late_is_added_and_the_signature_joined_again(
+    pbx: Any, noojee_emulator_control: Any, invoice: Invoice
+) -> None:
+    noojee_emulator_control.add_recording(tag="INV-42", legs=[1, 1], late={"2": 1})
+    recording_tag = watched(invoice)
+    for leg_id in services.poll_tag(recording_tag.pk).legs_to_fetch:
+        services.fetch_leg(leg_id)
+    recording_tag.refresh_from_db()
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+    first_signature = recording_tag.audio_sha256
+    assert recording_tag.legs.count() == 1
+
+    time.sleep(1.1)
+    now = pbx_now(pbx)
+    assert services.reconcile_hour(now.date(), now.hour) == 1
+    for leg in recording_tag.legs.filter(fetch_status=RecordingLeg.FetchStatus.PENDING):
+        services.fetch_leg(leg.pk)
+    recording_tag.refresh_from_db()
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+    assert recording_tag.legs.count() == 2
+    assert recording_tag.audio_sha256 != first_signature
+    assert recording_tag.audio_duration == pytest.approx(2)
+    assert len(stored_files()) == 3  # two legs and one signature: the old signature was replaced

@@ -131,7 +131,9 @@ class NoojeeClient(_ApiClient):
         if audio_encoding not in AUDIO_ENCODINGS:
             raise ConfigurationError(f"audio_encoding must be one of {', '.join(AUDIO_ENCODINGS)}")
         if not retrieve_recording_method or "/" in retrieve_recording_method:
-            raise ConfigurationError("retrieve_recording_method must be a method name such as retrieveRecording")
+            raise ConfigurationError(
+                "retrieve_recording_method must be a method name such as retrieveRecording"
+            )
         self.pbx_time_zone = _time_zone(pbx_time_zone)
         self.call_api_path = _path(call_api_path, "call_api_path")
         self.recording_api_path = _path(recording_api_path, "recording_api_path")

@@ -132,7 +132,12 @@ def error_for(
     elif isinstance(body, bytes) and body.strip() and not body.lstrip().startswith(b"<"):
         pbx_message = redact_text(body.decode("utf-8", "replace").strip(), secrets)[:_MESSAGE_LIMIT]
     said = f": {pbx_message}" if pbx_message else ""
-    kwargs: dict[str, Any] = {"code": code, "pbx_message": pbx_message, "http_status": status, "method": method}
+    kwargs: dict[str, Any] = {
+        "code": code,
+        "pbx_message": pbx_message,
+        "http_status": status,
+        "method": method,
+    }
     lowered = (pbx_message or "").lower()
     refused = code is not None and code < 0
     if audio is None:
@@ -312,7 +317,9 @@ class Transport:
             if reply.code < 0:
                 raise self.error_for(status, body, name)
             if reply.code > 0:
-                logger.warning("%s: the PBX answered with notice Code %s: %s", name, reply.code, reply.message)
+                logger.warning(
+                    "%s: the PBX answered with notice Code %s: %s", name, reply.code, reply.message
+                )
         return body
 
     def send(

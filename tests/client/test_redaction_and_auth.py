@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from noojee_django.client import ConfigurationError, NoojeeClient
+from noojee_django.client import AuthenticationError, ConfigurationError, NoojeeClient
 from noojee_django.client.auth import Authenticator, hash_pair
 from noojee_django.client.redact import RedactingFilter, redact_url
 
@@ -61,10 +61,15 @@ def test_hash_pair_is_reused_within_its_validity_and_renewed_after() -> None:
     assert len(calls) == 3
 
 
-def test_auto_falls_back_to_hash_once() -> None:
+def test_auto_falls_back_to_hash_once_and_remembers() -> None:
     auth = Authenticator(KEY, "auto", lambda: 1)
-    assert "apiKey" in auth.params()
-    assert auth.fall_back() is True
-    assert "hash" in auth.params()
-    assert auth.fall_back() is False
-    assert Authenticator(KEY, "apikey", lambda: 1).fall_back() is False
+    used = auth.params()
+    assert "apiKey" in used
+    refusal = AuthenticationError("refused", code=-1, pbx_message="Invalid apiKey")
+    assert auth.recover(refusal, used) is True
+    pair = auth.params()
+    assert pair == {"timeStamp": "1", "hash": hash_pair(KEY, 1)}
+    assert auth.using_hash
+    # the hash refused for another reason than expiry: give up, do not loop
+    assert auth.recover(AuthenticationError("refused", code=-1, pbx_message="Access denied"), pair) is False
+    assert Authenticator(KEY, "apikey", lambda: 1).recover(refusal, {"apiKey": KEY}) is False
