@@ -22,7 +22,7 @@ TEST_USER_KEY = "test-user-key-0000"
 TEST_USER_LOGIN = "agent1"
 
 
-def test_config(**overrides: Any) -> EmulatorConfig:
+def fixture_config(**overrides: Any) -> EmulatorConfig:
     """The fixtures' configuration: the test keys, and timings short enough for a test suite."""
     settings: dict[str, Any] = {
         "host": "127.0.0.1",
@@ -39,12 +39,9 @@ def test_config(**overrides: Any) -> EmulatorConfig:
     return EmulatorConfig(**settings)
 
 
-test_config.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
-
-
 @pytest.fixture(scope="session")
 def noojee_emulator_session() -> Iterator[EmulatorServer]:
-    with EmulatorServer(test_config()) as emulator:
+    with EmulatorServer(fixture_config()) as emulator:
         yield emulator
 
 
@@ -64,7 +61,7 @@ def noojee_emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
     started: list[EmulatorServer] = []
 
     def make(**overrides: Any) -> EmulatorServer:
-        emulator = EmulatorServer(test_config(**overrides)).start()
+        emulator = EmulatorServer(fixture_config(**overrides)).start()
         started.append(emulator)
         return emulator
 
