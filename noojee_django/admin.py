@@ -1,31 +1,63 @@
-"""The operator's view: calls, tags waiting for audio, legs, attempts, listens; and the actions to
-poll again, fetch again, hold, purge. Every action calls one service; list pages run a constant number
-of queries whatever the number of rows.
+"""The operator's view: calls, tags waiting for audio, legs, attempts, listens.
+
+Every changelist runs a constant number of queries whatever its number of rows (``list_select_related``
+and annotations, nothing looked up per row). The actions live in ``admin_actions``; each calls one
+service. Recordings and legs cannot be deleted here: deleting would take the access log with them and
+bypass legal hold; "Purge audio" deletes the audio and keeps the trail.
+
+For a CRM's own admins: :class:`RecordingTagInline` (see and play a record's voice signatures) and
+:class:`DialActionMixin` (call a record's phone number).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
 
-from . import services
-from .exceptions import InvalidState, NoojeeServiceError
+from . import admin_actions, services
+from .admin_actions import DialActionMixin
 from .models import AgentPhone, CallSession, RecordingAccess, RecordingAttempt, RecordingLeg, RecordingTag
+
+__all__ = ["DialActionMixin", "RecordingTagInline"]
+
+#: Attempts shown on a tag's page; the rest are one link away.
+ATTEMPT_LOG_LIMIT = 50
+
+
+class NoojeeMedia:
+    css = {"all": ["noojee_django/noojee.css"]}
 
 
 def _player(url: str) -> SafeString:
-    return format_html('<audio controls preload="none" src="{}" style="height:2rem"></audio>', url)
+    return format_html(
+        '<audio class="noojee-player" controls preload="metadata" src="{}" style="{}"></audio>',
+        url,
+        "height: 2rem; min-width: 16rem",
+    )
+
+
+def _object_link(admin_site: admin.AdminSite, content_type: ContentType | None, object_id: str) -> str:
+    """A link to the CRM record's admin page, made without loading the record."""
+    if content_type is None:
+        return "—"
+    label = f"{content_type.app_label}.{content_type.model} #{object_id}"
+    try:
+        url = reverse(
+            f"{admin_site.name}:{content_type.app_label}_{content_type.model}_change", args=[object_id]
+        )
+    except NoReverseMatch:
+        return label
+    return format_html('<a href="{}">{}</a>', url, label)
 
 
 @admin.register(AgentPhone)
@@ -34,42 +66,35 @@ class AgentPhoneAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "handset_brand"]
     search_fields = ["extension", "user__username", "login_name"]
     list_select_related = ["user"]
-    autocomplete_fields = ["user"]
+    raw_id_fields = ["user"]  # autocomplete would need search_fields on the project's user admin
 
 
 @admin.register(CallSession)
 class CallSessionAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "user", "extension", "number", "status", "pbx_status", "record", "tag"]
+    list_display = [
+        "created_at",
+        "user",
+        "extension",
+        "number",
+        "status",
+        "pbx_status",
+        "record",
+        "tag",
+        "linked_object",
+        "ended_at",
+    ]
     list_filter = ["status", "record", "created_at"]
     search_fields = ["number", "extension", "unique_id", "tag", "user__username"]
-    list_select_related = ["user"]
+    list_select_related = ["user", "content_type"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in CallSession._meta.fields if f.name != "id"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-
-class RecordingAttemptInline(admin.TabularInline):
-    model = RecordingAttempt
-    fields = ["created_at", "action", "leg", "outcome", "http_status", "error_kind", "message", "duration_ms"]
-    readonly_fields = [
-        "created_at",
-        "action",
-        "leg",
-        "outcome",
-        "http_status",
-        "error_kind",
-        "message",
-        "duration_ms",
-    ]
-    extra = 0
-    can_delete = False
-    ordering = ["-created_at", "-id"]
-    verbose_name_plural = "attempts (what was asked of the PBX, and what it answered)"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    @admin.display(description="called from")
+    def linked_object(self, obj: CallSession) -> str:
+        return _object_link(self.admin_site, obj.content_type, obj.object_id) if obj.object_id else "—"
 
 
 @admin.register(RecordingTag)
@@ -82,20 +107,24 @@ class RecordingTagAdmin(admin.ModelAdmin):
         "attempts",
         "next_poll_at",
         "attached_at",
+        "audio_duration",
         "legal_hold",
         "keep_until",
     ]
-    list_filter = ["status", "legal_hold", "consent_given", "content_type", "started_at"]
+    list_filter = ["status", "legal_hold", "consent_given", "content_type", "started_at", "attached_at"]
     search_fields = ["tag", "unique_id", "extension", "last_error"]
     list_select_related = ["content_type"]
     date_hierarchy = "started_at"
-    actions = ["poll_now", "set_legal_hold", "clear_legal_hold", "purge_audio"]
-    inlines = [RecordingAttemptInline]
+    actions = [
+        admin_actions.poll_now,
+        admin_actions.set_legal_hold,
+        admin_actions.clear_legal_hold,
+        admin_actions.purge_audio,
+    ]
     readonly_fields = [
         "tag",
         "status",
-        "content_type",
-        "object_id",
+        "linked_object",
         "extension",
         "unique_id",
         "started_by",
@@ -111,10 +140,11 @@ class RecordingTagAdmin(admin.ModelAdmin):
         "audio_sha256",
         "audio_duration",
         "call_picture",
+        "attempt_log",
     ]
     fieldsets = [
         (None, {"fields": ["tag", "status", "last_error", "call_picture"]}),
-        ("Attached to", {"fields": ["content_type", "object_id", "started_by", "consent_given"]}),
+        ("Attached to", {"fields": ["linked_object", "started_by", "consent_given"]}),
         ("Keeping", {"fields": ["legal_hold", "keep_until", "purged_at"]}),
         (
             "Collecting",
@@ -131,7 +161,9 @@ class RecordingTagAdmin(admin.ModelAdmin):
             },
         ),
         ("Audio", {"fields": ["audio_size", "audio_sha256", "audio_duration"]}),
+        ("What was asked of the PBX, and what it answered", {"fields": ["attempt_log"]}),
     ]
+    Media = NoojeeMedia
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RecordingTag]:
         return super().get_queryset(request).annotate(leg_total=Count("legs"))
@@ -139,71 +171,40 @@ class RecordingTagAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_purge_permission(self, request: HttpRequest) -> bool:
+        """Purging audio is what deleting is for the other models: it takes the delete permission."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.delete_{opts.model_name}")
+
     @admin.display(description="legs", ordering="leg_total")
     def leg_count(self, obj: RecordingTag) -> int:
         return int(getattr(obj, "leg_total", 0))
 
     @admin.display(description="attached to")
     def linked_object(self, obj: RecordingTag) -> str:
-        return f"{obj.content_type.app_label}.{obj.content_type.model} #{obj.object_id}"
+        return _object_link(self.admin_site, obj.content_type, obj.object_id)
 
     @admin.display(description="the call")
     def call_picture(self, obj: RecordingTag) -> SafeString:
-        signature = ""
-        if obj.audio and obj.status == RecordingTag.Status.ATTACHED:
-            signature = format_html(
-                "<p><strong>Voice signature</strong> ({} s) {}</p>",
-                f"{obj.audio_duration or 0:.0f}",
-                _player(reverse("noojee:recording-audio", args=[obj.pk])),
-            )
-        picture = render_to_string("noojee_django/includes/legs_timeline.html", {"recording_tag": obj})
-        return mark_safe(signature + picture)  # noqa: S308  (both parts are escaped templates)
+        return render_to_string(
+            "noojee_django/includes/legs_timeline.html", {"recording_tag": obj, "with_signature": True}
+        )
 
-    @admin.action(description="Poll the PBX now", permissions=["change"])
-    def poll_now(self, request: HttpRequest, queryset: QuerySet[RecordingTag]) -> None:
-        count = services.poll_now(queryset)
-        self.message_user(request, f"{count} recording(s) will be polled now.", messages.SUCCESS)
-
-    @admin.action(description="Set legal hold", permissions=["change"])
-    def set_legal_hold(self, request: HttpRequest, queryset: QuerySet[RecordingTag]) -> None:
-        count = services.set_legal_hold(request.user, queryset, True)
-        self.message_user(request, f"{count} recording(s) are on legal hold.", messages.SUCCESS)
-
-    @admin.action(description="Clear legal hold", permissions=["change"])
-    def clear_legal_hold(self, request: HttpRequest, queryset: QuerySet[RecordingTag]) -> None:
-        count = services.set_legal_hold(request.user, queryset, False)
-        self.message_user(request, f"{count} recording(s) are no longer on legal hold.", messages.SUCCESS)
-
-    @admin.action(description="Purge audio…", permissions=["delete"])
-    def purge_audio(self, request: HttpRequest, queryset: QuerySet[RecordingTag]) -> HttpResponse | None:
-        held = [t for t in queryset if t.legal_hold]
-        purgeable = [t for t in queryset if not t.legal_hold]
-        if request.POST.get("post") == "yes":
-            purged = 0
-            for recording_tag in purgeable:
-                try:
-                    services.purge_audio(recording_tag)
-                    purged += 1
-                except InvalidState as exc:
-                    self.message_user(request, str(exc), messages.WARNING)
-            self.message_user(
-                request, f"Purged the audio of {purged} recording(s); metadata kept.", messages.SUCCESS
-            )
-            for recording_tag in held:
-                self.message_user(
-                    request, f"{recording_tag.tag} is on legal hold: not purged.", messages.WARNING
-                )
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Purge audio?",
-            "opts": self.model._meta,
-            "purgeable": purgeable,
-            "held": held,
-            "queryset": queryset,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/noojee_django/recordingtag/purge_confirmation.html", context)
+    @admin.display(description="attempts")
+    def attempt_log(self, obj: RecordingTag) -> SafeString:
+        attempts = obj.attempts_log.select_related("leg").order_by("-created_at", "-id")
+        all_url = reverse(f"{self.admin_site.name}:noojee_django_recordingattempt_changelist")
+        return render_to_string(
+            "admin/noojee_django/recordingtag/attempt_log.html",
+            {
+                "attempts": list(attempts[:ATTEMPT_LOG_LIMIT]),
+                "total": attempts.count(),
+                "all_url": f"{all_url}?{urlencode({'recording_tag__id__exact': obj.pk})}",
+            },
+        )
 
 
 @admin.register(RecordingLeg)
@@ -212,6 +213,7 @@ class RecordingLegAdmin(admin.ModelAdmin):
         "__str__",
         "leg",
         "call_record_id",
+        "start",
         "duration",
         "direction",
         "owner",
@@ -219,26 +221,35 @@ class RecordingLegAdmin(admin.ModelAdmin):
         "fetched_at",
         "player",
     ]
-    list_filter = ["fetch_status", "direction", "fetched_at"]
+    list_filter = ["fetch_status", "direction", "start", "fetched_at"]
     search_fields = ["call_record_id", "unique_id", "recording_tag__tag", "owner"]
     list_select_related = ["recording_tag"]
-    actions = ["fetch_again"]
-    readonly_fields = [f.name for f in RecordingLeg._meta.fields if f.name != "id"] + ["player"]
+    actions = [admin_actions.fetch_again]
+    # The file field itself would render a link to the file's URL, which private storage refuses.
+    exclude = ["audio"]
+    readonly_fields = [f.name for f in RecordingLeg._meta.fields if f.name not in ("id", "audio")] + [
+        "player",
+        "audio_file",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     @admin.display(description="audio")
-    def player(self, obj: RecordingLeg) -> SafeString | str:
+    def player(self, obj: RecordingLeg) -> str:
         return _player(reverse("noojee:leg-audio", args=[obj.pk])) if obj.audio else "—"
 
-    @admin.action(description="Fetch audio again", permissions=["change"])
-    def fetch_again(self, request: HttpRequest, queryset: QuerySet[RecordingLeg]) -> None:
-        count = services.refetch_legs(queryset)
-        self.message_user(request, f"{count} leg(s) will be fetched again.", messages.SUCCESS)
+    @admin.display(description="audio file")
+    def audio_file(self, obj: RecordingLeg) -> str:
+        return obj.audio.name or "—"
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
+    """A log: nobody adds, edits or deletes its rows through the admin."""
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -260,10 +271,12 @@ class RecordingAttemptAdmin(_ReadOnlyAdmin):
         "http_status",
         "error_kind",
         "message",
+        "duration_ms",
     ]
     list_filter = ["action", "outcome", "error_kind", "created_at"]
     search_fields = ["recording_tag__tag", "message"]
     list_select_related = ["recording_tag", "leg__recording_tag"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(RecordingAccess)
@@ -272,60 +285,53 @@ class RecordingAccessAdmin(_ReadOnlyAdmin):
     list_filter = ["action", "created_at"]
     search_fields = ["user__username", "recording_tag__tag", "ip_address"]
     list_select_related = ["user", "recording_tag", "leg__recording_tag"]
+    date_hierarchy = "created_at"
 
 
 class RecordingTagInline(GenericTabularInline):
     """Add to a CRM model's admin to see and play the voice signatures attached to each record::
 
-    class InvoiceAdmin(admin.ModelAdmin):
-        inlines = [RecordingTagInline]
+        class InvoiceAdmin(admin.ModelAdmin):
+            inlines = [RecordingTagInline]
+
+    Read-only. It shows to whoever may hear the record's recordings (the ``MAY_HEAR`` hook), the same
+    rule the players' playback views apply, and to nobody else.
     """
 
     model = RecordingTag
     ct_field = "content_type"
     ct_fk_field = "object_id"
-    fields = ["tag", "status", "attached_at", "legal_hold", "player"]
-    readonly_fields = ["tag", "status", "attached_at", "legal_hold", "player"]
+    fields = ["tag", "status", "attached_at", "player"]
+    readonly_fields = ["tag", "status", "attached_at", "player"]
     extra = 0
+    max_num = 0
     can_delete = False
     show_change_link = True
     verbose_name = "voice signature"
     verbose_name_plural = "voice signatures"
+    Media = NoojeeMedia
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RecordingTag]:
+        # The parent's rows are what ``has_view_permission`` lets through; the inline's own default
+        # would hide them from anyone without a Django permission on RecordingTag.
+        return RecordingTag.objects.all()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and services.may_hear(request.user, obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     @admin.display(description="listen")
-    def player(self, obj: RecordingTag) -> SafeString | str:
+    def player(self, obj: RecordingTag) -> str:
         if obj.audio and obj.status == RecordingTag.Status.ATTACHED:
             return _player(reverse("noojee:recording-audio", args=[obj.pk]))
-        return obj.last_error or "—"
-
-
-class DialActionMixin:
-    """A "Dial" admin action for CRM models with a phone number field::
-
-    class CustomerAdmin(DialActionMixin, admin.ModelAdmin):
-        noojee_phone_field = "phone"
-    """
-
-    noojee_phone_field = "phone"
-    actions = ["noojee_dial"]
-
-    @admin.action(description="Dial the selected record's number")
-    def noojee_dial(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        message_user = self.message_user  # type: ignore[attr-defined]
-        if queryset.count() != 1:
-            message_user(request, "Select exactly one record to dial.", messages.WARNING)
-            return
-        obj = queryset.get()
-        try:
-            call = services.dial(request.user, getattr(obj, self.noojee_phone_field), obj=obj)
-        except ValidationError as exc:
-            message_user(request, " ".join(exc.messages), messages.ERROR)
-        except PermissionDenied as exc:
-            message_user(request, str(exc) or "You may not place calls.", messages.ERROR)
-        except NoojeeServiceError as exc:
-            message_user(request, exc.message, messages.ERROR)
-        else:
-            message_user(request, f"Calling {call.number}: pick up your phone.", messages.SUCCESS)
+        if obj.purged_at:
+            return "audio purged"
+        return obj.last_error or obj.get_status_display()

@@ -2,17 +2,22 @@
 
 Login required, the ``MAY_HEAR`` hook asked about the CRM object the recording is attached to, every
 request written to the access log, and HTTP Range honoured (206 with ``Content-Range``) so a player can
-seek without downloading the whole file. Files are streamed from storage in blocks.
+seek without downloading the whole file. Files are streamed from storage in blocks, never read whole.
+
+Range rules (RFC 9110 §14): one range is served; of several, the first satisfiable one (a player asks
+for one at a time, and multipart answers help nobody here). A header that does not parse, or a range
+whose end is before its start, is ignored and the whole file served, as the RFC allows. A range that
+starts past the end of the file is answered 416 with ``Content-Range: bytes */size``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
-from django.contrib.auth.views import redirect_to_login
-from django.core.files import File
+from django.contrib.auth.decorators import login_required
+from django.db.models.fields.files import FieldFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -22,104 +27,146 @@ from . import services
 from .exceptions import NoojeePermissionDenied
 from .models import RecordingAccess, RecordingLeg, RecordingTag
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_BLOCK = 64 * 1024
+_RANGE_SPEC = re.compile(r"^(\d*)-(\d*)$")
+#: Longer numbers than this are beyond any file: compared as such rather than converted.
+_MAX_DIGITS = 18
+BLOCK_SIZE = 64 * 1024
 
 
 class UnsatisfiableRange(ValueError):
-    """The Range header asks for bytes the file does not have: answer 416."""
+    """The Range header asks only for bytes the file does not have: answer 416."""
 
 
-def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """``(first, last)`` for a satisfiable single range; ``None`` to ignore the header (serve it all).
-
-    Raises :class:`UnsatisfiableRange` when the range cannot be satisfied.
-
-    Several ranges (``bytes=0-1,5-6``) are answered with the first one. A header that does not parse
-    is ignored, as RFC 9110 allows.
-    """
-    if not header:
-        return None
-    spec = header.split(",", 1)[0].strip()
-    match = _RANGE.match(spec)
-    if not match or (not match.group(1) and not match.group(2)):
-        return None
+def _one_range(spec: str, size: int) -> tuple[int, int] | None:
+    """``(first, last)`` for one range-spec; ``None`` when unsatisfiable; ``ValueError`` when invalid."""
+    match = _RANGE_SPEC.match(spec.strip())
+    if not match or not any(match.groups()):
+        raise ValueError(spec)
     first_text, last_text = match.groups()
-    if len(first_text) > 18 or len(last_text) > 18:
-        raise UnsatisfiableRange(header)
-    if not first_text:  # suffix: the last N bytes
+    if not first_text:  # a suffix: the last N bytes
+        if len(last_text) > _MAX_DIGITS:
+            return (0, size - 1) if size else None
         length = int(last_text)
-        if length == 0 or size == 0:
-            raise UnsatisfiableRange(header)
-        return max(0, size - length), size - 1
+        return (max(0, size - length), size - 1) if length and size else None
+    if len(first_text) > _MAX_DIGITS:
+        return None
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if first >= size or last < first:
-        raise UnsatisfiableRange(header)
+    if last_text and len(last_text) <= _MAX_DIGITS and int(last_text) < first:
+        raise ValueError(spec)
+    if first >= size:
+        return None
+    last = int(last_text) if last_text and len(last_text) <= _MAX_DIGITS else size - 1
     return first, min(last, size - 1)
 
 
-def _blocks(handle: IO[bytes], start: int, length: int) -> Iterator[bytes]:
-    try:
-        handle.seek(start)
-        left = length
-        while left > 0:
-            data = handle.read(min(_BLOCK, left))
-            if not data:
-                break
-            left -= len(data)
-            yield data
-    finally:
-        handle.close()
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """The byte range to serve, ``(first, last)`` inclusive; ``None`` to ignore the header and serve all.
+
+    Raises :class:`UnsatisfiableRange` when no range in the header can be satisfied.
+    """
+    unit, _, specs = header.partition("=")
+    if unit.strip().lower() != "bytes" or not specs.strip():
+        return None
+    ranges = []
+    for spec in specs.split(","):
+        if not spec.strip():
+            continue  # RFC 9110 allows empty list elements
+        try:
+            ranges.append(_one_range(spec, size))
+        except ValueError:
+            return None
+    satisfiable = [r for r in ranges if r is not None]
+    if not ranges:
+        return None
+    if not satisfiable:
+        raise UnsatisfiableRange(header)
+    return satisfiable[0]
+
+
+class _FileBlocks:
+    """The bytes ``[start, start + length)`` of an open file, in blocks; closing it closes the file.
+
+    The response closes it when the client has gone, even if it never read a block.
+    """
+
+    def __init__(self, handle: IO[bytes], start: int, length: int) -> None:
+        self.handle = handle
+        self.start = start
+        self.length = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            self.handle.seek(self.start)
+            left = self.length
+            while left > 0:
+                data = self.handle.read(min(BLOCK_SIZE, left))
+                if not data:
+                    break
+                left -= len(data)
+                yield data
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _filename(tag: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", tag)[:60] or "recording"
 
 
 def _serve(
-    request: HttpRequest, recording_tag: RecordingTag, leg: RecordingLeg | None, audio: File[Any]
+    request: HttpRequest, recording_tag: RecordingTag, leg: RecordingLeg | None, audio: FieldFile
 ) -> HttpResponseBase:
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
     try:
         services.check_may_hear(request.user, recording_tag)
     except NoojeePermissionDenied as exc:
         return HttpResponseForbidden(str(exc))
-    if not audio:
+    if not audio.name:
         raise Http404("This recording has no audio (not fetched yet, or purged).")
+    storage = audio.storage
     try:
-        handle = audio.open("rb")
-        size = audio.size
-    except (FileNotFoundError, OSError):
+        size = storage.size(audio.name)
+        handle = storage.open(audio.name, "rb")
+    except OSError:
         raise Http404("This recording's audio is missing from storage.") from None
 
     header = request.headers.get("Range", "")
-    try:
-        wanted: tuple[int, int] | None = parse_range(header, size)
-        satisfiable = True
-    except UnsatisfiableRange:
-        wanted, satisfiable = None, False
     download = request.GET.get("download") == "1"
-    services.record_access(
-        request.user,
-        recording_tag,
-        leg=leg,
-        action=RecordingAccess.Action.DOWNLOAD if download else RecordingAccess.Action.PLAY,
-        byte_range=header,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
-    response: HttpResponseBase
-    if not satisfiable:
+    try:
+        wanted = parse_range(header, size) if header else None
+    except UnsatisfiableRange:
         handle.close()
-        response = HttpResponse(status=416)
+        response: HttpResponseBase = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
     else:
         first, last = wanted if wanted else (0, size - 1)
         length = max(0, last - first + 1)
-        body = _blocks(handle, first, length) if request.method != "HEAD" else iter(())
         if request.method == "HEAD":
             handle.close()
+            body: Iterator[bytes] | _FileBlocks = iter(())
+        else:
+            body = _FileBlocks(handle, first, length)
         response = StreamingHttpResponse(body, status=206 if wanted else 200, content_type="audio/wav")
         response["Content-Length"] = str(length)
         if wanted:
             response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    try:
+        services.record_access(
+            request.user,
+            recording_tag,
+            leg=leg,
+            action=RecordingAccess.Action.DOWNLOAD if download else RecordingAccess.Action.PLAY,
+            byte_range=header,
+            ip_address=_client_ip(request),
+        )
+    except Exception:
+        response.close()  # no listen without its log line; and no file left open
+        raise
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
@@ -131,11 +178,8 @@ def _serve(
     return response
 
 
-def _filename(tag: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", tag)[:60] or "recording"
-
-
 @require_http_methods(["GET", "HEAD"])
+@login_required
 def recording_audio(request: HttpRequest, recording_tag_id: int) -> HttpResponseBase:
     """The voice signature: every leg of the recording joined in order."""
     recording_tag = get_object_or_404(
@@ -145,6 +189,8 @@ def recording_audio(request: HttpRequest, recording_tag_id: int) -> HttpResponse
 
 
 @require_http_methods(["GET", "HEAD"])
+@login_required
 def leg_audio(request: HttpRequest, leg_id: int) -> HttpResponseBase:
+    """One leg of a recording, as fetched from the PBX."""
     leg = get_object_or_404(RecordingLeg.objects.select_related("recording_tag__content_type"), pk=leg_id)
     return _serve(request, leg.recording_tag, leg, leg.audio)

@@ -67,6 +67,12 @@ def _require(hook: str, user: Any, obj: Any | None, message: str) -> None:
         raise NoojeePermissionDenied(message)
 
 
+def may_dial(user: Any, obj: Any | None = None) -> bool:
+    """Whether ``user`` may place calls (for ``obj``, when given): the ``MAY_DIAL`` hook."""
+    check = noojee_settings.hook("MAY_DIAL")
+    return bool(check(user, obj)) if check is not None else True
+
+
 def may_hear(user: Any, obj: Any) -> bool:
     """Whether ``user`` may hear the recordings attached to ``obj`` (the ``MAY_HEAR`` hook)."""
     check = noojee_settings.hook("MAY_HEAR")

@@ -1,52 +1,92 @@
-"""The operator's admin: pages, actions (through the changelist, as a browser posts them), constant
-query counts, the recordings inline and the Dial action."""
+"""The operator's admin: pages, actions (posted through the changelist, as a browser does), constant
+query counts, the legs picture, the recordings inline and the Dial action."""
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from example_project.crm.models import Customer, Invoice
 from noojee_django.models import (
+    AgentPhone,
     CallSession,
     RecordingAccess,
     RecordingAttempt,
     RecordingLeg,
     RecordingTag,
 )
+from noojee_django.timeline import legs_timeline
 from tests.recordings import attached_recording
 
 pytestmark = pytest.mark.django_db
 
 MODELS = ["agentphone", "callsession", "recordingtag", "recordingleg", "recordingattempt", "recordingaccess"]
+SECRET = "sk-live-do-not-show-4242"
+TAGS = "admin:noojee_django_recordingtag_changelist"
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _secret_api_key(settings: Any) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "API_KEY": SECRET}
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture
 def admin_client(superuser: User) -> Client:
-    client = Client()
-    client.force_login(superuser)
-    return client
+    return logged_in(superuser)
 
 
-def invoices(customer: Customer, count: int) -> list[Invoice]:
-    start = Invoice.objects.count()
-    return [
-        Invoice.objects.create(number=f"INV-{start + i}", customer=customer, amount="1") for i in range(count)
-    ]
+def make_user(username: str, *perms: str, is_staff: bool = True) -> User:
+    user = User.objects.create_user(username, password="pw", is_staff=is_staff)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return User.objects.get(pk=user.pk)
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def act(client: Client, changelist: str, action: str, ids: list[int], **extra: Any) -> Any:
+    return client.post(reverse(changelist), {"action": action, "_selected_action": ids, **extra}, follow=True)
 
 
 def populate(customer: Customer, count: int) -> None:
-    for invoice in invoices(customer, count):
+    """``count`` rows in every model, each with all the relations its changelist shows."""
+    for _ in range(count):
+        n = next(_numbers)
+        user = User.objects.create_user(f"user{n}")
+        AgentPhone.objects.create(user=user, extension=f"SIP/{300 + n}")
+        invoice = Invoice.objects.create(number=f"Q-{n}", customer=customer, amount="1")
         recording_tag = attached_recording(invoice, tag=invoice.number)
-        RecordingAttempt.objects.create(recording_tag=recording_tag, action="poll", outcome="ok")
-        RecordingAccess.objects.create(recording_tag=recording_tag, action="play", user=None)
-        CallSession.objects.create(extension="SIP/101", number="0383208100")
+        leg = recording_tag.legs.first()
+        RecordingAttempt.objects.create(recording_tag=recording_tag, leg=leg, action="fetch", outcome="ok")
+        RecordingAccess.objects.create(recording_tag=recording_tag, leg=leg, action="play", user=user)
+        CallSession.objects.create(
+            user=user, extension=f"SIP/{300 + n}", number="0383208100", content_object=customer
+        )
+
+
+# Pages
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -57,52 +97,186 @@ def test_changelists_run_a_constant_number_of_queries(
     populate(customer, 2)
     with CaptureQueriesContext(connection) as few:
         assert admin_client.get(url).status_code == 200
-    populate(customer, 10)
+    populate(customer, 18)
     with CaptureQueriesContext(connection) as many:
-        assert admin_client.get(url).status_code == 200
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == (40 if model == "recordingleg" else 20)  # 2 legs each
     assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
 
 
-def test_the_tag_page_shows_the_call_picture_players_and_attempts(
-    admin_client: Client, invoice: Invoice, settings: Any
+@pytest.mark.parametrize("who", ["superuser", "staff"])
+def test_every_admin_page_opens_and_never_shows_the_api_key(
+    request: pytest.FixtureRequest, who: str, agent: User, customer: Customer, invoice: Invoice
 ) -> None:
+    client = logged_in(request.getfixturevalue(who))
+    populate(customer, 1)
+    rows = {
+        "agentphone": AgentPhone.objects.get(user=agent),
+        "callsession": CallSession.objects.first(),
+        "recordingtag": RecordingTag.objects.first(),
+        "recordingleg": RecordingLeg.objects.first(),
+        "recordingattempt": RecordingAttempt.objects.first(),
+        "recordingaccess": RecordingAccess.objects.first(),
+    }
+    expected = {
+        "agentphone": "SIP/101",
+        "callsession": "0383208100",
+        "recordingtag": "Q-",
+        "recordingleg": "leg 1",
+        "recordingattempt": "Fetch audio",
+        "recordingaccess": "Played",
+    }
+    for model, row in rows.items():
+        if who == "staff" and model == "agentphone":
+            continue  # staff has no permission on phones
+        assert row is not None
+        for url in (
+            reverse(f"admin:noojee_django_{model}_changelist"),
+            reverse(f"admin:noojee_django_{model}_change", args=[row.pk]),
+        ):
+            response = client.get(url)
+            assert response.status_code == 200, url
+            page = response.content.decode()
+            assert expected[model] in page, url
+            assert SECRET not in page, url
+    for url in (reverse("admin:crm_invoice_change", args=[invoice.pk]), reverse("admin:index")):
+        response = client.get(url)
+        assert response.status_code == 200 and SECRET not in response.content.decode()
+
+
+def test_the_tag_page_shows_the_call_picture_with_players(admin_client: Client, invoice: Invoice) -> None:
     recording_tag = attached_recording(invoice)
+    page = admin_client.get(
+        reverse("admin:noojee_django_recordingtag_change", args=[recording_tag.pk])
+    ).content.decode()
+    assert f'src="{reverse("noojee:recording-audio", args=[recording_tag.pk])}"' in page
+    assert f"{reverse('noojee:recording-audio', args=[recording_tag.pk])}?download=1" in page
+    for leg in recording_tag.legs.all():
+        assert f'src="{reverse("noojee:leg-audio", args=[leg.pk])}"' in page
+    assert page.count('preload="metadata"') == 3  # the signature and two legs
+    assert page.count('class="noojee-timeline-leg') == 2
+    assert page.count('class="noojee-timeline-gap"') == 1
+    assert "gap of 3.0 s before this leg" in page
+    assert "noojee_django/noojee.css" in page  # the bars are drawn by the app's stylesheet
+    assert 'href="{}"'.format(reverse("admin:crm_invoice_change", args=[invoice.pk])) in page
+
+
+def test_the_tag_page_tells_the_attempts_in_words(admin_client: Client, invoice: Invoice) -> None:
+    recording_tag = attached_recording(invoice)
+    leg = recording_tag.legs.get(leg=2)
     RecordingAttempt.objects.create(
-        recording_tag=recording_tag, action="poll", outcome="ok", message="2 leg(s) found"
+        recording_tag=recording_tag,
+        action="poll",
+        outcome="not_ready",
+        http_status=200,
+        message="call still in progress",
+        duration_ms=12,
+        created_at=timezone.now() - dt.timedelta(minutes=1),
+    )
+    RecordingAttempt.objects.create(
+        recording_tag=recording_tag,
+        leg=leg,
+        action="fetch",
+        outcome="error",
+        http_status=503,
+        error_kind="server",
+        message="Service Unavailable",
     )
     page = admin_client.get(
         reverse("admin:noojee_django_recordingtag_change", args=[recording_tag.pk])
     ).content.decode()
-    assert reverse("noojee:recording-audio", args=[recording_tag.pk]) in page
-    for leg in recording_tag.legs.all():
-        assert reverse("noojee:leg-audio", args=[leg.pk]) in page
-    assert "noojee-timeline-leg" in page
-    assert "gap of 3.0 s before this leg" in page
-    assert "2 leg(s) found" in page
-    assert settings.NOOJEE["API_KEY"] not in page
+    assert "Poll metadata\n  — <strong>not ready yet</strong>, HTTP 200, in 12 ms." in page
+    assert f"Fetch audio of leg 2 (#{leg.call_record_id})" in page
+    assert "<strong>error</strong>, HTTP 503, server." in page
+    assert page.index("Service Unavailable") < page.index("call still in progress")  # newest first
 
 
-def test_poll_now_makes_tags_due(admin_client: Client, invoice: Invoice) -> None:
-    recording_tag = RecordingTag.objects.create(
-        tag="INV-42", content_object=invoice, status=RecordingTag.Status.FAILED, last_error="boom"
+def test_a_long_attempt_log_links_to_all_of_the_tags_attempts(
+    admin_client: Client, customer: Customer
+) -> None:
+    first, other = (Invoice.objects.create(number=n, customer=customer, amount="1") for n in ("A-1", "A-2"))
+    recording_tag = attached_recording(first, tag="A-1")
+    other_tag = attached_recording(other, tag="A-2")
+    RecordingAttempt.objects.bulk_create(
+        RecordingAttempt(recording_tag=recording_tag, action="poll", outcome="no_legs") for _ in range(60)
     )
-    response = admin_client.post(
-        reverse("admin:noojee_django_recordingtag_changelist"),
-        {"action": "poll_now", "_selected_action": [recording_tag.pk]},
-        follow=True,
+    RecordingAttempt.objects.create(recording_tag=other_tag, action="poll", outcome="ok")
+    page = admin_client.get(
+        reverse("admin:noojee_django_recordingtag_change", args=[recording_tag.pk])
+    ).content.decode()
+    assert page.count('class="noojee-attempt ') == 50
+    link = reverse("admin:noojee_django_recordingattempt_changelist") + (
+        f"?recording_tag__id__exact={recording_tag.pk}"
     )
-    assert "1 recording(s) will be polled now" in response.content.decode()
-    recording_tag.refresh_from_db()
-    assert recording_tag.status == RecordingTag.Status.WAITING and recording_tag.next_poll_at is not None
+    assert f'<a href="{link}">60 attempts</a>' in page
+    listing = admin_client.get(link)
+    assert listing.status_code == 200 and listing.context["cl"].result_count == 60
+
+
+def test_the_timeline_places_legs_by_start_and_shows_gaps(invoice: Invoice) -> None:
+    recording_tag = RecordingTag.objects.create(tag="T-1", content_object=invoice)
+    origin = timezone.now()
+    for leg, offset, duration in [(1, 0, 10), (2, 10, 5), (3, 25, 15)]:
+        RecordingLeg.objects.create(
+            recording_tag=recording_tag,
+            call_record_id=700 + leg,
+            leg=leg,
+            unique_id="1.1",
+            start=origin + dt.timedelta(seconds=offset),
+            duration=duration,
+        )
+    timeline = legs_timeline(recording_tag)
+    assert timeline.total_seconds == 40
+    assert [(b.left_percent, b.width_percent) for b in timeline.bars] == [(0, 25), (25, 12.5), (62.5, 37.5)]
+    assert [b.gap_before_seconds for b in timeline.bars] == [0, 0, 10]
+    gap = timeline.bars[2]
+    assert (gap.gap_left_percent, gap.gap_width_percent) == (37.5, 25)
+    assert timeline.gap_seconds == 10
+
+
+def test_the_timeline_lines_up_legs_without_a_start_one_after_another(invoice: Invoice) -> None:
+    recording_tag = RecordingTag.objects.create(tag="T-2", content_object=invoice)
+    for leg, duration in [(1, 3), (2, 1)]:
+        RecordingLeg.objects.create(
+            recording_tag=recording_tag, call_record_id=800 + leg, leg=leg, unique_id="1.1", duration=duration
+        )
+    timeline = legs_timeline(recording_tag)
+    assert [b.offset_seconds for b in timeline.bars] == [0, 3]
+    assert not timeline.gaps
+    assert legs_timeline(RecordingTag(tag="none"), legs=[]).bars == []
+
+
+# Actions on recordings
+
+
+def test_poll_now_makes_failed_tags_due_and_skips_attached_ones(
+    admin_client: Client, customer: Customer
+) -> None:
+    first, second = (Invoice.objects.create(number=n, customer=customer, amount="1") for n in ("P-1", "P-2"))
+    failed = RecordingTag.objects.create(
+        tag="P-1", content_object=first, status=RecordingTag.Status.FAILED, last_error="boom"
+    )
+    attached = attached_recording(second, tag="P-2")
+    response = act(admin_client, TAGS, "poll_now", [failed.pk, attached.pk])
+    assert messages_of(response) == [
+        "1 recording(s) will be polled now.",
+        "1 recording(s) skipped: still recording, or already attached.",
+    ]
+    failed.refresh_from_db()
+    attached.refresh_from_db()
+    assert failed.status == RecordingTag.Status.WAITING and failed.next_poll_at is not None
+    assert attached.status == RecordingTag.Status.ATTACHED
 
 
 def test_legal_hold_set_and_clear(admin_client: Client, invoice: Invoice) -> None:
     recording_tag = attached_recording(invoice)
-    url = reverse("admin:noojee_django_recordingtag_changelist")
-    admin_client.post(url, {"action": "set_legal_hold", "_selected_action": [recording_tag.pk]})
+    response = act(admin_client, TAGS, "set_legal_hold", [recording_tag.pk])
+    assert messages_of(response) == ["1 recording(s) are on legal hold."]
     recording_tag.refresh_from_db()
     assert recording_tag.legal_hold
-    admin_client.post(url, {"action": "clear_legal_hold", "_selected_action": [recording_tag.pk]})
+    response = act(admin_client, TAGS, "clear_legal_hold", [recording_tag.pk])
+    assert messages_of(response) == ["1 recording(s) are no longer on legal hold."]
     recording_tag.refresh_from_db()
     assert not recording_tag.legal_hold
 
@@ -110,100 +284,232 @@ def test_legal_hold_set_and_clear(admin_client: Client, invoice: Invoice) -> Non
 def test_purge_asks_for_confirmation_then_keeps_held_recordings(
     admin_client: Client, customer: Customer
 ) -> None:
-    first, second = invoices(customer, 2)
+    first, second = (Invoice.objects.create(number=n, customer=customer, amount="1") for n in ("P-1", "P-2"))
     purged = attached_recording(first, tag="P-1")
     held = attached_recording(second, tag="P-2")
-    held.legal_hold = True
-    held.save()
-    url = reverse("admin:noojee_django_recordingtag_changelist")
+    RecordingTag.objects.filter(pk=held.pk).update(legal_hold=True)
+    url = reverse(TAGS)
     selection = {"action": "purge_audio", "_selected_action": [purged.pk, held.pk]}
 
     confirmation = admin_client.post(url, selection)
     assert confirmation.status_code == 200
     text = confirmation.content.decode()
-    assert "Yes, purge the audio" in text and "On legal hold" in text
+    assert "Yes, purge the audio" in text and "On legal hold, will be kept" in text
+    assert purged.audio.name in text
+    assert all(leg.audio.name in text for leg in purged.legs.all())
+    assert held.audio.name not in text
     purged.refresh_from_db()
-    assert purged.audio  # nothing deleted yet
+    assert purged.audio and purged.audio.storage.exists(purged.audio.name)  # nothing deleted yet
 
+    files = [purged.audio.name, *(leg.audio.name for leg in purged.legs.all())]
     done = admin_client.post(url, {**selection, "post": "yes"}, follow=True)
-    assert "P-2 is on legal hold: not purged" in done.content.decode()
+    assert messages_of(done) == [
+        "Purged the audio of 1 recording(s); their metadata is kept.",
+        "P-2 is on legal hold: not purged.",
+    ]
     purged.refresh_from_db()
     held.refresh_from_db()
     assert not purged.audio and purged.purged_at is not None
+    assert not any(purged.audio.storage.exists(name) for name in files)
     assert all(leg.fetch_status == RecordingLeg.FetchStatus.PURGED for leg in purged.legs.all())
-    assert held.audio and held.purged_at is None
+    assert held.audio and held.purged_at is None and held.audio.storage.exists(held.audio.name)
+
+
+def test_purge_of_only_held_recordings_offers_nothing_to_confirm(
+    admin_client: Client, invoice: Invoice
+) -> None:
+    held = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=held.pk).update(legal_hold=True)
+    page = admin_client.post(reverse(TAGS), {"action": "purge_audio", "_selected_action": [held.pk]})
+    text = page.content.decode()
+    assert "None of the selected recordings can be purged" in text
+    assert "Yes, purge the audio" not in text
+
+
+def test_purge_is_offered_only_with_the_delete_permission(staff: User, invoice: Invoice) -> None:
+    recording_tag = attached_recording(invoice)
+    page = logged_in(staff).get(reverse(TAGS)).content.decode()
+    assert 'value="purge_audio"' not in page
+    assert 'value="poll_now"' in page
+    act(logged_in(staff), TAGS, "purge_audio", [recording_tag.pk], post="yes")
+    recording_tag.refresh_from_db()
+    assert recording_tag.audio and recording_tag.purged_at is None
+
+
+def test_recordings_and_legs_cannot_be_deleted_around_legal_hold(
+    admin_client: Client, invoice: Invoice
+) -> None:
+    recording_tag = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(legal_hold=True)
+    leg = recording_tag.legs.get(leg=1)
+    delete_tag = reverse("admin:noojee_django_recordingtag_delete", args=[recording_tag.pk])
+    assert admin_client.post(delete_tag, {"post": "yes"}).status_code == 403
+    delete_leg = reverse("admin:noojee_django_recordingleg_delete", args=[leg.pk])
+    assert admin_client.post(delete_leg, {"post": "yes"}).status_code == 403
+    assert 'value="delete_selected"' not in admin_client.get(reverse(TAGS)).content.decode()
+    assert RecordingLeg.objects.filter(pk=leg.pk).exists()
+    assert RecordingTag.objects.filter(pk=recording_tag.pk).exists()
 
 
 def test_fetch_again_resets_the_leg_and_its_tag(admin_client: Client, invoice: Invoice) -> None:
     recording_tag = attached_recording(invoice)
-    leg = recording_tag.legs.first()
-    assert leg is not None
-    RecordingLeg.objects.filter(pk=leg.pk).update(fetch_status="failed", fetch_attempts=5)
-    admin_client.post(
-        reverse("admin:noojee_django_recordingleg_changelist"),
-        {"action": "fetch_again", "_selected_action": [leg.pk]},
-    )
+    leg = recording_tag.legs.get(leg=1)
+    RecordingLeg.objects.filter(pk=leg.pk).update(fetch_status="failed", fetch_attempts=5, last_error="x")
+    response = act(admin_client, "admin:noojee_django_recordingleg_changelist", "fetch_again", [leg.pk])
+    assert messages_of(response) == ["1 leg(s) will be fetched again."]
     leg.refresh_from_db()
     recording_tag.refresh_from_db()
     assert leg.fetch_status == RecordingLeg.FetchStatus.PENDING and leg.fetch_attempts == 0
     assert recording_tag.status == RecordingTag.Status.FETCHING
 
 
-def test_purge_is_offered_only_with_the_delete_permission(staff: User, invoice: Invoice) -> None:
-    attached_recording(invoice)
-    client = Client()
-    client.force_login(staff)
-    page = client.get(reverse("admin:noojee_django_recordingtag_changelist")).content.decode()
-    assert "purge_audio" not in page  # needs the delete permission
-    assert "poll_now" in page
-
-
 def test_attempts_and_accesses_are_read_only(admin_client: Client, invoice: Invoice) -> None:
     recording_tag = attached_recording(invoice)
     attempt = RecordingAttempt.objects.create(recording_tag=recording_tag, action="poll", outcome="ok")
-    assert admin_client.get(reverse("admin:noojee_django_recordingattempt_add")).status_code == 403
-    response = admin_client.post(
-        reverse("admin:noojee_django_recordingattempt_delete", args=[attempt.pk]), {"post": "yes"}
-    )
-    assert response.status_code == 403
+    access = RecordingAccess.objects.create(recording_tag=recording_tag, action="play")
+    for model, row in (("recordingattempt", attempt), ("recordingaccess", access)):
+        assert admin_client.get(reverse(f"admin:noojee_django_{model}_add")).status_code == 403
+        delete = reverse(f"admin:noojee_django_{model}_delete", args=[row.pk])
+        assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+        change = reverse(f"admin:noojee_django_{model}_change", args=[row.pk])
+        page = admin_client.get(change).content.decode()
+        assert 'name="_save"' not in page
     assert RecordingAttempt.objects.filter(pk=attempt.pk).exists()
+    assert RecordingAccess.objects.filter(pk=access.pk).exists()
 
 
-def test_the_invoice_admin_shows_its_voice_signatures(admin_client: Client, invoice: Invoice) -> None:
+# The inline on a CRM admin
+
+
+def test_the_invoice_admin_shows_and_plays_its_voice_signatures(
+    admin_client: Client, invoice: Invoice, customer: Customer
+) -> None:
     recording_tag = attached_recording(invoice)
+    elsewhere = attached_recording(
+        Invoice.objects.create(number="X-1", customer=customer, amount="1"), tag="X-1"
+    )
+    response = admin_client.get(reverse("admin:crm_invoice_change", args=[invoice.pk]))
+    page = response.content.decode()
+    assert "Voice signatures" in page
+    assert f'src="{reverse("noojee:recording-audio", args=[recording_tag.pk])}"' in page
+    assert reverse("noojee:recording-audio", args=[elsewhere.pk]) not in page
+    [inline] = response.context["inline_admin_formsets"]
+    assert not inline.has_add_permission and not inline.has_change_permission
+
+
+def test_the_inline_shows_to_whoever_may_hear_and_to_nobody_else(invoice: Invoice) -> None:
+    recording_tag = attached_recording(invoice)
+    player = reverse("noojee:recording-audio", args=[recording_tag.pk])
+    url = reverse("admin:crm_invoice_change", args=[invoice.pk])
+    listener = make_user("listener", "crm.view_invoice")  # no permission on recordings themselves
+    assert player in logged_in(listener).get(url).content.decode()
+    editor = make_user("editor", "crm.change_invoice")  # may edit the invoice, may not hear it
+    response = logged_in(editor).get(url)
+    assert response.status_code == 200
+    assert player not in response.content.decode()
+
+
+def test_an_invoice_with_recordings_still_saves_through_the_admin(
+    admin_client: Client, invoice: Invoice
+) -> None:
+    attached_recording(invoice)
+    url = reverse("admin:crm_invoice_change", args=[invoice.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data.update({"status": "signed", "amount": "250.00"})
+    inline = admin_client.get(url).context["inline_admin_formsets"][0].formset
+    for field in inline.management_form:
+        data[f"{inline.prefix}-{field.name}"] = field.value()
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    invoice.refresh_from_db()
+    assert invoice.status == "signed"
+    assert RecordingTag.objects.get().object_id == str(invoice.pk)
+
+
+def test_a_purged_signature_says_so_in_the_inline(admin_client: Client, invoice: Invoice) -> None:
+    recording_tag = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(audio="", purged_at=timezone.now())
     page = admin_client.get(reverse("admin:crm_invoice_change", args=[invoice.pk])).content.decode()
-    assert "voice signatures" in page.lower()
-    assert reverse("noojee:recording-audio", args=[recording_tag.pk]) in page
+    assert "audio purged" in page
+    assert reverse("noojee:recording-audio", args=[recording_tag.pk]) not in page
+
+
+# The Dial action on a CRM admin
+
+CUSTOMERS = "admin:crm_customer_changelist"
 
 
 def test_the_dial_action_calls_the_customer(
     pbx: Any, noojee_emulator_control: Any, superuser: User, customer: Customer
 ) -> None:
-    from noojee_django.models import AgentPhone
-
     AgentPhone.objects.create(user=superuser, extension="SIP/109")
-    client = Client()
-    client.force_login(superuser)
-    response = client.post(
-        reverse("admin:crm_customer_changelist"),
-        {"action": "noojee_dial", "_selected_action": [customer.pk]},
-        follow=True,
-    )
-    assert "Calling 0383208100" in response.content.decode()
+    response = act(logged_in(superuser), CUSTOMERS, "noojee_dial", [customer.pk])
+    assert response.status_code == 200
+    assert messages_of(response) == ["Calling 0383208100 from SIP/109: pick up your phone."]
     call = CallSession.objects.get()
-    assert call.content_object == customer and call.extension == "SIP/109"
+    assert call.content_object == customer and call.extension == "SIP/109" and call.number == "0383208100"
+    assert call.status == CallSession.Status.DIALING
     assert noojee_emulator_control.stats()["requests"]["dial"] == 1
 
 
-def test_the_dial_action_reports_errors_as_messages(pbx: Any, superuser: User, customer: Customer) -> None:
+def test_the_dial_action_reports_a_bad_number_as_a_message(
+    pbx: Any, noojee_emulator_control: Any, superuser: User, customer: Customer
+) -> None:
+    AgentPhone.objects.create(user=superuser, extension="SIP/109")
     Customer.objects.filter(pk=customer.pk).update(phone="0383&1")
-    client = Client()
-    client.force_login(superuser)
-    response = client.post(
-        reverse("admin:crm_customer_changelist"),
-        {"action": "noojee_dial", "_selected_action": [customer.pk]},
-        follow=True,
-    )
+    response = act(logged_in(superuser), CUSTOMERS, "noojee_dial", [customer.pk])
     assert response.status_code == 200
-    assert "may contain only digits" in response.content.decode()
+    [message] = messages_of(response)
+    assert message.startswith("Acme Pty Ltd: A phone number may contain only digits")
     assert not CallSession.objects.exists()
+    assert noojee_emulator_control.stats()["requests"].get("dial", 0) == 0
+
+
+def test_the_dial_action_reports_a_missing_phone_as_a_message(superuser: User, customer: Customer) -> None:
+    response = act(logged_in(superuser), CUSTOMERS, "noojee_dial", [customer.pk])
+    assert response.status_code == 200
+    assert messages_of(response) == ["You have no phone extension: ask an administrator to add one."]
+    assert not CallSession.objects.exists()
+
+
+def test_the_dial_action_reports_a_refusal_as_a_message(
+    settings: Any, superuser: User, customer: Customer
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "MAY_DIAL": lambda user, obj: obj is None}
+    AgentPhone.objects.create(user=superuser, extension="SIP/109")
+    response = act(logged_in(superuser), CUSTOMERS, "noojee_dial", [customer.pk])
+    assert response.status_code == 200
+    assert messages_of(response) == ["You may not place calls."]
+    assert not CallSession.objects.exists()
+
+
+def test_the_dial_action_reports_an_unreachable_pbx_as_a_message(
+    settings: Any, superuser: User, customer: Customer
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "BASE_URL": "http://127.0.0.1:9", "TIMEOUT": 1}
+    AgentPhone.objects.create(user=superuser, extension="SIP/109")
+    response = act(logged_in(superuser), CUSTOMERS, "noojee_dial", [customer.pk])
+    assert response.status_code == 200
+    [message] = messages_of(response)
+    assert message.startswith("The PBX could not place the call")
+    assert SECRET not in message
+    assert CallSession.objects.get().status == CallSession.Status.FAILED
+
+
+def test_the_dial_action_calls_one_record_at_a_time(superuser: User, customer: Customer) -> None:
+    other = Customer.objects.create(name="Other", phone="0399999999")
+    AgentPhone.objects.create(user=superuser, extension="SIP/109")
+    response = act(logged_in(superuser), CUSTOMERS, "noojee_dial", [customer.pk, other.pk])
+    assert messages_of(response) == ["Select exactly one record to dial."]
+    assert not CallSession.objects.exists()
+
+
+def test_the_dial_action_is_offered_only_to_those_who_may_dial(agent: User, customer: Customer) -> None:
+    clerk = make_user("clerk", "crm.view_customer", "crm.delete_customer")
+    page = logged_in(clerk).get(reverse(CUSTOMERS)).content.decode()
+    assert 'value="noojee_dial"' not in page
+    assert 'value="delete_selected"' in page  # the admin's own actions are kept
+    User.objects.filter(pk=agent.pk).update(is_staff=True)
+    page = logged_in(agent).get(reverse(CUSTOMERS)).content.decode()
+    assert 'value="noojee_dial"' in page

@@ -1,0 +1,136 @@
+"""The admin's actions: each validates the selection, calls one service, and says what happened.
+
+Kept apart from the ModelAdmins (``admin.py``) because they are the only part of the admin that
+changes state. ``DialActionMixin`` is here too: a CRM's own admins mix it in to call their records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from . import services
+from .exceptions import InvalidState, NoojeeServiceError
+from .models import RecordingLeg, RecordingTag
+
+
+@admin.action(description="Poll the PBX now", permissions=["change"])
+def poll_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]) -> None:
+    selected = len(queryset)
+    count = services.poll_now(queryset)
+    modeladmin.message_user(request, f"{count} recording(s) will be polled now.", messages.SUCCESS)
+    if count < selected:
+        modeladmin.message_user(
+            request,
+            f"{selected - count} recording(s) skipped: still recording, or already attached.",
+            messages.WARNING,
+        )
+
+
+@admin.action(description="Set legal hold", permissions=["change"])
+def set_legal_hold(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
+) -> None:
+    count = services.set_legal_hold(request.user, queryset, True)
+    modeladmin.message_user(request, f"{count} recording(s) are on legal hold.", messages.SUCCESS)
+
+
+@admin.action(description="Clear legal hold", permissions=["change"])
+def clear_legal_hold(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
+) -> None:
+    count = services.set_legal_hold(request.user, queryset, False)
+    modeladmin.message_user(request, f"{count} recording(s) are no longer on legal hold.", messages.SUCCESS)
+
+
+@admin.action(description="Purge audio…", permissions=["purge"])
+def purge_audio(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
+) -> HttpResponse | None:
+    """First answer: a page listing the files that would go. Its "Yes" posts again with ``post=yes``."""
+    selected = list(queryset.prefetch_related("legs"))
+    held = [t for t in selected if t.legal_hold]
+    purgeable = [t for t in selected if not t.legal_hold]
+    if request.POST.get("post") != "yes":
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Purge audio?",
+            "opts": modeladmin.model._meta,
+            "purgeable": [(t, [leg for leg in t.legs.all() if leg.audio]) for t in purgeable],
+            "held": held,
+            "selected": selected,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/noojee_django/recordingtag/purge_confirmation.html", context)
+    purged = 0
+    for recording_tag in purgeable:
+        try:
+            if services.purge_audio(recording_tag):
+                purged += 1
+        except InvalidState as exc:  # put on hold since the confirmation page was shown
+            modeladmin.message_user(request, str(exc), messages.WARNING)
+    modeladmin.message_user(
+        request, f"Purged the audio of {purged} recording(s); their metadata is kept.", messages.SUCCESS
+    )
+    for recording_tag in held:
+        modeladmin.message_user(
+            request, f"{recording_tag.tag} is on legal hold: not purged.", messages.WARNING
+        )
+    return None
+
+
+@admin.action(description="Fetch audio again", permissions=["change"])
+def fetch_again(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingLeg]) -> None:
+    count = services.refetch_legs(queryset)
+    modeladmin.message_user(request, f"{count} leg(s) will be fetched again.", messages.SUCCESS)
+
+
+class DialActionMixin:
+    """A "Dial" admin action for CRM models with a phone number field::
+
+        class CustomerAdmin(DialActionMixin, admin.ModelAdmin):
+            noojee_phone_field = "phone"
+
+    The action rings the operator's own handset, then the selected record's number, and links the
+    call to the record. It is offered only to users the ``MAY_DIAL`` hook allows, and adds itself to
+    whatever ``actions`` the admin declares.
+    """
+
+    noojee_phone_field = "phone"
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions: dict[str, Any] = super().get_actions(request)  # type: ignore[misc]
+        if self.actions is None or IS_POPUP_VAR in request.GET:  # type: ignore[attr-defined]
+            return actions
+        if services.may_dial(request.user):
+            func, name, description = self.get_action("noojee_dial")  # type: ignore[attr-defined]
+            actions[name] = (func, name, description)
+        return actions
+
+    @admin.action(description="Dial the selected record's number")
+    def noojee_dial(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        message_user = self.message_user  # type: ignore[attr-defined]
+        selected = list(queryset[:2])
+        if len(selected) != 1:
+            message_user(request, "Select exactly one record to dial.", messages.WARNING)
+            return
+        obj = selected[0]
+        try:
+            call = services.dial(request.user, getattr(obj, self.noojee_phone_field), obj=obj)
+        except ValidationError as exc:
+            message_user(request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR)
+        except PermissionDenied as exc:
+            message_user(request, str(exc) or "You may not place calls.", messages.ERROR)
+        except NoojeeServiceError as exc:
+            message_user(request, exc.message, messages.ERROR)
+        else:
+            message_user(
+                request, f"Calling {call.number} from {call.extension}: pick up your phone.", messages.SUCCESS
+            )
