@@ -4,10 +4,14 @@
 
 1. Server-side time of the app's dial view against a bare Django view that only calls
    ``requests.post`` to the same emulator's ``dial`` (zero latency, its own process). Both go through
-   Django's full request handling in this process (middleware, session, logged-in user), alternating,
-   ``--dials`` each; medians. The ratio is what the app adds: validation, permission, the call row,
-   duplicate-click protection, and what it saves by keeping its HTTP connection to the PBX open.
-2. SQL queries per dial, beyond the session and user lookups every logged-in request makes.
+   Django's full request handling in this process (middleware, session) as the same logged-in user:
+   the bare view is ``login_required``, as any CRM view is, so the session and user lookups are in
+   both. ``--dials`` each, alternating; medians. The ratio is what the app adds: validation,
+   permission, the call row, duplicate-click protection, and what it saves by keeping its HTTP
+   connection to the PBX open. The same bare view without login is timed too and its ratio printed,
+   so the cost of logging in can be read off.
+2. SQL queries per dial: all the dial request makes, minus those of the bare logged-in view (the
+   session and the user), each listed.
 3. A burst through a real WSGI server (gunicorn, threads): ``--agents`` agents each double-click
    (4 simultaneous identical requests), ``4 x agents`` requests in all. Counts HTTP errors and the
    originates the emulator received: one per agent, none duplicated.
@@ -88,17 +92,23 @@ def main() -> None:
         emulator.terminate()
         emulator.wait(10)
 
-    app_ms, bare_ms, queries = in_process
+    app_ms, bare_ms, anonymous_ms, queries = in_process
     errors, originates, duplicates, p50, p99 = burst
     print(f"dial view (app):  median {app_ms:.2f} ms over {args.dials} dials")
-    print(f"bare view:        median {bare_ms:.2f} ms (requests.post to the same emulator)")
-    print(f"SQL queries per dial: {queries}")
+    print(f"bare view:        median {bare_ms:.2f} ms (login_required, requests.post to the same emulator)")
+    print(
+        f"bare view, anonymous: median {anonymous_ms:.2f} ms "
+        f"(ratio of the dial view to it: {app_ms / anonymous_ms:.2f})"
+    )
+    print(f"SQL queries per dial beyond the session and user: {len(queries)}")
+    for sql in queries:
+        print(f"  {sql[:100]}")
     print(
         f"burst: {4 * args.agents} requests from {args.agents} agents double-clicking: errors={errors} "
         f"originates={originates} duplicate_originates={duplicates} p50={p50:.0f} ms p99={p99:.0f} ms"
     )
     print(
-        f"dial: overhead_ratio_vs_bare={app_ms / bare_ms:.2f} queries_per_dial={queries} "
+        f"dial: overhead_ratio_vs_bare={app_ms / bare_ms:.2f} queries_per_dial={len(queries)} "
         f"concurrent_errors={errors}"
     )
 
@@ -116,8 +126,10 @@ def bare_dial(request: Any) -> Any:
     return JsonResponse(reply.json())
 
 
-def measure_in_process(url: str, dials: int) -> tuple[float, float, int]:
-    """Both views through Django's full request handling (middleware, session, auth), in this process."""
+def measure_in_process(url: str, dials: int) -> tuple[float, float, float, list[str]]:
+    """The three views through Django's full request handling (middleware, session, auth), in this
+    process. Returns the medians (app, bare logged-in, bare anonymous) and the dial's extra queries."""
+    from django.contrib.auth.decorators import login_required
     from django.contrib.auth.models import Permission, User
     from django.db import connection
     from django.test import Client, override_settings
@@ -134,14 +146,15 @@ def measure_in_process(url: str, dials: int) -> tuple[float, float, int]:
 
     urlconf = type(sys)("bench_dial_urls")
     urlconf.urlpatterns = [  # type: ignore[attr-defined]
-        path("bare-dial/", bare_dial),
+        path("bare-dial/", login_required(bare_dial)),
+        path("bare-dial-anonymous/", bare_dial),
         path("noojee/", include("noojee_django.urls")),
     ]
     sys.modules["bench_dial_urls"] = urlconf
-    app_times, bare_times = [], []
+    targets = {"/noojee/dial/": [], "/bare-dial/": [], "/bare-dial-anonymous/": []}
     with override_settings(ROOT_URLCONF="bench_dial_urls"):
         for i in range(dials):
-            for target, times in (("/noojee/dial/", app_times), ("/bare-dial/", bare_times)):
+            for target, times in targets.items():
                 started = time.perf_counter()
                 response = client.post(target, {"number": f"0383{i:06d}"}, HTTP_ACCEPT="application/json")
                 times.append((time.perf_counter() - started) * 1000)
@@ -151,7 +164,9 @@ def measure_in_process(url: str, dials: int) -> tuple[float, float, int]:
         with CaptureQueriesContext(connection) as baseline:
             client.post("/bare-dial/", {"number": "0399999998"}, HTTP_ACCEPT="application/json")
     # the queries the dial adds to what any logged-in request costs (session, user)
-    return statistics.median(app_times), statistics.median(bare_times), len(captured) - len(baseline)
+    extra = [q["sql"] for q in captured.captured_queries[len(baseline.captured_queries) :]]
+    app, bare, anonymous = (statistics.median(times) for times in targets.values())
+    return app, bare, anonymous, extra
 
 
 def measure_burst(url: str, work: Path, agents: int) -> tuple[int, int, int, float, float]:

@@ -87,7 +87,7 @@ class CallSessionAdmin(admin.ModelAdmin):
     search_fields = ["number", "extension", "unique_id", "tag", "user__username"]
     list_select_related = ["user", "content_type"]
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in CallSession._meta.fields if f.name != "id"]
+    readonly_fields = [f.name for f in CallSession._meta.fields if f.name not in ("id", "dial_guard")]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

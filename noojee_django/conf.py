@@ -7,6 +7,7 @@ missing value raises are written once. Values are read on every access, so ``ove
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -96,11 +97,17 @@ class NoojeeSettings:
         if callable(path):
             return path
         try:
-            return import_string(path)
+            return _import_hook(path)
         except ImportError as exc:
             raise ImproperlyConfigured(
                 f"Noojee: NOOJEE['{name}'] = {path!r} cannot be imported: {exc}"
             ) from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _import_hook(path: str) -> Any:
+    """Hooks are asked on every dial and every listen: import each dotted path once."""
+    return import_string(path)
 
 
 noojee_settings = NoojeeSettings()

@@ -152,6 +152,14 @@ class CallSession(models.Model):
     content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL)
     object_id = models.CharField(max_length=64, blank=True)
     content_object = GenericForeignKey("content_type", "object_id")
+    dial_guard = models.CharField(
+        max_length=80,
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text=_("'<extension>><number>' while the call is starting: a double click cannot dial twice."),
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     connected_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -79,16 +79,12 @@ def may_hear(user: Any, obj: Any) -> bool:
     return bool(check(user, obj)) if check is not None else False
 
 
-def agent_phone_for(user: Any, *, lock: bool = False) -> AgentPhone:
-    """The user's own active handset; nobody dials or records from somebody else's.
-
-    ``lock`` takes a row lock (inside a transaction) so that two concurrent clicks are serialised.
-    """
+def agent_phone_for(user: Any) -> AgentPhone:
+    """The user's own active handset; nobody dials or records from somebody else's."""
     if not getattr(user, "is_authenticated", False):
         raise NoojeePermissionDenied("Log in to use the phone.")
-    phones = AgentPhone.objects.select_for_update() if lock else AgentPhone.objects.all()
     try:
-        return phones.get(user=user, is_active=True)
+        return AgentPhone.objects.get(user=user, is_active=True)
     except AgentPhone.DoesNotExist:
         raise NoAgentPhone("You have no phone extension: ask an administrator to add one.") from None
 
@@ -133,8 +129,8 @@ def dial(
 ) -> CallSession:
     """Ring the user's handset, then ``number``; optionally record the call under ``tag``.
 
-    A double click (same agent, same number, within a few seconds, call still starting) returns the
-    existing call instead of ringing the customer twice.
+    A double click (same agent, same number, within ``DUPLICATE_DIAL_WINDOW``, call not ended) returns
+    the existing call instead of ringing the customer twice: see :func:`_claim_dial`.
     """
     _require("MAY_DIAL", user, obj, "You may not place calls.")
     number = normalize_number(number)
@@ -148,36 +144,29 @@ def dial(
     if caller_id is not None:
         caller_id = normalize_number(caller_id)
     content_type, object_id = _object_ref(obj)
+    phone = agent_phone_for(user)
 
-    with transaction.atomic():
-        phone = agent_phone_for(user, lock=True)  # two concurrent clicks cannot both originate
-        recent = (
-            CallSession.objects.filter(
-                user=user,
-                number=number,
-                status__in=[CallSession.Status.QUEUED, CallSession.Status.DIALING],
-                created_at__gte=timezone.now() - DUPLICATE_DIAL_WINDOW,
-            )
-            .order_by("-created_at")
-            .first()
-        )
-        if recent is not None:
-            return recent
-        call = CallSession.objects.create(
-            user=user,
-            extension=phone.extension,
-            number=number,
-            caller_id=caller_id or "",
-            record=record,
-            tag=tag or "",
-            content_type=content_type,
-            object_id=object_id,
-        )
-        recording_tag = None
-        if record:
+    call, created = _claim_dial(
+        user=user,
+        extension=phone.extension,
+        number=number,
+        caller_id=caller_id or "",
+        record=record,
+        tag=tag or "",
+        content_type=content_type,
+        object_id=object_id,
+    )
+    if not created:
+        return call
+    recording_tag = None
+    if record:
+        try:
             recording_tag = _create_recording_tag(user, obj, tag or "", phone, consent_given=False)
-            call.recording_tag = recording_tag
-            call.save(update_fields=["recording_tag"])
+        except InvalidState as exc:
+            _end_call(call, CallSession.Status.FAILED, error=exc.message)
+            raise
+        CallSession.objects.filter(pk=call.pk).update(recording_tag=recording_tag)
+        call.recording_tag = recording_tag
 
     try:
         result = get_client().dial(
@@ -190,19 +179,78 @@ def dial(
             tag=tag if record else None,
         )
     except client_errors.NoojeeError as exc:
-        call.status = CallSession.Status.FAILED
-        call.error = str(exc)
-        call.ended_at = timezone.now()
-        call.save(update_fields=["status", "error", "ended_at", "updated_at"])
+        _end_call(call, CallSession.Status.FAILED, error=str(exc))
         if recording_tag is not None:
             _fail_tag(recording_tag, f"The call could not be placed: {exc}")
         raise _pbx_error("place the call", exc) from exc
 
+    # The listener may already have moved the call on (Ringing, Connected): only "queued" becomes
+    # "dialing", and the PBX's session id is kept either way.
+    now = timezone.now()
+    calls = CallSession.objects.filter(pk=call.pk)
+    if calls.filter(status=CallSession.Status.QUEUED).update(
+        pbx_session_id=result.session_id, status=CallSession.Status.DIALING, updated_at=now
+    ):
+        call.status = CallSession.Status.DIALING
+    else:
+        calls.update(pbx_session_id=result.session_id, updated_at=now)
+        call.refresh_from_db(fields=["status", "pbx_status", "unique_id", "connected_at", "ended_at"])
     call.pbx_session_id = result.session_id
-    call.status = CallSession.Status.DIALING
-    call.save(update_fields=["pbx_session_id", "status", "updated_at"])
     signals.call_placed.send(sender=CallSession, call=call)
     return call
+
+
+def _claim_dial(*, user: Any, extension: str, number: str, **values: Any) -> tuple[CallSession, bool]:
+    """Insert the call row before the PBX is asked, unless a double click already did.
+
+    The row carries ``dial_guard`` = ``"<extension>><number>"``, a unique column, so of several clicks
+    at once exactly one insert succeeds, on every database and across every process, without a lock
+    or a transaction of our own. The guard is released when the call ends or fails; a guard older than
+    ``DUPLICATE_DIAL_WINDOW`` is left over from an earlier call of the same number and is released by
+    the next dial that meets it. Returns ``(call, created)``.
+    """
+    guard = f"{extension}>{number}"
+    for _ in range(3):
+        try:
+            with _savepoint_if_in_transaction():
+                call = CallSession.objects.create(
+                    user=user, extension=extension, number=number, dial_guard=guard, **values
+                )
+            return call, True
+        except IntegrityError:
+            pass
+        holder = CallSession.objects.filter(dial_guard=guard).first()
+        if holder is None:
+            continue  # released between our insert and this look: try again
+        if holder.created_at >= timezone.now() - DUPLICATE_DIAL_WINDOW:
+            return holder, False
+        CallSession.objects.filter(pk=holder.pk, dial_guard=guard).update(dial_guard=None)
+    raise InvalidState(f"Another call to {number} is being placed from {extension}; try again.")
+
+
+@contextmanager
+def _savepoint_if_in_transaction() -> Iterator[None]:
+    """A savepoint when the caller holds a transaction (``ATOMIC_REQUESTS``, a test), else nothing.
+
+    An ``IntegrityError`` inside a transaction must be rolled back to a savepoint to keep the
+    transaction usable; outside one, the failed statement ended on its own, and a ``BEGIN``/``COMMIT``
+    pair would only cost two round trips.
+    """
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            yield
+    else:
+        yield
+
+
+def _end_call(call: CallSession, status: str, *, error: str = "") -> None:
+    """A call that ends before the PBX took it (refused, unreachable): final, and its guard released."""
+    now = timezone.now()
+    call.status = status
+    call.error = error
+    call.ended_at = now
+    call.dial_guard = None
+    call.save(update_fields=["status", "error", "ended_at", "dial_guard", "updated_at"])
 
 
 def hangup(user: Any, call: CallSession) -> CallSession:
@@ -275,7 +323,8 @@ def apply_call_status(
             fields.append("connected_at")
         if status in CallSession.FINAL_STATUSES:
             call.ended_at = now
-            fields.append("ended_at")
+            call.dial_guard = None  # the number may be dialled again at once
+            fields += ["ended_at", "dial_guard"]
     call.save(update_fields=fields)
     if call.status != previous:
         signals.call_status_changed.send(sender=CallSession, call=call, previous_status=previous)

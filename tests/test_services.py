@@ -91,6 +91,60 @@ def test_double_click_dials_once(pbx: Any, noojee_emulator_control: Any, agent: 
     assert dials(noojee_emulator_control) == 1
 
 
+def test_a_double_click_while_the_first_call_is_still_queued_returns_it(
+    pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    # The first click's row exists, the PBX has not answered it yet.
+    first, created = services._claim_dial(user=agent, extension="SIP/101", number="0383208100")
+    assert created and first.status == CallSession.Status.QUEUED
+
+    second = services.dial(agent, "0383208100")
+
+    assert second.pk == first.pk
+    assert dials(noojee_emulator_control) == 0
+    assert CallSession.objects.count() == 1
+
+
+def test_the_same_number_can_be_dialled_again_after_the_window(
+    pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    first = services.dial(agent, "0383208100")
+    CallSession.objects.filter(pk=first.pk).update(
+        created_at=timezone.now() - services.DUPLICATE_DIAL_WINDOW - dt.timedelta(seconds=1)
+    )
+
+    second = services.dial(agent, "0383208100")
+
+    assert second.pk != first.pk
+    assert dials(noojee_emulator_control) == 2
+    first.refresh_from_db()
+    assert first.dial_guard is None and second.dial_guard == "SIP/101>0383208100"
+
+
+def test_a_call_that_ended_releases_its_number_at_once(
+    pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    first = services.dial(agent, "0383208100")
+    services.apply_call_status(first, CallSession.Status.HUNG_UP, pbx_status="Hungup")
+
+    second = services.dial(agent, "0383208100")
+
+    assert second.pk != first.pk
+    assert dials(noojee_emulator_control) == 2
+
+
+def test_a_failed_dial_can_be_retried_at_once(pbx: Any, noojee_emulator_control: Any, agent: User) -> None:
+    noojee_emulator_control.add_fault("http_502", method="dial", count=1)
+    with pytest.raises(PbxError):
+        services.dial(agent, "0383208100")
+
+    retried = services.dial(agent, "0383208100")
+
+    assert retried.status == CallSession.Status.DIALING
+    assert dials(noojee_emulator_control) == 2
+    assert CallSession.objects.get(status=CallSession.Status.FAILED).dial_guard is None
+
+
 def test_a_refused_dial_leaves_a_failed_call_with_the_pbx_reason(
     pbx: Any, noojee_emulator_control: Any, agent: User
 ) -> None:

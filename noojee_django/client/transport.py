@@ -212,8 +212,17 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.time_path = "/" + time_path.strip("/")
         self.sleep = sleep
-        self.session = session or _default_session()
         self.user_agent = user_agent
+        if session is None:
+            session = _default_session()
+            # requests reads proxies, CA bundles and ~/.netrc from the environment on every request
+            # (a walk over os.environ and a stat of a file, more than the request itself on a LAN):
+            # read them once, for the PBX's URL, when the client is built.
+            environment = session.merge_environment_settings(self.base_url, {}, True, verify, None)
+            session.trust_env = False
+            session.proxies.update(environment["proxies"])
+            self.verify = environment["verify"]
+        self.session = session
         self.auth = Authenticator(api_key, auth, self.server_time, pair_lifetime=hash_pair_lifetime)
         #: Methods whose body is audio (409 / ``Code -2`` there: "still recording").
         self.audio_methods = set(AUDIO_METHODS)
