@@ -143,6 +143,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_out": str(_BROKER_DIR),
         "processed_folder": str(_BROKER_DIR / "processed"),
         "store_processed": False,
+        # kombu's default is a "control" folder in the working directory (worker broadcasts)
+        "control_folder": str(_BROKER_DIR / "control"),
     }
 else:
     # A message a lost worker had taken goes back to the queue after this long (acks_late tasks).

@@ -221,7 +221,7 @@ class Transport:
             environment = session.merge_environment_settings(self.base_url, {}, True, verify, None)
             session.trust_env = False
             session.proxies.update(environment["proxies"])
-            self.verify = environment["verify"]
+            self.verify = verify if environment["verify"] is None else environment["verify"]
         self.session = session
         self.auth = Authenticator(api_key, auth, self.server_time, pair_lifetime=hash_pair_lifetime)
         #: Methods whose body is audio (409 / ``Code -2`` there: "still recording").
