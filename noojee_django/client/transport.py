@@ -213,16 +213,12 @@ class Transport:
         self.time_path = "/" + time_path.strip("/")
         self.sleep = sleep
         self.user_agent = user_agent
-        if session is None:
-            session = _default_session()
-            # requests reads proxies, CA bundles and ~/.netrc from the environment on every request
-            # (a walk over os.environ and a stat of a file, more than the request itself on a LAN):
-            # read them once, for the PBX's URL, when the client is built.
-            environment = session.merge_environment_settings(self.base_url, {}, True, verify, None)
-            session.trust_env = False
-            session.proxies.update(environment["proxies"])
-            self.verify = verify if environment["verify"] is None else environment["verify"]
-        self.session = session
+        self.session = session or _default_session()
+        # Proxies and CA bundles from the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) and the
+        # session's own, read once for the PBX's URL: requests would walk os.environ on every request.
+        environment = self.session.merge_environment_settings(self.base_url, {}, True, verify, None)
+        self.proxies: dict[str, str] = environment["proxies"]
+        self.verify = verify if environment["verify"] is None else environment["verify"]
         self.auth = Authenticator(api_key, auth, self.server_time, pair_lifetime=hash_pair_lifetime)
         #: Methods whose body is audio (409 / ``Code -2`` there: "still recording").
         self.audio_methods = set(AUDIO_METHODS)
@@ -339,14 +335,24 @@ class Transport:
         params = {k: str(v) for k, v in query.items() if v is not None}
         started = time.monotonic()
         try:
-            response = self.session.request(
-                http_method,
-                url,
+            # Straight to the session's adapter: a PBX call is one request and one reply. What
+            # Session.request adds is not wanted here: redirects (a POST replayed as a GET, wherever the
+            # Location points), cookies (auth is in the query), a read of the environment per request.
+            prepared = requests.PreparedRequest()
+            prepared.prepare(
+                method=http_method,
+                url=url,
+                headers={**self.session.headers, "User-Agent": self.user_agent},
                 params=params,
+                auth=self.session.auth,
+            )
+            response = self.session.get_adapter(url).send(
+                prepared,
+                stream=True,
                 timeout=self.read_timeout_extra(read_extra),
                 verify=self.verify,
-                stream=True,
-                headers={"User-Agent": self.user_agent},
+                cert=self.session.cert,
+                proxies=self.proxies,
             )
         except requests.RequestException as exc:
             error = self.wrap(exc, name, "could not get a reply from the PBX")
@@ -368,6 +374,15 @@ class Transport:
         if response.status_code >= 400:
             body = self._read_limited(response)
             raise self.error_for(response.status_code, body, name)
+        if 300 <= response.status_code < 400:
+            location = self.redact(response.headers.get("Location", "?"))[:200]
+            response.close()
+            raise ApiError(
+                f"{name}: the PBX redirects to {location}; set the base URL to the address it names "
+                "(redirects are not followed: a dial must not be replayed elsewhere)",
+                http_status=response.status_code,
+                method=name,
+            )
         return response
 
     def wrap(self, exc: BaseException, name: str, what: str) -> TransportError:

@@ -55,6 +55,7 @@ class Seen:
     params: dict[str, str]
     timeout: Any
     url: str
+    proxies: Any = None
 
 
 class ScriptedAdapter(HTTPAdapter):
@@ -68,7 +69,14 @@ class ScriptedAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(request.url or "")
         params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        seen = Seen(request.method or "", parts.path, params, kwargs.get("timeout"), request.url or "")
+        seen = Seen(
+            request.method or "",
+            parts.path,
+            params,
+            kwargs.get("timeout"),
+            request.url or "",
+            kwargs.get("proxies"),
+        )
         self.seen.append(seen)
         outcome = self.handler(seen)
         if isinstance(outcome, BaseException):

@@ -204,6 +204,30 @@ def test_html_where_json_is_expected_is_a_protocol_error() -> None:
         client.hangup("101")
 
 
+def test_a_redirect_is_refused_not_followed_and_names_the_new_address_without_the_key() -> None:
+    moved = R(302, "", {"Location": f"https://pbx2.example.com/servicemanager/rest/x?apiKey={KEY}"})
+    client, adapter, _ = make_client(sequence(moved, DIAL_OK))
+
+    with pytest.raises(ApiError, match="redirects to https://pbx2.example.com") as raised:
+        client.dial("0383208100", "SIP/101")
+
+    assert KEY not in str(raised.value)
+    assert raised.value.http_status == 302
+    assert len(adapter.seen) == 1  # the dial was not replayed at the new address
+
+
+def test_proxies_from_the_environment_are_read_when_the_client_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    client, adapter, _ = make_client(sequence(OK))
+    monkeypatch.delenv("HTTPS_PROXY")
+
+    client.hangup("101")
+
+    assert adapter.seen[0].proxies == {"https": "http://proxy.example.com:3128"}
+
+
 def test_an_unknown_path_is_not_found() -> None:
     client, _, _ = make_client(sequence(HTML_404))
     with pytest.raises(NotFoundError, match="no such method"):
