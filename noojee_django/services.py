@@ -84,7 +84,7 @@ def agent_phone_for(user: Any) -> AgentPhone:
     if not getattr(user, "is_authenticated", False):
         raise NoojeePermissionDenied("Log in to use the phone.")
     try:
-        return AgentPhone.objects.get(user=user, is_active=True)
+        return AgentPhone.objects.get(user_id=user.pk, is_active=True)
     except AgentPhone.DoesNotExist:
         raise NoAgentPhone("You have no phone extension: ask an administrator to add one.") from None
 
