@@ -217,7 +217,7 @@ class Transport:
         # Proxies and CA bundles from the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) and the
         # session's own, read once for the PBX's URL: requests would walk os.environ on every request.
         environment = self.session.merge_environment_settings(self.base_url, {}, True, verify, None)
-        self.proxies: dict[str, str] = environment["proxies"]
+        self.proxies: dict[str, str] = dict(environment["proxies"])
         self.verify = verify if environment["verify"] is None else environment["verify"]
         self.auth = Authenticator(api_key, auth, self.server_time, pair_lifetime=hash_pair_lifetime)
         #: Methods whose body is audio (409 / ``Code -2`` there: "still recording").
