@@ -96,9 +96,12 @@ class Pipeline:
         self.workers.append(process)
         return process
 
-    def run_driver(self, args: Sequence[str], *, timeout: float = 600) -> dict[str, Any]:
+    def run_driver(
+        self, args: Sequence[str], *, timeout: float = 600, module: str = "tests.pipeline_driver"
+    ) -> dict[str, Any]:
+        """Run a driver module in its own process with this pipeline's settings; its last line is JSON."""
         result = subprocess.run(
-            [sys.executable, "-m", "tests.pipeline_driver", *args],
+            [sys.executable, "-m", module, *args],
             env=self.env,
             cwd=REPO,
             capture_output=True,
