@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +34,28 @@ def _storage_has_urls(alias: str) -> bool:
     except Exception:  # no URL (PrivateFileSystemStorage), or none without network: fine
         return False
     return True
+
+
+def _served_root(alias: str) -> str | None:
+    """The setting (``MEDIA_ROOT``, ``STATIC_ROOT``) of a folder web servers serve that holds the audio.
+
+    A private storage inside one has no URL of its own, yet every file in it is served by path, and
+    recordings' paths are easy to guess (date folders, the tag).
+    """
+    from django.core.files.storage import storages
+
+    try:
+        location = getattr(storages[alias], "location", None)
+    except Exception:  # a storage that cannot be built here is not a folder on this disk
+        return None
+    if not location:
+        return None
+    folder = Path(location).resolve()
+    for name in ("MEDIA_ROOT", "STATIC_ROOT"):
+        root = getattr(settings, name, None)
+        if root and folder.is_relative_to(Path(root).resolve()):
+            return name
+    return None
 
 
 @register(Tags.compatibility, "noojee")
@@ -116,6 +139,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 hint="Use noojee_django.storage.PrivateFileSystemStorage, or a private bucket with signed "
                 "URLs that nothing publishes; silence noojee.W005 once you have checked.",
                 id="noojee.W005",
+            )
+        )
+    served_root = _served_root(alias) if alias in storages_setting else None
+    if served_root:
+        messages.append(
+            Warning(
+                f"The recordings storage {alias!r} keeps its files inside {served_root}, which web servers "
+                "serve: the audio would be public to anyone who guesses a path.",
+                hint=f"Give it a location outside {served_root} (and outside STATIC_ROOT and MEDIA_ROOT).",
+                id="noojee.W006",
             )
         )
     if alias == "default":

@@ -267,13 +267,27 @@ def hangup(user: Any, call: CallSession) -> CallSession:
 
 
 def answer(user: Any, unique_id: str) -> None:
-    """Answer a call ringing on the user's handset (one whose event said ``canAnswer``)."""
-    phone = agent_phone_for(user)
+    """Answer a call ringing on the user's own handset.
+
+    The PBX would answer any call from any extension (a pickup), so a user could take a call ringing on
+    a colleague's phone just by knowing its unique id. The call must show on the user's extension in
+    a snapshot of it first.
+    """
+    if not getattr(user, "is_authenticated", False):
+        raise NoojeePermissionDenied("Log in to use the phone.")
     _require("MAY_DIAL", user, None, "You may not answer calls through the CRM.")
+    phone = agent_phone_for(user)
     if not unique_id or len(unique_id) > 64 or not all(c.isdigit() or c == "." for c in unique_id):
         raise ValidationError("A call's unique id looks like 1412750652.496.", code="invalid_unique_id")
+    client = get_client()
     try:
-        get_client().answer(unique_id, phone.extension, answer_string=phone.auto_answer)
+        snapshot = client.subscribe([phone.exten_number], 0, timeout=0)
+    except client_errors.NoojeeError as exc:
+        raise _pbx_error("look at your phone's calls", exc) from exc
+    if not any(e.extension == phone.exten_number and e.unique_call_id == unique_id for e in snapshot.events):
+        raise NoojeePermissionDenied("This call is not ringing on your phone.")
+    try:
+        client.answer(unique_id, phone.extension, answer_string=phone.auto_answer)
     except client_errors.NoojeeError as exc:
         raise _pbx_error("answer the call", exc) from exc
 
@@ -452,20 +466,33 @@ def start_recording(user: Any, obj: Any, tag: str, *, consent_given: bool = Fals
 
 
 def stop_recording(user: Any, recording_tag: RecordingTag) -> RecordingTag:
-    """Stop the recording and start waiting for its audio. Idempotent once stopped."""
+    """Stop the recording and start waiting for its audio. Idempotent once stopped.
+
+    Who may stop it is asked first, whatever its state, so a stopped or attached recording tells
+    nobody else anything. The PBX is told to stop on the extension the recording was started on: an
+    operator stopping an agent's recording stops that agent's, needing no phone of their own.
+    """
+    _require_own_recording(user, recording_tag)
     if recording_tag.status != RecordingTag.Status.RECORDING:
         return recording_tag
-    phone = agent_phone_for(user)
-    if recording_tag.started_by_id != user.pk and not user.has_perm("noojee_django.change_recordingtag"):
-        raise NoojeePermissionDenied("Only the agent who started this recording can stop it.")
+    extension = recording_tag.extension or agent_phone_for(user).extension
+    phone = AgentPhone.objects.filter(extension=extension).first()
+    login_name = phone.login_name if phone is not None else ""
     try:
-        get_client().stop_recording(phone.extension, agent_login_name=phone.login_name or None)
+        get_client().stop_recording(extension, agent_login_name=login_name or None)
     except client_errors.NoojeeError as exc:
         # The recording may have ended with the call already: the legs are what matters, so the tag
         # still goes on to wait for them, and the error is kept for the operator.
         logger.warning("Stopping recording %s failed: %s", recording_tag.tag, exc)
         recording_tag.last_error = f"Stop was refused by the PBX: {exc}"
     return _mark_waiting(recording_tag)
+
+
+def _require_own_recording(user: Any, recording_tag: RecordingTag) -> None:
+    if not getattr(user, "is_authenticated", False):
+        raise NoojeePermissionDenied("Log in to use the phone.")
+    if recording_tag.started_by_id != user.pk and not user.has_perm("noojee_django.change_recordingtag"):
+        raise NoojeePermissionDenied("Only the agent who started this recording can stop it.")
 
 
 def watch_tag(
@@ -1069,21 +1096,39 @@ def set_legal_hold(
 
 
 def purge_audio(recording_tag: RecordingTag) -> bool:
-    """Delete a tag's audio (the signature and every leg), keep its metadata. Refused on legal hold."""
-    if recording_tag.legal_hold:
-        raise InvalidState(f"{recording_tag.tag} is on legal hold: its audio cannot be purged.")
+    """Delete a tag's audio (the signature and every leg), keep its metadata. Refused on legal hold.
+
+    The hold is read from the row as the purge claims it (a compare-and-set), not from the caller's
+    copy: a hold set since that copy was loaded (an operator, while the hourly purge walks thousands
+    of rows or while the admin's confirmation page was open) must win. A purge that fails half-way
+    gives the claim back, so the next purge finishes it.
+    """
     now = timezone.now()
+    claim = RecordingTag.objects.filter(pk=recording_tag.pk)
+    previous = claim.values_list("purged_at", flat=True).first()
+    if not claim.filter(legal_hold=False).update(purged_at=now, updated_at=now):
+        if claim.exists():
+            recording_tag.legal_hold = True
+            raise InvalidState(f"{recording_tag.tag} is on legal hold: its audio cannot be purged.")
+        return False
     deleted = False
-    for leg in recording_tag.legs.exclude(audio=""):
-        leg.audio.delete(save=False)
-        RecordingLeg.objects.filter(pk=leg.pk).update(
-            audio="", fetch_status=RecordingLeg.FetchStatus.PURGED, updated_at=now
-        )
-        deleted = True
-    if recording_tag.audio:
-        recording_tag.audio.delete(save=False)
-        deleted = True
-    RecordingTag.objects.filter(pk=recording_tag.pk).update(audio="", purged_at=now, updated_at=now)
+    try:
+        for leg in RecordingLeg.objects.filter(recording_tag_id=recording_tag.pk).exclude(audio=""):
+            leg.audio.delete(save=False)
+            RecordingLeg.objects.filter(pk=leg.pk).update(
+                audio="", fetch_status=RecordingLeg.FetchStatus.PURGED, updated_at=now
+            )
+            deleted = True
+        audio_name = claim.values_list("audio", flat=True).first()
+        if audio_name:
+            RecordingTag._meta.get_field("audio").storage.delete(audio_name)
+            deleted = True
+    except Exception:
+        claim.filter(purged_at=now).update(purged_at=previous)
+        raise
+    claim.update(audio="", updated_at=now)
+    recording_tag.audio = ""
+    recording_tag.purged_at = now
     return deleted
 
 
@@ -1093,7 +1138,13 @@ def purge_expired_audio(today: dt.date | None = None) -> int:
     expired = RecordingTag.objects.filter(keep_until__lt=today, legal_hold=False, purged_at__isnull=True)
     count = 0
     for recording_tag in expired.iterator():
-        purge_audio(recording_tag)
+        try:
+            purge_audio(recording_tag)
+        except InvalidState:  # put on hold since the query ran
+            continue
+        except Exception:  # one file storage will not delete must not keep the others past their date
+            logger.exception("Purging the audio of %s failed; the next purge tries again", recording_tag.tag)
+            continue
         count += 1
     return count
 

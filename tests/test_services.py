@@ -16,7 +16,7 @@ from django.utils import timezone
 from example_project.crm.models import Invoice
 from noojee_django import services, signals
 from noojee_django.exceptions import InvalidState, NoAgentPhone, NoojeePermissionDenied, PbxError
-from noojee_django.models import CallSession, RecordingAttempt, RecordingLeg, RecordingTag
+from noojee_django.models import AgentPhone, CallSession, RecordingAttempt, RecordingLeg, RecordingTag
 
 pytestmark = pytest.mark.django_db
 
@@ -223,6 +223,55 @@ def test_recording_a_voice_signature_attaches_the_audio_to_the_invoice(
     emulator_legs = noojee_emulator_control.recordings(tag="INV-42")
     assert leg.audio_sha256 == emulator_legs[0]["sha256"]
     assert leg.fetch_status == RecordingLeg.FetchStatus.FETCHED
+
+
+def _recorded_call_on(control: Any, exten: str) -> str:
+    unique_id = control.inbound_call(caller_id="0398765432", exten=exten)
+    control.answer(unique_id, exten)
+    return unique_id
+
+
+def _emulator_call(control: Any, unique_id: str) -> dict[str, Any]:
+    return next(c for c in control.calls() if c["unique_id"] == unique_id)
+
+
+def test_an_operator_stops_the_agents_recording_on_the_agents_extension(
+    pbx: Any, noojee_emulator_control: Any, agent: User, staff: User, invoice: Invoice
+) -> None:
+    agents_call = _recorded_call_on(noojee_emulator_control, "101")
+    operators_call = _recorded_call_on(noojee_emulator_control, "109")
+    AgentPhone.objects.create(user=staff, extension="SIP/109")
+    recording_tag = services.start_recording(agent, invoice, "INV-42", consent_given=True)
+
+    recording_tag = services.stop_recording(staff, recording_tag)
+
+    assert recording_tag.status == RecordingTag.Status.WAITING
+    assert recording_tag.last_error == ""
+    assert not _emulator_call(noojee_emulator_control, agents_call)["recording"]
+    assert _emulator_call(noojee_emulator_control, operators_call)["status"] == "Connected"
+
+
+def test_an_operator_without_a_phone_may_stop_an_agents_recording(
+    pbx: Any, noojee_emulator_control: Any, agent: User, staff: User, invoice: Invoice
+) -> None:
+    agents_call = _recorded_call_on(noojee_emulator_control, "101")
+    recording_tag = services.start_recording(agent, invoice, "INV-42", consent_given=True)
+    assert services.stop_recording(staff, recording_tag).status == RecordingTag.Status.WAITING
+    assert not _emulator_call(noojee_emulator_control, agents_call)["recording"]
+
+
+@pytest.mark.parametrize("status", [RecordingTag.Status.RECORDING, RecordingTag.Status.ATTACHED])
+def test_who_may_stop_a_recording_is_asked_whatever_its_state(
+    pbx: Any, noojee_emulator_control: Any, agent: User, other_agent: User, invoice: Invoice, status: str
+) -> None:
+    recording_tag = RecordingTag.objects.create(
+        tag="INV-42", content_object=invoice, extension="SIP/101", started_by=agent, status=status
+    )
+    with pytest.raises(NoojeePermissionDenied):
+        services.stop_recording(other_agent, recording_tag)
+    recording_tag.refresh_from_db()
+    assert recording_tag.status == status
+    assert noojee_emulator_control.stats()["total"] == 0
 
 
 def test_start_recording_without_a_call_fails_with_the_reason_and_frees_the_tag(

@@ -414,16 +414,41 @@ def test_agent_answers_an_inbound_call_ringing_on_their_phone(
     assert call["status"] == "Connected"
 
 
-def test_answering_a_call_that_is_not_ringing_is_502_in_words(pbx: Any, agent: User) -> None:
-    response = logged_in(agent).post(reverse("noojee:answer"), {"unique_id": "1412750652.496"}, **JSON)
+def test_answering_a_call_that_is_no_longer_ringing_is_502_in_words(
+    pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    unique_id = noojee_emulator_control.inbound_call(caller_id="0398765432", exten="101")
+    noojee_emulator_control.answer(unique_id, "101")
+    response = logged_in(agent).post(reverse("noojee:answer"), {"unique_id": unique_id}, **JSON)
     assert response.status_code == 502
     assert response.json()["error"].startswith("The PBX could not answer the call")
 
 
-def test_answer_needs_a_phone(pbx: Any, outsider: User) -> None:
+def test_a_call_ringing_on_another_phone_cannot_be_answered(
+    pbx: Any, noojee_emulator_control: Any, agent: User, other_agent: User
+) -> None:
+    unique_id = noojee_emulator_control.inbound_call(caller_id="0398765432", exten="101")
+    response = logged_in(other_agent).post(reverse("noojee:answer"), {"unique_id": unique_id}, **JSON)
+    assert response.status_code == 403
+    assert response.json()["error"] == "This call is not ringing on your phone."
+    assert noojee_emulator_control.stats()["requests"].get("answer", 0) == 0
+    call = next(c for c in noojee_emulator_control.calls() if c["unique_id"] == unique_id)
+    assert (call["status"], call["exten"]) == ("Ringing", "101")
+
+
+def test_an_unknown_call_cannot_be_answered(pbx: Any, noojee_emulator_control: Any, agent: User) -> None:
+    response = logged_in(agent).post(reverse("noojee:answer"), {"unique_id": "1412750652.496"}, **JSON)
+    assert response.status_code == 403
+    assert noojee_emulator_control.stats()["requests"].get("answer", 0) == 0
+
+
+def test_answer_needs_the_dial_permission_then_a_phone(pbx: Any, outsider: User) -> None:
     response = logged_in(outsider).post(reverse("noojee:answer"), {"unique_id": "1412750652.496"}, **JSON)
-    assert response.status_code in {403, 409}
-    assert response.json()["error"]
+    assert response.status_code == 403
+    outsider.user_permissions.add(Permission.objects.get(codename="can_dial"))
+    response = logged_in(outsider).post(reverse("noojee:answer"), {"unique_id": "1412750652.496"}, **JSON)
+    assert response.status_code == 409
+    assert "phone extension" in response.json()["error"]
 
 
 # ---------------------------------------------------------------------------------------------- recording

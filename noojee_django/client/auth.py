@@ -15,12 +15,15 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 
 from .errors import ConfigurationError, NoojeeError
 
 AUTH_MODES = ("apikey", "hash", "auto")
 DEFAULT_PAIR_LIFETIME = 55 * 60.0
+#: Replaced hash pairs kept for masking: a pair stays valid on the PBX for an hour after we drop it.
+PAST_HASHES_KEPT = 16
 
 
 def hash_pair(api_key: str, timestamp: int | str) -> str:
@@ -64,6 +67,7 @@ class Authenticator:
         self._lock = threading.RLock()
         self._pair: tuple[str, str] | None = None
         self._pair_obtained = 0.0
+        self._past_hashes: deque[str] = deque(maxlen=PAST_HASHES_KEPT)
 
     def __repr__(self) -> str:
         return f"<Authenticator mode={self.mode} using={'hash' if self._using_hash else 'apikey'}>"
@@ -74,10 +78,18 @@ class Authenticator:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Values that must never be shown: masked in any text the client logs or raises."""
+        """Values that must never be shown: masked in any text the client logs or raises.
+
+        Hashes of replaced pairs too: the PBX may still accept them, and may quote them back.
+        """
         with self._lock:
             pair_hash = self._pair[1] if self._pair else ""
-        return (self._api_key, pair_hash)
+            return (self._api_key, pair_hash, *self._past_hashes)
+
+    def _drop_pair(self) -> None:
+        if self._pair is not None:
+            self._past_hashes.append(self._pair[1])
+        self._pair = None
 
     def params(self) -> dict[str, str]:
         with self._lock:
@@ -87,6 +99,7 @@ class Authenticator:
                 # Held across the Time request on purpose: concurrent callers wait for one new pair
                 # instead of each fetching their own.
                 timestamp = str(self._server_time())
+                self._drop_pair()
                 self._pair = (timestamp, hash_pair(self._api_key, timestamp))
                 self._pair_obtained = self._clock()
             timestamp, digest = self._pair
@@ -102,7 +115,7 @@ class Authenticator:
                 if self._pair is not None and self._pair[1] != used["hash"]:
                     return True  # another thread already renewed it
                 if _mentions_expiry(error):
-                    self._pair = None
+                    self._drop_pair()
                     return True
                 return False
             if self._using_hash:
@@ -115,4 +128,4 @@ class Authenticator:
     def renew(self) -> None:
         """Forget the current hash pair; the next request fetches a new one."""
         with self._lock:
-            self._pair = None
+            self._drop_pair()

@@ -322,8 +322,12 @@ class Transport:
             if reply.code < 0:
                 raise self.error_for(status, body, name)
             if reply.code > 0:
+                # The PBX's words are not ours to trust: a notice may quote the request, key included.
                 logger.warning(
-                    "%s: the PBX answered with notice Code %s: %s", name, reply.code, reply.message
+                    "%s: the PBX answered with notice Code %s: %s",
+                    name,
+                    reply.code,
+                    self.redact(reply.message)[:_MESSAGE_LIMIT],
                 )
         return body
 

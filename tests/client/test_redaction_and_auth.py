@@ -61,6 +61,18 @@ def test_hash_pair_is_reused_within_its_validity_and_renewed_after() -> None:
     assert len(calls) == 3
 
 
+def test_replaced_hash_pairs_stay_secret() -> None:
+    """A dropped pair is still valid on the PBX for up to an hour: it is masked like the current one."""
+    stamps = iter(range(1000, 2000))
+    auth = Authenticator(KEY, "hash", lambda: next(stamps))
+    hashes = []
+    for _ in range(3):
+        hashes.append(auth.params()["hash"])
+        auth.renew()
+    assert len(set(hashes)) == 3
+    assert set(hashes) <= set(auth.secrets) and KEY in auth.secrets
+
+
 def test_auto_falls_back_to_hash_once_and_remembers() -> None:
     auth = Authenticator(KEY, "auto", lambda: 1)
     used = auth.params()

@@ -138,3 +138,19 @@ def _null() -> Any:
     import io
 
     return io.BytesIO()
+
+
+@pytest.mark.parametrize("mode", ["apikey", "hash"])
+def test_a_notice_that_quotes_the_credentials_is_logged_masked(
+    noojee_emulator: Any, noojee_emulator_control: Any, caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = noojee_emulator.config.api_key
+    client = make_client(noojee_emulator, auth=mode)
+    digest = client.auth.params().get("hash", "")
+    quoted = f"Deprecated call for apiKey={key} {key} {digest or ''}"
+    noojee_emulator_control.add_fault("negative_code", method="hangup", code=3, message=quoted)
+    assert client.hangup("101").code == 3
+    [notice] = [r.getMessage() for r in caplog.records if "notice Code 3" in r.getMessage()]
+    assert "Deprecated call" in notice and "***" in notice
+    assert key not in notice and (not digest or digest not in notice)

@@ -1,0 +1,158 @@
+"""Who may do what: the expected outcome of every entry point of the app for six kinds of user.
+
+This table is the one source of the "Who may do what" table in ``docs/security.md``:
+``tests/test_permission_matrix.py`` runs every cell against the emulator, checking the answer and what
+it did (or did not do), and checks that the docs show this very table. After changing a cell, write
+the docs again with::
+
+    python -m tests.permission_matrix --write
+
+No Django import here, so the table can be printed without settings.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROLES = ("anonymous", "agent", "other_agent", "outsider", "staff", "superuser")
+
+ROLE_TITLES = {
+    "anonymous": "anonymous",
+    "agent": "agent",
+    "other_agent": "agent of another extension",
+    "outsider": "user without `view` on the record",
+    "staff": "staff (operator)",
+    "superuser": "superuser",
+}
+
+ROLE_DESCRIPTIONS = {
+    "anonymous": "not logged in.",
+    "agent": "`can_dial`, `can_record`, `view` on invoices and customers, phone `SIP/101`; the call, "
+    "recording and invoice in the row are theirs.",
+    "other_agent": "the same permissions, phone `SIP/102`.",
+    "outsider": "logged in, no permission, no phone.",
+    "staff": "`is_staff`, `view` and `change` on calls, recordings, legs, attempts and listens, `view` on "
+    "invoices; no phone, no `can_dial`/`can_record`, nothing on agent phones or customers.",
+    "superuser": "every permission; no phone.",
+}
+
+OUTCOMES = {
+    "ok": "allowed: done, or shown",
+    "hidden": "answered (200), but the object is not in the answer (a filtered list, no player)",
+    "403": "refused (HTTP 403), nothing done",
+    "404": "answered as if the object did not exist, nothing done",
+    "no phone": "refused for want of one's own `AgentPhone` (HTTP 409; a message in the admin), nothing done",
+    "login": "sent to the login page (the admin's for admin pages), nothing done",
+    "not offered": "the admin action is not in the user's list; posting it anyway does nothing",
+}
+
+# Paths are relative to where the project includes the app's URLs (``/noojee/``) or to the admin.
+# The widget's endpoints are called as the JavaScript widget calls them (``Accept: application/json``);
+# posted as plain forms, every refusal is a redirect back with the message, and anonymous users are
+# sent to log in.
+# A table reads best on one line a row, however wide.
+# ruff: noqa: E501
+# fmt: off
+EXPECTED: dict[str, tuple[str, ...]] = {
+    # entry point                                  anonymous agent   other_agent outsider staff         superuser
+    "POST dial/":                                 ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
+    "POST calls/<id>/hangup/":                    ("403",   "ok",    "403",    "403",    "ok",          "ok"),
+    "GET calls/<id>/status/":                     ("403",   "ok",    "403",    "403",    "ok",          "ok"),
+    "POST answer/ (a call ringing on SIP/101)":   ("403",   "ok",    "403",    "403",    "403",         "no phone"),
+    "POST recordings/start/":                     ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
+    "POST recordings/<id>/stop/":                 ("403",   "ok",    "403",    "403",    "ok",          "ok"),
+    "GET recordings/<id>/audio/":                 ("login", "ok",    "ok",     "403",    "ok",          "ok"),
+    "GET recordings/<id>/audio/ with Range":      ("login", "ok",    "ok",     "403",    "ok",          "ok"),
+    "HEAD recordings/<id>/audio/":                ("login", "ok",    "ok",     "403",    "ok",          "ok"),
+    "GET recordings/<id>/audio/?download=1":      ("login", "ok",    "ok",     "403",    "ok",          "ok"),
+    "GET legs/<id>/audio/":                       ("login", "ok",    "ok",     "403",    "ok",          "ok"),
+    "GET legs/<id>/audio/ with Range":            ("login", "ok",    "ok",     "403",    "ok",          "ok"),
+    "GET api/":                                   ("ok",    "ok",    "ok",     "ok",     "ok",          "ok"),
+    "GET api/schema/":                            ("ok",    "ok",    "ok",     "ok",     "ok",          "ok"),
+    "GET api/calls/":                             ("403",   "ok",    "hidden", "hidden", "hidden",      "hidden"),
+    "POST api/calls/":                            ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
+    "GET api/calls/<id>/":                        ("403",   "ok",    "404",    "404",    "ok",          "ok"),
+    "POST api/calls/<id>/hangup/":                ("403",   "ok",    "403",    "403",    "ok",          "ok"),
+    "GET api/recordings/":                        ("403",   "ok",    "ok",     "hidden", "ok",          "ok"),
+    "POST api/recordings/":                       ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
+    "GET api/recordings/<id>/":                   ("403",   "ok",    "ok",     "404",    "ok",          "ok"),
+    "POST api/recordings/<id>/stop/":             ("403",   "ok",    "403",    "403",    "ok",          "ok"),
+    "POST api/recordings/<id>/stop/ (attached)":  ("403",   "ok",    "403",    "403",    "ok",          "ok"),
+    "POST api/recordings/<id>/poll/":             ("403",   "403",   "403",    "403",    "ok",          "ok"),
+    "GET api/legs/":                              ("403",   "ok",    "ok",     "hidden", "ok",          "ok"),
+    "GET api/legs/<id>/":                         ("403",   "ok",    "ok",     "404",    "ok",          "ok"),
+    "admin: agent phones":                        ("login", "login", "login",  "login",  "403",         "ok"),
+    "admin: an agent phone":                      ("login", "login", "login",  "login",  "403",         "ok"),
+    "admin: add an agent phone":                  ("login", "login", "login",  "login",  "403",         "ok"),
+    "admin: calls":                               ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: a call":                              ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: recordings":                          ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: a recording":                         ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: save a recording (legal hold off)":   ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: delete a recording":                  ("login", "login", "login",  "login",  "403",         "403"),
+    "admin: legs":                                ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: a leg":                               ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: delete a leg":                        ("login", "login", "login",  "login",  "403",         "403"),
+    "admin: attempts":                            ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: an attempt":                          ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: listens":                             ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: a listen":                            ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin action: Poll the PBX now":             ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin action: Set legal hold":               ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin action: Clear legal hold":             ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin action: Purge audio (confirmation)":   ("login", "login", "login",  "login",  "not offered", "ok"),
+    "admin action: Purge audio (yes)":            ("login", "login", "login",  "login",  "not offered", "ok"),
+    "admin action: Fetch audio again":            ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin action: Dial (a CRM admin)":           ("login", "login", "login",  "login",  "403",         "no phone"),
+    "admin: a CRM record's voice signatures":     ("login", "login", "login",  "login",  "ok",          "ok"),
+}
+# fmt: on
+
+_START = "<!-- permission-matrix: generated by `python -m tests.permission_matrix --write` -->"
+_END = "<!-- /permission-matrix -->"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "security.md"
+
+
+def outcome(entry_point: str, role: str) -> str:
+    return EXPECTED[entry_point][ROLES.index(role)]
+
+
+def markdown() -> str:
+    """The table as docs/security.md shows it, with its legend, between the markers."""
+    lines = [
+        _START,
+        "",
+        "| entry point | " + " | ".join(ROLE_TITLES[r] for r in ROLES) + " |",
+        "|---|" + "---|" * len(ROLES),
+    ]
+    for entry_point, outcomes in EXPECTED.items():
+        lines.append(f"| `{entry_point}` | " + " | ".join(outcomes) + " |")
+    lines += ["", "The users:", ""]
+    lines += [f"- **{ROLE_TITLES[r]}**: {ROLE_DESCRIPTIONS[r]}" for r in ROLES]
+    lines += ["", "The outcomes:", ""]
+    lines += [f"- **{name}**: {meaning}." for name, meaning in OUTCOMES.items()]
+    lines += ["", _END]
+    return "\n".join(lines)
+
+
+def docs_section(text: str) -> str | None:
+    """The generated part of the docs page, markers included, or ``None`` when it has none."""
+    match = re.search(re.escape(_START) + r".*?" + re.escape(_END), text, flags=re.DOTALL)
+    return match.group(0) if match else None
+
+
+def write_docs(path: Path = DOCS) -> None:
+    text = path.read_text()
+    current = docs_section(text)
+    if current is None:
+        raise SystemExit(f"{path} has no {_START!r} ... {_END!r} section to replace")
+    path.write_text(text.replace(current, markdown()))
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv[1:]:
+        write_docs()
+    else:
+        print(markdown())
