@@ -72,8 +72,9 @@ def _database_from_url(url: str) -> dict[str, object]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
-        # Workers run many short tasks: keep connections instead of opening one per task.
-        "CONN_MAX_AGE": 60,
+        # Workers run many short tasks: keep connections instead of opening one per task. Each thread
+        # keeps its own: see docs/deployment.md for sizing max_connections.
+        "CONN_MAX_AGE": int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
         "CONN_HEALTH_CHECKS": True,
     }
 

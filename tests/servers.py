@@ -85,7 +85,7 @@ def _pg_binary(name: str) -> str:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
+def postgres_server(*, max_connections: int = 200) -> Iterator[str]:
     """Yield ``postgres://postgres@127.0.0.1:<port>/postgres`` for a fresh cluster with trust auth.
 
     PostgreSQL refuses to run as root; as root, the cluster is created and run as the ``postgres`` user.
@@ -109,7 +109,10 @@ def postgres_server() -> Iterator[str]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        options = (
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+            f" -c max_connections={max_connections}"
+        )
         subprocess.run(
             [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"],
             check=True,
