@@ -16,7 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 
-from .validation import normalize_number, validate_tag
+from .validation import normalize_number, validate_tag, validate_unique_id
 
 #: Longest raw value accepted in any field before the real rules even look at it: a 1 MB "number" is
 #: refused as too long, not scanned character by character.
@@ -168,6 +168,9 @@ class DialForm(_ObjectForm):
 
 class AnswerForm(forms.Form):
     unique_id = _raw_char(max_length=64)
+
+    def clean_unique_id(self) -> str:
+        return validate_unique_id(self.cleaned_data["unique_id"])
 
 
 class StartRecordingForm(_ObjectForm):

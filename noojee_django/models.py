@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .conf import noojee_settings
 
-EXTENSION_RE = re.compile(r"^(?P<tech>SIP|PJSIP|IAX2)/(?P<exten>[0-9]{2,10})$")
+EXTENSION_RE = re.compile(r"^(?P<tech>SIP|PJSIP|IAX2)/(?P<exten>[0-9]{2,10})\Z")
 extension_validator = RegexValidator(
     EXTENSION_RE,
     _("Enter an extension with its technology, such as SIP/101 or PJSIP/101."),

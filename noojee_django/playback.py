@@ -27,7 +27,7 @@ from . import services
 from .exceptions import NoojeePermissionDenied
 from .models import RecordingAccess, RecordingLeg, RecordingTag
 
-_RANGE_SPEC = re.compile(r"^(\d*)-(\d*)$")
+_RANGE_SPEC = re.compile(r"^([0-9]*)-([0-9]*)$")  # ASCII digits only: a "\d" would take "٣" too
 #: Longer numbers than this are beyond any file: compared as such rather than converted.
 _MAX_DIGITS = 18
 BLOCK_SIZE = 64 * 1024

@@ -43,7 +43,7 @@ from .models import (
 )
 from .pbx import get_client
 from .stitching import StitchError, stitch_wavs
-from .validation import normalize_number, validate_tag
+from .validation import normalize_number, validate_tag, validate_unique_id
 
 logger = logging.getLogger("noojee_django")
 
@@ -277,8 +277,7 @@ def answer(user: Any, unique_id: str) -> None:
         raise NoojeePermissionDenied("Log in to use the phone.")
     _require("MAY_DIAL", user, None, "You may not answer calls through the CRM.")
     phone = agent_phone_for(user)
-    if not unique_id or len(unique_id) > 64 or not all(c.isdigit() or c == "." for c in unique_id):
-        raise ValidationError("A call's unique id looks like 1412750652.496.", code="invalid_unique_id")
+    unique_id = validate_unique_id(unique_id)
     client = get_client()
     try:
         snapshot = client.subscribe([phone.exten_number], 0, timeout=0)
@@ -298,6 +297,9 @@ def _require_own_call(user: Any, call: CallSession) -> None:
     if call.user_id != user.pk and not user.has_perm("noojee_django.change_callsession"):
         raise NoojeePermissionDenied("This is not your call.")
 
+
+#: Longest channel unique id kept (``CallSession.unique_id``, ``RecordingTag.unique_id``).
+UNIQUE_ID_MAX_LENGTH = 64
 
 _STATUS_FROM_PBX = {
     "Dialing Out": CallSession.Status.DIALING,
@@ -325,7 +327,8 @@ def apply_call_status(
     previous = call.status
     fields = ["pbx_status", "updated_at"]
     call.pbx_status = pbx_status[:64]
-    if unique_id and not call.unique_id:
+    # A unique id longer than its column is no channel id this PBX uses: not kept, never sent back.
+    if unique_id and not call.unique_id and len(unique_id) <= UNIQUE_ID_MAX_LENGTH:
         call.unique_id = unique_id
         fields.append("unique_id")
     if status and call.is_active and status != previous:
@@ -658,7 +661,7 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
     now = timezone.now()
     RecordingTag.objects.filter(pk=recording_tag.pk, status__in=RecordingTag.PENDING_STATUSES).update(
         status=RecordingTag.Status.FETCHING,
-        unique_id=legs[0].unique_id,
+        unique_id=legs[0].unique_id[:UNIQUE_ID_MAX_LENGTH],
         # A watchdog: if the fetches are lost with their worker, the sweep picks the tag up again.
         next_poll_at=now + fetch_lease(),
         updated_at=now,
@@ -695,7 +698,7 @@ def _upsert_legs(recording_tag: RecordingTag, legs: list[LegMetadata]) -> list[i
     for meta in legs:
         values = {
             "leg": meta.leg,
-            "unique_id": meta.unique_id[:64],
+            "unique_id": meta.unique_id[:UNIQUE_ID_MAX_LENGTH],
             "start": meta.start,
             "duration": max(meta.duration, 0),
             "source": meta.source[:64],
@@ -1172,9 +1175,14 @@ def record_access(
         recording_tag=recording_tag,
         leg=leg,
         action=action,
-        byte_range=byte_range[:64],
+        byte_range=_printable(byte_range[:256])[:64],
         ip_address=ip_address,
     )
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (NUL, newlines) dropped: a log column, not a raw header dump."""
+    return "".join(char for char in text if char.isprintable())
 
 
 def recordings_for(obj: Any) -> models.QuerySet[RecordingTag]:

@@ -1,4 +1,4 @@
-"""Input rules for everything that reaches the PBX: numbers, extensions, tags.
+"""Input rules for everything that reaches the PBX: numbers, tags, channel unique ids.
 
 A number ends up in an Asterisk dial string, so anything beyond digits and a leading ``+`` is refused
 rather than escaped: ``&``, ``,``, ``|`` or ``/`` would add destinations or options, ``${`` would
@@ -15,6 +15,8 @@ from .conf import noojee_settings
 
 _NUMBER_DECORATION = re.compile(r"[ \u00a0\-.()]")
 _TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+#: An Asterisk channel unique id: ``1412750652.496``. ASCII only: ``str.isdigit`` also takes "٣" and "²".
+_UNIQUE_ID_RE = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")
 
 
 def normalize_number(raw: object) -> str:
@@ -48,3 +50,10 @@ def validate_tag(raw: object) -> str:
             code="invalid_tag",
         )
     return tag
+
+
+def validate_unique_id(raw: object) -> str:
+    """A channel unique id as the PBX gave it, before it goes back to the PBX (``answer``)."""
+    if not isinstance(raw, str) or not _UNIQUE_ID_RE.fullmatch(raw):
+        raise ValidationError("A call's unique id looks like 1412750652.496.", code="invalid_unique_id")
+    return raw

@@ -196,5 +196,18 @@ class StartRecordingSerializer(_ObjectInputMixin, serializers.Serializer[Any]):
         return self.resolve(attrs, required=True)
 
 
+class RecordingFilterSerializer(serializers.Serializer[Any]):
+    """The recordings list's query parameters, checked like any other input before they reach a query.
+
+    A raw parameter in a filter would hand PostgreSQL a NUL character (``?tag=%00``), which it refuses
+    with an error, not an empty list.
+    """
+
+    content_type = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    object_id = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=64)
+    tag = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=64)
+    status = serializers.ChoiceField(choices=RecordingTag.Status.choices, required=False, allow_blank=True)
+
+
 class NoInputSerializer(serializers.Serializer[Any]):
     """Actions that take no body (hang up, stop, poll)."""

@@ -31,11 +31,13 @@ from .. import services
 from ..exceptions import NoojeeServiceError
 from ..forms import ObjectNotFound, describe_error, resolve_content_type
 from ..models import CallSession, RecordingLeg, RecordingTag
+from .parsers import PARSER_CLASSES
 from .permissions import MayChangeRecordings
 from .serializers import (
     CallSerializer,
     DialSerializer,
     NoInputSerializer,
+    RecordingFilterSerializer,
     RecordingLegSerializer,
     RecordingTagSerializer,
     StartRecordingSerializer,
@@ -72,6 +74,7 @@ class NoojeePagination(PageNumberPagination):
 class NoojeeAPIView(viewsets.GenericViewSet[Any]):
     authentication_classes = [SessionAuthentication, TokenAuthentication]
     permission_classes = [IsAuthenticated]
+    parser_classes = PARSER_CLASSES
     pagination_class = NoojeePagination
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -172,7 +175,9 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         return tags
 
     def _filtered(self, tags: models.QuerySet[RecordingTag]) -> models.QuerySet[RecordingTag]:
-        params = self.request.query_params
+        filters = RecordingFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
         if params.get("content_type"):
             tags = tags.filter(content_type=resolve_content_type(params["content_type"]))
         if params.get("object_id"):
@@ -236,7 +241,8 @@ class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Nooj
         if wanted:
             if not wanted.isascii() or not wanted.isdigit():
                 raise exceptions.ValidationError({"recording_tag": ["A recording id is a number."]})
-            tags = tags.filter(pk=int(wanted))
+            # int() of more than 4300 digits raises; an id longer than a bigint's names nothing anyway.
+            tags = tags.filter(pk=int(wanted)) if len(wanted) <= 18 else tags.none()
         return legs.filter(recording_tag__in=hearable(self.request.user, tags))
 
     def get_object(self) -> RecordingLeg:

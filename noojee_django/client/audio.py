@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import json
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
 
-from .errors import InvalidAudioError, NoojeeError
+from .errors import InvalidAudioError, NoojeeError, ProtocolError
+from .parsing import as_int, load_json, preview
 from .types import AudioInfo
 
 AUDIO_ENCODINGS = ("auto", "base64", "raw", "json")
@@ -332,16 +332,21 @@ def _audio_from_json(
     body: bytes, json_field: str, json_error: Callable[[Mapping[str, Any]], NoojeeError] | None
 ) -> bytes:
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = load_json(body)
+    except ProtocolError:
         raise InvalidAudioError(f"the JSON audio body does not parse ({len(body)} bytes)") from None
     if not isinstance(parsed, Mapping):
         raise InvalidAudioError("the JSON audio body is not an object")
-    code = parsed.get("Code")
-    if isinstance(code, (int, str)) and str(code).strip().lstrip("-").isdigit() and int(code) < 0:
+    try:
+        code = as_int(parsed.get("Code", 0), "Code")
+    except ProtocolError:
+        code = 0  # an unreadable Code is no refusal: the audio (or its absence) decides
+    if code < 0:
         if json_error is not None:
             raise json_error(parsed)
-        raise InvalidAudioError(f"the PBX refused the audio: {str(parsed.get('Message'))[:200]}")
+        message = parsed.get("Message")
+        said = message[:200] if isinstance(message, str) else preview(message)
+        raise InvalidAudioError(f"the PBX refused the audio: {said}")
     for key in dict.fromkeys((json_field, "Audio", "audio", "Recording", "Data", "data")):
         value = parsed.get(key)
         if isinstance(value, str):

@@ -7,6 +7,7 @@ Every function raises :class:`~.errors.ProtocolError` for a reply it cannot read
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +24,10 @@ _DIRECTIONS = {
     "internal": Direction.INTERNAL,
 }
 # "Tue Sep 14 15:03:30 AEST 2021": the zone abbreviation is ambiguous; the PBX time zone decides.
-_JAVA_DATE = re.compile(r"^\w{3} (\w{3}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (?:\S+ )?(\d{4})$")
+_JAVA_DATE = re.compile(r"^\w{3} (\w{3}) +([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) (?:\S+ )?([0-9]{4})$")
+#: Years a PBX date may have: outside them it is a broken clock, and converting it to UTC for the
+#: database, or adding a duration to it, could leave the range of ``datetime``.
+_YEARS = range(1970, 9001)
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -33,24 +37,59 @@ _MONTHS = {
 _KNOWN_STATUSES = {s.value: s for s in CallStatus}
 
 
-def as_int(value: Any, field: str) -> int:
-    """An int from an int or a numeric string (the PBX sends both)."""
+#: The widest integer any field may carry: the database keeps ids in signed 64-bit columns.
+INT64_MAX = 2**63 - 1
+#: Counts and durations fit a signed 32-bit column (a leg of 2**31 seconds lasts 68 years).
+INT32_MAX = 2**31 - 1
+_INT_TEXT = re.compile(r"\s*-?[0-9]{1,18}\s*")  # ASCII digits: int() would also take "٣"
+
+
+def preview(value: Any, limit: int = 40) -> str:
+    """A short description of a value for an error message, safe for any value the PBX can send.
+
+    ``str()`` of a reply fragment can itself fail (an int beyond 4300 digits) or recurse without end
+    (a deeply nested array), and would quote a whole megabyte; only strings and numbers are quoted.
+    """
+    if isinstance(value, str):
+        return repr(value[:limit])
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if value.bit_length() <= 64 else f"an integer of {value.bit_length()} bits"
+    if isinstance(value, float):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def as_int(value: Any, field: str, *, minimum: int = -INT64_MAX - 1, maximum: int = INT64_MAX) -> int:
+    """An int from an int or a numeric string (the PBX sends both), within ``[minimum, maximum]``.
+
+    The bounds keep a hostile or broken reply from reaching a database column it does not fit.
+    """
     if isinstance(value, bool):
         raise ProtocolError(f"field {field!r} is a boolean, not a number")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise ProtocolError(f"field {field!r} is not an integer: {str(value)[:40]!r}")
+        number = value
+    elif isinstance(value, str) and _INT_TEXT.fullmatch(value):
+        number = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if number is None:
+        raise ProtocolError(f"field {field!r} is not an integer: {preview(value)}")
+    if not minimum <= number <= maximum:
+        raise ProtocolError(f"field {field!r} is out of range: {preview(number)}")
+    return number
 
 
 def as_str(value: Any) -> str:
+    """A text field; NUL characters dropped (no PBX field means one, and PostgreSQL cannot store one)."""
     if value is None:
         return ""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        raise ProtocolError(f"expected a string, got {preview(value)}")
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return str(value)
+        return str(value).replace("\x00", "")
     raise ProtocolError(f"expected a string, got {type(value).__name__}")
 
 
@@ -63,7 +102,15 @@ def as_bool(value: Any) -> bool | None:
         return value.lower() in ("true", "yes", "1")
     if isinstance(value, int):
         return bool(value)
-    raise ProtocolError(f"expected a boolean, got {str(value)[:20]!r}")
+    raise ProtocolError(f"expected a boolean, got {preview(value, 20)}")
+
+
+def load_json(content: bytes | str) -> Any:
+    """A reply body as JSON; :class:`ProtocolError` for anything that is not (nesting too deep too)."""
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        raise ProtocolError("the reply is not JSON") from None
 
 
 def parse_pbx_datetime(value: Any, tz: dt.tzinfo) -> dt.datetime | None:
@@ -71,6 +118,15 @@ def parse_pbx_datetime(value: Any, tz: dt.tzinfo) -> dt.datetime | None:
     text = as_str(value).strip()
     if not text:
         return None
+    parsed = _read_date(text[:64], tz)
+    if parsed is None:
+        raise ProtocolError(f"unreadable PBX date {text[:40]!r}")
+    if parsed.year not in _YEARS:
+        raise ProtocolError(f"implausible PBX date {text[:40]!r}")
+    return parsed
+
+
+def _read_date(text: str, tz: dt.tzinfo) -> dt.datetime | None:
     for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S"):
         try:
             return dt.datetime.strptime(text, fmt).replace(tzinfo=tz)
@@ -83,8 +139,8 @@ def parse_pbx_datetime(value: Any, tz: dt.tzinfo) -> dt.datetime | None:
         try:
             return dt.datetime(year, month, day, hour, minute, second, tzinfo=tz)
         except ValueError:
-            pass
-    raise ProtocolError(f"unreadable PBX date {text[:40]!r}")
+            return None
+    return None
 
 
 def parse_direction(value: Any) -> Direction:
@@ -162,7 +218,7 @@ def parse_subscribe(body: Any, tz: dt.tzinfo) -> SubscribeResult:
         if entries is None:
             continue
         if not isinstance(entries, list):
-            raise ProtocolError(f"events of extension {str(extension)[:20]!r} are not a list")
+            raise ProtocolError(f"events of extension {preview(extension, 20)} are not a list")
         for entry in entries:
             event = parse_call_event(str(extension), entry, tz)
             events.append(event)
@@ -197,8 +253,8 @@ def parse_metadata(body: Any, tz: dt.tzinfo) -> list[LegMetadata]:
         duration = row.get("Duration")
         legs.append(
             LegMetadata(
-                call_record_id=as_int(call_record_id, "CallRecordId"),
-                leg=as_int(leg, "Leg"),
+                call_record_id=as_int(call_record_id, "CallRecordId", minimum=0),
+                leg=as_int(leg, "Leg", minimum=0, maximum=INT32_MAX),
                 unique_id=as_str(row.get("UniqueId")),
                 tag=as_str(row.get("Tag")),
                 source=as_str(row.get("Source")),
@@ -207,7 +263,7 @@ def parse_metadata(body: Any, tz: dt.tzinfo) -> list[LegMetadata]:
                 direction=parse_direction(row.get("Direction")),
                 username=as_str(row.get("Username")),
                 start=parse_pbx_datetime(row.get("Start"), tz),
-                duration=0 if duration in (None, "") else as_int(duration, "Duration"),
+                duration=0 if duration in (None, "") else as_int(duration, "Duration", maximum=INT32_MAX),
                 call_end=parse_pbx_datetime(_first(row, "callend", "CallEnd", "callEnd"), tz),
                 raw=dict(row),
             )

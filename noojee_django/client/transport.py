@@ -16,7 +16,6 @@ refusal, when the PBX provably did nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -43,7 +42,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .parsing import parse_reply
+from .parsing import as_int, load_json, parse_reply, preview
 from .redact import install_log_filter, redact_text
 
 logger = logging.getLogger("noojee_django.client")
@@ -95,13 +94,11 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 def _int_code(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """The ``Code`` of a refusal when it reads as one, else ``None`` (a refusal is raised either way)."""
+    try:
+        return as_int(value, "Code")
+    except ProtocolError:
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
 
 
 def error_for(
@@ -122,15 +119,17 @@ def error_for(
     parsed: Any = body
     if isinstance(body, bytes):
         try:
-            parsed = json.loads(body) if body.strip() else None
-        except ValueError:
+            parsed = load_json(body) if body.strip() else None
+        except ProtocolError:
             parsed = None
     if isinstance(parsed, Mapping):
         code = _int_code(parsed.get("Code"))
         if parsed.get("Message") is not None:
-            pbx_message = redact_text(str(parsed["Message"]), secrets)[:_MESSAGE_LIMIT]
+            message = parsed["Message"]
+            text = message if isinstance(message, str) else preview(message, _MESSAGE_LIMIT)
+            pbx_message = _storable(redact_text(text, secrets))
     elif isinstance(body, bytes) and body.strip() and not body.lstrip().startswith(b"<"):
-        pbx_message = redact_text(body.decode("utf-8", "replace").strip(), secrets)[:_MESSAGE_LIMIT]
+        pbx_message = _storable(redact_text(body.decode("utf-8", "replace").strip(), secrets))
     said = f": {pbx_message}" if pbx_message else ""
     kwargs: dict[str, Any] = {
         "code": code,
@@ -158,6 +157,19 @@ def error_for(
     if refused or (status is not None and status >= 400):
         return ApiError(f"{method}: the PBX refused the request{said}", **kwargs)
     return ProtocolError(f"{method}: unexpected reply{said}", **kwargs)
+
+
+def _storable(text: str) -> str:
+    """The PBX's own words, short and without NUL: they end up in error columns PostgreSQL guards."""
+    return text.replace("\x00", "")[:_MESSAGE_LIMIT]
+
+
+def _decode_text(content: bytes, charset: str | None) -> str:
+    """A plain-text body in the charset its reply names; UTF-8 when it names none, or one unknown."""
+    try:
+        return content.decode(charset or "utf-8", "replace")
+    except LookupError:
+        return content.decode("utf-8", "replace")
 
 
 def _default_session() -> requests.Session:
@@ -245,7 +257,7 @@ class Transport:
         """The PBX clock in epoch milliseconds (``Time``: plain text, no authentication, a read)."""
         text = self.call("POST", self.time_path, {}, name="Time", retry=True, expect="text", auth=False)
         text = text.strip()
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
             raise ProtocolError(f"Time: the PBX clock is not a number: {text[:40]!r}", method="Time")
         return int(text)
 
@@ -277,7 +289,7 @@ class Transport:
                     return response
                 content = self.read_body(response, name)
                 if expect == "text":
-                    return content.decode(response.encoding or "utf-8", "replace")
+                    return _decode_text(content, response.encoding)
                 return self._interpret(response.status_code, content, name, expect)
             except AuthenticationError as error:
                 if resent_for_auth or not auth or not self.auth.recover(error, used):
@@ -307,10 +319,10 @@ class Transport:
         if not stripped:
             return None
         try:
-            body = json.loads(stripped)
-        except ValueError:
+            body = load_json(stripped)
+        except ProtocolError:
             if expect == "reply":
-                return self.redact(stripped.decode("utf-8", "replace"))[:_MESSAGE_LIMIT]
+                return _storable(self.redact(stripped.decode("utf-8", "replace")))
             raise ProtocolError(
                 f"{name}: the reply is not JSON ({len(content)} bytes: "
                 f"{self.redact(stripped[:60].decode('utf-8', 'replace'))!r})",

@@ -5,8 +5,6 @@ import zoneinfo
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from noojee_django.client.errors import ProtocolError
 from noojee_django.client.parsing import (
@@ -156,23 +154,3 @@ def test_a_poll_that_timed_out_may_omit_data() -> None:
 def test_an_empty_body_is_a_successful_reply() -> None:
     assert parse_reply(None).code == 0
     assert parse_reply({"Code": 2, "Message": "notice"}).code == 2
-
-
-@given(
-    st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
-        max_leaves=20,
-    )
-)
-def test_parsers_raise_only_protocol_errors_on_any_json(body: Any) -> None:
-    for parse in (
-        lambda b: parse_metadata(b, MELBOURNE),
-        lambda b: parse_subscribe(b, MELBOURNE),
-        parse_dial,
-        parse_reply,
-    ):
-        try:
-            parse(body)
-        except ProtocolError:
-            pass
