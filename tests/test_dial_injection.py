@@ -278,6 +278,8 @@ def test_injection_attempts_are_refused_in_words_and_reach_the_pbx_zero_times(
 
     # The same door with a clean value does reach the PBX (which may still say no): the zero above
     # is a refusal at the door, not a door that leads nowhere.
+    if door == "view answer unique id":
+        clean = noojee_emulator_control.inbound_call(exten="101")  # only a call ringing here is answered
     assert send(clean) is None
     assert sum(pbx_actions(noojee_emulator_control).values()) == 1
 
