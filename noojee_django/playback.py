@@ -8,10 +8,15 @@ Range rules (RFC 9110 §14): one range is served; of several, the first satisfia
 for one at a time, and multipart answers help nobody here). A header that does not parse, or a range
 whose end is before its start, is ignored and the whole file served, as the RFC allows. A range that
 starts past the end of the file is answered 416 with ``Content-Range: bytes */size``.
+
+Each answer carries a strong ``ETag`` (the audio's sha256), and a Range with an ``If-Range`` that does
+not match it is answered with the whole file: a signature joined again after a leg was fetched again
+lives behind the same URL, and a player resuming must not splice bytes of two versions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from typing import IO
@@ -115,6 +120,13 @@ def _client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _etag(audio: FieldFile, sha256: str, size: int) -> str:
+    """A strong validator: the stored sha256, or for audio stored without one, its name and size."""
+    if not sha256:
+        sha256 = hashlib.sha256(f"{audio.name}\0{size}".encode()).hexdigest()
+    return f'"{sha256[:40]}"'
+
+
 def _filename(tag: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", tag)[:60] or "recording"
 
@@ -137,8 +149,12 @@ def _serve(
 
     header = request.headers.get("Range", "")
     download = request.GET.get("download") == "1"
+    etag = _etag(audio, (leg or recording_tag).audio_sha256, size)
+    # If-Range with a date, or a tag of another version: the whole file (strong comparison).
+    if_range = request.headers.get("If-Range")
+    honour_range = bool(header) and (if_range is None or if_range.strip() == etag)
     try:
-        wanted = parse_range(header, size) if header else None
+        wanted = parse_range(header, size) if honour_range else None
     except UnsatisfiableRange:
         handle.close()
         response: HttpResponseBase = HttpResponse(status=416)
@@ -168,6 +184,7 @@ def _serve(
         response.close()  # no listen without its log line; and no file left open
         raise
     response["Accept-Ranges"] = "bytes"
+    response["ETag"] = etag
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     if download:

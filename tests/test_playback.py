@@ -171,6 +171,38 @@ def test_range_requests_get_206_with_the_right_bytes(
     assert RecordingAccess.objects.get().byte_range == header
 
 
+def test_every_answer_names_its_version_with_a_strong_etag(agent: User, recording: RecordingTag) -> None:
+    recording.audio_sha256 = "ab" * 32
+    recording.save(update_fields=["audio_sha256"])
+    client = as_user(agent)
+
+    assert client.get(url(recording))["ETag"] == '"' + "ab" * 20 + '"'
+    assert client.get(url(recording), HTTP_RANGE="bytes=0-9")["ETag"] == '"' + "ab" * 20 + '"'
+    leg = recording.legs.first()
+    assert client.get(leg_url(leg))["ETag"] not in ("", client.get(url(recording))["ETag"])
+
+
+def test_a_range_for_the_version_the_player_has_is_honoured(agent: User, recording: RecordingTag) -> None:
+    client = as_user(agent)
+    etag = client.head(url(recording))["ETag"]
+
+    response = client.get(url(recording), HTTP_RANGE="bytes=10-19", HTTP_IF_RANGE=etag)
+
+    assert response.status_code == 206
+    assert body(response) == stored(recording)[10:20]
+
+
+@pytest.mark.parametrize("if_range", ['"another-version"', "Tue, 01 Dec 2026 10:00:00 GMT"])
+def test_a_range_for_another_version_gets_the_whole_current_file(
+    agent: User, recording: RecordingTag, if_range: str
+) -> None:
+    response = as_user(agent).get(url(recording), HTTP_RANGE="bytes=10-19", HTTP_IF_RANGE=if_range)
+
+    assert response.status_code == 200
+    assert "Content-Range" not in response
+    assert body(response) == stored(recording)
+
+
 def test_a_suffix_longer_than_the_file_is_the_whole_file(agent: User, recording: RecordingTag) -> None:
     full = stored(recording)
     response = as_user(agent).get(url(recording), HTTP_RANGE=f"bytes=-{len(full) * 2}")
