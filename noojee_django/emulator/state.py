@@ -91,11 +91,12 @@ class StateKeeper:
         self._thread = threading.Thread(target=self._run, name="noojee-emulator-state", daemon=True)
         self._thread.start()
 
-    def save(self) -> None:
-        """Write the state now, unless the file already holds this version of it."""
+    def save(self, *, force: bool = False) -> None:
+        """Write the state now, unless the file already holds this version of it (``force``: the
+        request counters, which change on every request without making the state new, are written too)."""
         with self._write_lock:
             version = self.pbx.version
-            if version == self._saved_version:
+            if version == self._saved_version and not force:
                 return
             state = self.pbx.snapshot()
             write_state(self.path, state)
@@ -109,7 +110,7 @@ class StateKeeper:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
-        self.save()
+        self.save(force=True)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
