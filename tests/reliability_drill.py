@@ -87,6 +87,7 @@ class ScenarioResult:
     fault_hits: int = 0
     worker_kills: int = 0
     emulator_restarts: int = 0
+    reason: str = ""  # the last_error of one tag that failed as it should
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -558,6 +559,7 @@ def verify(result: ScenarioResult, scenario: Scenario, plans: list[TagPlan], con
             named = plan.reason and plan.reason.lower() in recording_tag.last_error.lower()
             if plan.expect == FAILED and named:
                 result.failed_with_reason += 1
+                result.reason = result.reason or recording_tag.last_error
             else:
                 result.lost += 1
                 result.problems.append(f"{plan.tag}: {status}: {recording_tag.last_error[:300]}")
