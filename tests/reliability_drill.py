@@ -133,10 +133,7 @@ def fault_scenario(
 
 
 def pbx_unreachable(drill: FaultDrill, plans: list[TagPlan]) -> None:
-    drill.stack.emulator.stop()
-    time.sleep(8)
-    drill.stack.emulator.start()
-    drill.stack.emulator.restarts += 1
+    drill.stack.emulator.restart(down_for=8)  # the first polls are due 0.5 s after the watch
 
 
 def hold_polls(drill: FaultDrill, plans: list[TagPlan]) -> None:
@@ -151,9 +148,7 @@ def restart_mid_poll_and_mid_download(drill: FaultDrill, plans: list[TagPlan]) -
     drill.wait_for_requests("retrieveMetaData", len(plans) // 2)
     log("restarting the emulator with polls in flight")
     emulator.restart(down_for=0.5)  # the faults went with it: the next polls go through
-    for plan in plans:
-        drill.add_fault("latency", "retrieveRecording", None, {"uniqueId": plan.unique_id}, expect_used=False,
-                        seconds=HOLD)  # fmt: skip
+    hold_downloads(drill, plans)
     drill.wait_for_requests("retrieveRecording", 3)
     log("restarting the emulator with downloads in flight")
     emulator.restart(down_for=0.5)
