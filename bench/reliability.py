@@ -124,10 +124,11 @@ def main() -> None:
     acted = [f"{row['scenario']}: {row['fault_hits']}" for row in rows if row["fault_hits"]]
     print("faults injected (hits): " + ", ".join(acted))
     print(f"emulator restarts: {faults['emulator_restarts']}, worker SIGKILLs mid-download: {kills}")
-    print("what the failed tags say (one per scenario):")
-    for row in rows:
-        if row["reason"]:
-            print(f"  {row['scenario']}: {row['reason'][:240]}")
+    reasons = [row for row in rows if row["reason"]]
+    if reasons:
+        print("what the failed tags say (one per scenario):")
+    for row in reasons:
+        print(f"  {row['scenario']}: {row['reason'][:240]}")
     for row in rows:
         for problem in row["problems"][:5]:
             print(f"  {row['scenario']}: {problem}")
