@@ -131,6 +131,11 @@ NOOJEE = {
     "POLL_BACKOFF_BASE": float(os.environ.get("NOOJEE_POLL_BACKOFF_BASE", "2")),
     "POLL_BACKOFF_CAP": float(os.environ.get("NOOJEE_POLL_BACKOFF_CAP", "60")),
     "GIVE_UP_AFTER": float(os.environ.get("NOOJEE_GIVE_UP_AFTER", "900")),
+    # The fault drill (bench/reliability.py) runs the whole clock faster through these.
+    "TIMEOUT": float(os.environ.get("NOOJEE_TIMEOUT", "10")),
+    "FETCH_LEASE": float(os.environ.get("NOOJEE_FETCH_LEASE", "600")),
+    "SWEEP_GRACE": float(os.environ.get("NOOJEE_SWEEP_GRACE", "60")),
+    "MAX_FETCH_ATTEMPTS": int(os.environ.get("NOOJEE_MAX_FETCH_ATTEMPTS", "5")),
 }
 
 # Celery. With no broker configured, the demo uses kombu's filesystem transport: a folder is the broker,
@@ -154,7 +159,12 @@ else:
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULE = {**beat_schedule(sweep_every=15.0, reconcile_every=120.0)}
+CELERY_BEAT_SCHEDULE = {
+    **beat_schedule(
+        sweep_every=float(os.environ.get("NOOJEE_SWEEP_EVERY", "15")),
+        reconcile_every=float(os.environ.get("NOOJEE_RECONCILE_EVERY", "120")),
+    )
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 CACHES = {

@@ -3,7 +3,8 @@
 One ``subscribe`` request covers all monitored extensions (not one connection per agent). The
 ``lastSequenceNumber`` protocol is followed exactly: ``0`` asks for a snapshot, afterwards the ``seq``
 of the previous reply, which is stored after each reply is applied, so a restarted listener resumes
-where it stopped. A ``seq`` lower than the stored one means the PBX itself restarted its counter: the
+where it stopped, neither losing nor repeating an event (the events and the cursor are stored in one
+transaction). A ``seq`` lower than the stored one means the PBX itself restarted its counter: the
 listener takes a fresh snapshot instead of waiting for numbers it will never see again.
 """
 
@@ -14,7 +15,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 
 from . import services
 from .client import NoojeeClient
@@ -74,8 +75,11 @@ class CallStateListener:
         if last and result.seq < last:
             logger.info("PBX event counter went back from %s to %s: taking a new snapshot", last, result.seq)
             result = self.client.subscribe(extensions, 0, timeout=0)
-        applied = apply_events(result.events)
-        ListenerCursor.objects.filter(pk=cursor.pk).update(last_sequence_number=result.seq)
+        # The events and the cursor that moves past them are one transaction: a listener that dies
+        # mid-batch applied none of it, and its successor applies it all, once.
+        with transaction.atomic():
+            applied = apply_events(result.events)
+            ListenerCursor.objects.filter(pk=cursor.pk).update(last_sequence_number=result.seq)
         if result.seq == 0:
             # A PBX that has seen no event yet answers every poll with an instant snapshot (seq 0 asks
             # for one): wait a little instead of spinning.

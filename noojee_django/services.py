@@ -356,30 +356,42 @@ def apply_call_event(event: CallEvent) -> CallSession | None:
     """Apply one PBX call event to the call it belongs to; ``None`` when it is none of ours.
 
     The call is found by channel unique id, or, for the first event of a click-to-dial call (which
-    carries the unique id we do not know yet), as the newest call still starting on that extension.
+    carries the unique id we do not know yet), as the oldest call still starting on that extension, to
+    the number the event names when it names one (``outboundDestination``, on newer servers). Oldest,
+    because the PBX originates one extension's calls in the order they were asked for, and a listener
+    that was down meets them all at once: the newest would give each call the events of the next. The
+    number, so that a row a crashed dial left starting does not take the events of the next call.
     """
     call = None
     if event.unique_call_id:
         call = CallSession.objects.filter(unique_id=event.unique_call_id).order_by("-created_at").first()
     if call is None and event.is_click_to_dial_call:
-        call = (
-            CallSession.objects.filter(
-                extension__endswith=f"/{event.extension}",
-                unique_id="",
-                status__in=[
-                    CallSession.Status.QUEUED,
-                    CallSession.Status.DIALING,
-                    CallSession.Status.RINGING,
-                ],
-            )
-            .order_by("-created_at")
-            .first()
-        )
+        starting = CallSession.objects.filter(
+            extension__endswith=f"/{event.extension}",
+            unique_id="",
+            status__in=[CallSession.Status.QUEUED, CallSession.Status.DIALING, CallSession.Status.RINGING],
+        ).order_by("created_at", "pk")
+        if event.outbound_destination:
+            call = next((c for c in starting if _same_number(c.number, event.outbound_destination)), None)
+        else:
+            call = starting.first()
     if call is None:
         return None
     return apply_call_status(
         call, status_from_pbx(event.status), pbx_status=event.status, unique_id=event.unique_call_id
     )
+
+
+def _same_number(ours: str, theirs: str) -> bool:
+    """Whether two spellings name one number: ``0383208100``, ``+61383208100`` and ``61 3 8320 8100`` do.
+
+    A PBX may show the number it dialled with a country code or without its trunk prefix; the digits
+    after those (six at least) must agree.
+    """
+    a = "".join(c for c in ours if c.isdigit()).lstrip("0")
+    b = "".join(c for c in theirs if c.isdigit()).lstrip("0")
+    shorter, longer = sorted((a, b), key=len)
+    return shorter == longer or (len(shorter) >= 6 and longer.endswith(shorter))
 
 
 #: The listener refreshes this cache key on every loop; while it is fresh, the database is up to date.
@@ -762,8 +774,14 @@ def fetch_leg(leg_id: int) -> FetchResult:
     """Download one leg's audio, verify it, and store it; at most one successful fetch per leg.
 
     The leg is claimed with a compare-and-set on its status, so two workers racing for it cannot both
-    download it; a claim older than ``FETCH_LEASE`` seconds is taken to belong to a lost worker. The audio
-    streams into a temporary file and reaches storage only once the client has verified the WAV.
+    download it; a claim older than ``FETCH_LEASE`` seconds is taken to belong to a lost worker. A claim
+    is numbered by ``fetch_attempts``: whatever a download ends with (stored, not ready, gone, failed) is
+    written only while the leg still carries its claim, so a worker whose lease passed to another (its
+    download outlived ``FETCH_LEASE``) changes nothing the other did. A leg claimed more than
+    ``MAX_FETCH_ATTEMPTS`` times fails instead of being downloaded again, whether its downloads failed or
+    never finished (workers killed by it, downloads always slower than the lease): it must not be
+    fetched forever. The audio streams into a temporary file and reaches storage only once the client
+    has verified the WAV.
     """
     now = timezone.now()
     claimed = (
@@ -781,7 +799,10 @@ def fetch_leg(leg_id: int) -> FetchResult:
     if not claimed:
         return FetchResult("skipped")
     leg = RecordingLeg.objects.select_related("recording_tag").get(pk=leg_id)
+    mine = _claim_of(leg)
     recording_tag = leg.recording_tag
+    if leg.fetch_attempts > int(noojee_settings.MAX_FETCH_ATTEMPTS):
+        return _give_up_fetching(leg, mine)
     started = time.monotonic()
     storage = RecordingLeg._meta.get_field("audio").storage
     saved_name: str | None = None
@@ -797,9 +818,9 @@ def fetch_leg(leg_id: int) -> FetchResult:
             )
             saved_name = storage.save(upload_to, File(tmp))
     except client_errors.NoojeeError as exc:
-        return _after_failed_fetch(leg, exc, started)
+        return _after_failed_fetch(leg, mine, exc, started)
 
-    updated = RecordingLeg.objects.filter(pk=leg.pk, fetch_status=RecordingLeg.FetchStatus.FETCHING).update(
+    updated = mine.update(
         fetch_status=RecordingLeg.FetchStatus.FETCHED,
         audio=saved_name,
         audio_size=info.bytes_written,
@@ -811,7 +832,7 @@ def fetch_leg(leg_id: int) -> FetchResult:
         last_error="",
         updated_at=timezone.now(),
     )
-    if not updated:  # somebody else finished it meanwhile: keep theirs, drop ours
+    if not updated:  # the claim passed to another worker meanwhile: keep theirs, drop ours
         storage.delete(saved_name)
         return FetchResult("skipped")
     _log_attempt(
@@ -826,7 +847,41 @@ def fetch_leg(leg_id: int) -> FetchResult:
     return FetchResult(RecordingAttempt.Outcome.OK)
 
 
-def _after_failed_fetch(leg: RecordingLeg, exc: client_errors.NoojeeError, started: float) -> FetchResult:
+def _give_up_fetching(leg: RecordingLeg, mine: models.QuerySet[RecordingLeg]) -> FetchResult:
+    """Fail a leg whose allowed downloads all started and none stored it, with the last error seen."""
+    last = (
+        leg.attempts.filter(action=RecordingAttempt.Action.FETCH, outcome=RecordingAttempt.Outcome.ERROR)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    cause = last.message if last is not None else "no download finished (the worker was lost each time)"
+    tried = int(noojee_settings.MAX_FETCH_ATTEMPTS)
+    if not mine.update(
+        fetch_status=RecordingLeg.FetchStatus.FAILED, last_error=cause, updated_at=timezone.now()
+    ):
+        return FetchResult("skipped")
+    _fail_tag(
+        leg.recording_tag,
+        f"Leg {leg.leg} (#{leg.call_record_id}) could not be fetched after {tried} attempt(s): {cause}",
+    )
+    return FetchResult(RecordingAttempt.Outcome.ERROR)
+
+
+def _claim_of(leg: RecordingLeg) -> models.QuerySet[RecordingLeg]:
+    """The leg while it still carries this claim (read just after taking it, so it is ours)."""
+    return RecordingLeg.objects.filter(
+        pk=leg.pk, fetch_status=RecordingLeg.FetchStatus.FETCHING, fetch_attempts=leg.fetch_attempts
+    )
+
+
+def _after_failed_fetch(
+    leg: RecordingLeg, mine: models.QuerySet[RecordingLeg], exc: client_errors.NoojeeError, started: float
+) -> FetchResult:
+    """Log the attempt; then, if the claim is still ours, wait, retry, or fail the leg and its tag.
+
+    A download that outlived its lease lost the leg to another worker, which may have stored it by now:
+    such a failure is logged and changes nothing else.
+    """
     recording_tag = leg.recording_tag
     now = timezone.now()
     if isinstance(exc, client_errors.RecordingNotReady):
@@ -839,11 +894,12 @@ def _after_failed_fetch(leg: RecordingLeg, exc: client_errors.NoojeeError, start
             error=exc,
             started=started,
         )
-        RecordingLeg.objects.filter(pk=leg.pk).update(
+        if not mine.update(
             fetch_status=RecordingLeg.FetchStatus.PENDING,
             fetch_attempts=F("fetch_attempts") - 1,
             updated_at=now,
-        )
+        ):
+            return FetchResult("skipped")
         delay = backoff_delay(min(leg.fetch_attempts, 6))
         _schedule_fetch(leg.pk, countdown=delay)
         return FetchResult(RecordingAttempt.Outcome.NOT_READY, retry_in=delay)
@@ -856,9 +912,8 @@ def _after_failed_fetch(leg: RecordingLeg, exc: client_errors.NoojeeError, start
             error=exc,
             started=started,
         )
-        RecordingLeg.objects.filter(pk=leg.pk).update(
-            fetch_status=RecordingLeg.FetchStatus.GONE, last_error=str(exc), updated_at=now
-        )
+        if not mine.update(fetch_status=RecordingLeg.FetchStatus.GONE, last_error=str(exc), updated_at=now):
+            return FetchResult("skipped")
         _fail_tag(recording_tag, f"Leg {leg.leg} (#{leg.call_record_id}) is gone from the PBX: {exc}")
         return FetchResult(RecordingAttempt.Outcome.GONE)
     _log_attempt(
@@ -870,18 +925,16 @@ def _after_failed_fetch(leg: RecordingLeg, exc: client_errors.NoojeeError, start
         started=started,
     )
     if leg.fetch_attempts >= int(noojee_settings.MAX_FETCH_ATTEMPTS) or not exc.retryable:
-        RecordingLeg.objects.filter(pk=leg.pk).update(
-            fetch_status=RecordingLeg.FetchStatus.FAILED, last_error=str(exc), updated_at=now
-        )
+        if not mine.update(fetch_status=RecordingLeg.FetchStatus.FAILED, last_error=str(exc), updated_at=now):
+            return FetchResult("skipped")
         _fail_tag(
             recording_tag,
             f"Leg {leg.leg} (#{leg.call_record_id}) could not be fetched after "
             f"{leg.fetch_attempts} attempt(s): {exc}",
         )
         return FetchResult(RecordingAttempt.Outcome.ERROR)
-    RecordingLeg.objects.filter(pk=leg.pk).update(
-        fetch_status=RecordingLeg.FetchStatus.PENDING, last_error=str(exc), updated_at=now
-    )
+    if not mine.update(fetch_status=RecordingLeg.FetchStatus.PENDING, last_error=str(exc), updated_at=now):
+        return FetchResult("skipped")
     delay = backoff_delay(leg.fetch_attempts - 1)
     _schedule_fetch(leg.pk, countdown=delay)
     return FetchResult(RecordingAttempt.Outcome.ERROR, retry_in=delay)
@@ -889,9 +942,12 @@ def _after_failed_fetch(leg: RecordingLeg, exc: client_errors.NoojeeError, start
 
 @contextmanager
 def _temporary_file() -> Iterator[Any]:
-    """A named temporary file that is always removed, whatever happens to the download."""
-    with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.NamedTemporaryFile(prefix="noojee-", suffix=".wav.part"))
+    """A temporary file with no name on disk, so that it goes even with a worker killed mid-download.
+
+    A named one would stay in the temporary folder after a SIGKILL or an out-of-memory kill: no
+    ``finally`` runs then, while the kernel still frees an unnamed file with its process.
+    """
+    with tempfile.TemporaryFile(prefix="noojee-", suffix=".wav.part") as tmp:
         yield tmp
 
 
@@ -910,7 +966,7 @@ def _attach_if_complete(recording_tag_id: int) -> bool:
     storage = RecordingTag._meta.get_field("audio").storage
     with ExitStack() as stack:
         sources = [stack.enter_context(leg.audio.open("rb")) for leg in legs]
-        tmp = stack.enter_context(tempfile.NamedTemporaryFile(prefix="noojee-", suffix=".wav.part"))
+        tmp = stack.enter_context(_temporary_file())
         try:
             stitched = stitch_wavs(sources, tmp)
         except StitchError as exc:

@@ -4,7 +4,9 @@ pytest plugin)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,22 @@ from django.contrib.auth.models import Permission, User
 
 from example_project.crm.models import Customer, Invoice
 from noojee_django.models import AgentPhone
+from tests.servers import ServerUnavailable, postgres_server, redis_server, require
+
+
+@pytest.fixture(scope="session")
+def loopback_servers() -> Iterator[tuple[str, str]]:
+    """``(redis_url, postgres_url)``: throwaway Redis and PostgreSQL on loopback for end-to-end tests.
+
+    Skipped when a binary is missing, except under ``CI=true``, where that fails the run.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            redis_url = stack.enter_context(redis_server())
+            database_url = stack.enter_context(postgres_server())
+        except ServerUnavailable as exc:
+            require(str(exc))
+        yield redis_url, database_url
 
 
 def _grant(user: User, *codenames: str) -> None:

@@ -96,6 +96,31 @@ class Pipeline:
         self.workers.append(process)
         return process
 
+    def start_beat(self) -> subprocess.Popen[bytes]:
+        """Celery beat with the example's schedule: the sweep and the hourly reconcile, as deployed."""
+        process = self.spawn(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "example_project",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "--schedule",
+                str(self.workdir / "celerybeat-schedule"),
+            ],
+            "beat",
+        )
+        self.workers.append(process)
+        return process
+
+    def spawn(self, command: Sequence[str], log_name: str) -> subprocess.Popen[bytes]:
+        """Any process of the deployment, with the pipeline's environment, logging to the work folder."""
+        out = open(self.workdir / f"{log_name}.log", "ab")
+        return subprocess.Popen(list(command), env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+
     def run_driver(
         self, args: Sequence[str], *, timeout: float = 600, module: str = "tests.pipeline_driver"
     ) -> dict[str, Any]:

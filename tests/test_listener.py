@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from example_project.crm.models import Invoice
 from noojee_django import services, signals
 from noojee_django.client import NoojeeClient, RetryPolicy
+from noojee_django.client.types import CallEvent
 from noojee_django.listener import CallStateListener, monitored_extensions
 from noojee_django.models import AgentPhone, CallSession, ListenerCursor, RecordingTag
 from noojee_django.pbx import get_client
@@ -108,3 +111,130 @@ def test_an_unreachable_pbx_backs_off_instead_of_crashing(db: Any, agent: User) 
     listener.run(max_polls=3)
     assert listener.failures == 3
     assert not ListenerCursor.objects.exclude(last_sequence_number=0).exists()
+
+
+def primed_listener(control: Any) -> CallStateListener:
+    """A listener that has taken its first snapshot: its cursor stands at the PBX's current seq."""
+    control.inbound_call("0398765432", exten="999")  # an event, so the PBX's seq is not 0
+    listener = CallStateListener(get_client(), poll_timeout=1)
+    listener.poll_once()
+    assert ListenerCursor.objects.get().last_sequence_number > 0
+    return listener
+
+
+def connected_unique_id(control: Any, exten: str, known: set[str]) -> str:
+    """The unique id of the new click-to-dial call on ``exten`` once the PBX says it is connected."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for call in control.calls():
+            if call["exten"] == exten and call["kind"] == "click_to_dial" and call["unique_id"] not in known:
+                if call["phase"] == "connected":
+                    return str(call["unique_id"])
+        time.sleep(0.02)
+    raise AssertionError("the call never connected")
+
+
+def test_calls_placed_while_the_listener_was_down_each_get_their_own_events(
+    pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    control = noojee_emulator_control
+    listener = primed_listener(control)
+    # The listener is down: a first call connects and ends, a second one connects.
+    first = services.dial(agent, "0383208100")
+    first_id = connected_unique_id(control, "101", set())
+    control.hangup(first_id)
+    second = services.dial(agent, "0399998888")
+    second_id = connected_unique_id(control, "101", {first_id})
+
+    run_until(
+        listener,
+        lambda: (
+            CallSession.objects.get(pk=first.pk).status == CallSession.Status.HUNG_UP
+            and CallSession.objects.get(pk=second.pk).status == CallSession.Status.CONNECTED
+        ),
+        timeout=4,
+    )
+    assert CallSession.objects.get(pk=first.pk).unique_id == first_id
+    assert CallSession.objects.get(pk=second.pk).unique_id == second_id
+
+
+def test_a_call_a_crashed_dial_left_starting_does_not_take_the_next_calls_events(
+    pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    listener = primed_listener(noojee_emulator_control)
+    # A process died between saving a call and asking the PBX for it: the row waits for events forever.
+    stale = CallSession.objects.create(
+        user=agent,
+        extension="SIP/101",
+        number="0311112222",
+        created_at=timezone.now() - dt.timedelta(hours=1),
+    )
+    call = services.dial(agent, "0383208100")
+    run_until(listener, lambda: CallSession.objects.get(pk=call.pk).status == CallSession.Status.CONNECTED)
+    stale.refresh_from_db()
+    assert stale.status == CallSession.Status.QUEUED and stale.unique_id == ""
+
+
+def test_a_batch_cut_short_is_applied_exactly_once_by_the_next_poll(
+    pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    listener = primed_listener(noojee_emulator_control)
+    call = services.dial(agent, "0383208100")
+    connected_unique_id(noojee_emulator_control, "101", set())  # "Dialing Out" and "Connected" wait
+
+    def die_midway(sender: Any, call: CallSession, previous_status: str, **kwargs: Any) -> None:
+        raise RuntimeError("the listener died after applying part of the batch")
+
+    signals.call_status_changed.connect(die_midway)
+    try:
+        with pytest.raises(RuntimeError):
+            listener.poll_once()
+    finally:
+        signals.call_status_changed.disconnect(die_midway)
+    assert CallSession.objects.get(pk=call.pk).status == CallSession.Status.DIALING  # none of it kept
+
+    changes: list[str] = []
+
+    def record(sender: Any, call: CallSession, previous_status: str, **kwargs: Any) -> None:
+        changes.append(call.status)
+
+    signals.call_status_changed.connect(record)
+    try:
+        listener.poll_once()
+    finally:
+        signals.call_status_changed.disconnect(record)
+    assert changes == [CallSession.Status.CONNECTED]  # not "dialing" again, then "connected" twice
+
+
+@pytest.mark.parametrize("shown", ["0383208100", "+61383208100", "61 3 8320 8100", "383208100"])
+def test_the_first_event_finds_its_call_by_the_dialled_number_in_any_spelling(
+    agent: User, shown: str
+) -> None:
+    other = CallSession.objects.create(user=agent, extension="SIP/101", number="0399998888")
+    mine = CallSession.objects.create(user=agent, extension="SIP/101", number="0383208100")
+    event = CallEvent(
+        extension="101",
+        call_id=7,
+        code=0,
+        unique_call_id="1412750652.496",
+        status="Dialing Out",
+        is_click_to_dial_call=True,
+        outbound_destination=shown,
+    )
+    assert services.apply_call_event(event) == mine
+    assert CallSession.objects.get(pk=mine.pk).unique_id == "1412750652.496"
+    assert CallSession.objects.get(pk=other.pk).unique_id == ""
+
+
+def test_a_first_event_for_a_number_nobody_here_dialled_is_not_ours(agent: User) -> None:
+    CallSession.objects.create(user=agent, extension="SIP/101", number="0399998888")
+    event = CallEvent(
+        extension="101",
+        call_id=7,
+        code=0,
+        unique_call_id="1412750652.497",
+        status="Dialing Out",
+        is_click_to_dial_call=True,
+        outbound_destination="0383208100",
+    )
+    assert services.apply_call_event(event) is None

@@ -6,38 +6,27 @@ are separate processes using the example project's settings, talking to the emul
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.drill_stack import fresh_database, redis_database
 from tests.pipeline_harness import Pipeline
-from tests.servers import ServerUnavailable, postgres_server, redis_server, require
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[str, str]]:
-    with contextlib.ExitStack() as stack:
-        try:
-            redis_url = stack.enter_context(redis_server())
-            database_url = stack.enter_context(postgres_server())
-        except ServerUnavailable as exc:
-            require(str(exc))
-        yield redis_url, database_url
-
-
 @pytest.fixture
-def pipeline(tmp_path: Path, servers: tuple[str, str], noojee_emulator: Any) -> Iterator[Pipeline]:
-    redis_url, database_url = servers
+def pipeline(tmp_path: Path, loopback_servers: tuple[str, str], noojee_emulator: Any) -> Iterator[Pipeline]:
+    redis_url, server_url = loopback_servers
+    database_url = fresh_database(server_url, "pipeline_e2e")
     with Pipeline(
         tmp_path,
         emulator_url=noojee_emulator.url,
         api_key=noojee_emulator.config.api_key,
-        broker_url=redis_url,
+        broker_url=redis_database(redis_url, 0),
         database_url=database_url,
     ) as running:
         running.migrate()

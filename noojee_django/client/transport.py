@@ -424,14 +424,19 @@ class Transport:
             response.close()
 
     def iter_body(self, response: requests.Response, name: str, chunk_size: int) -> Iterator[bytes]:
-        """The body in chunks; a connection that breaks mid-body is a :class:`TransportError`."""
+        """The body in chunks; a connection that breaks mid-body is a :class:`TransportError` that says
+        how far it got (bytes off the wire, not only the whole chunks handed on: an operator reading
+        "after 0 bytes" would look for the wrong fault)."""
         received = 0
         try:
             for chunk in response.iter_content(chunk_size):
                 received += len(chunk)
                 yield chunk
         except requests.RequestException as exc:
-            raise self.wrap(exc, name, f"the connection broke after {received} bytes of the body") from None
+            tell = getattr(response.raw, "tell", None)
+            read = tell() if callable(tell) else 0
+            got = max(received, read if isinstance(read, int) else 0)
+            raise self.wrap(exc, name, f"the connection broke after {got} bytes of the body") from None
         finally:
             response.close()
 

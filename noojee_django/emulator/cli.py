@@ -9,6 +9,7 @@ from typing import Any
 
 from .config import AUDIO_ENCODINGS, AUTH_REFUSALS, EmulatorConfig
 from .server import EmulatorServer
+from .state import StateFileError
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, require_api_key: bool = True) -> None:
@@ -34,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, require_api_key: bool = Tr
     parser.add_argument("--auth-refusal", choices=AUTH_REFUSALS, default="code")
     parser.add_argument("--pbx-time-zone", default="Australia/Melbourne")
     parser.add_argument("--metadata-rate-limit", type=float, default=60.0, help="seconds; 0: no limit")
+    parser.add_argument(
+        "--state-file",
+        default=None,
+        metavar="PATH",
+        help="keep calls, legs, events and counters in this JSON file, across restarts",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log requests on stderr")
 
 
@@ -58,13 +65,17 @@ def config_from_options(options: dict[str, Any]) -> EmulatorConfig:
         pbx_time_zone=options["pbx_time_zone"],
         metadata_rate_limit_seconds=options["metadata_rate_limit"],
         log_requests=not options.get("quiet"),
+        state_file=options.get("state_file") or None,
     )
 
 
 def serve(config: EmulatorConfig, out: Any = None) -> None:
     """Print the base URL as the first line of ``out``, then serve until SIGINT or SIGTERM."""
     out = out or sys.stdout
-    emulator = EmulatorServer(config).start()
+    try:
+        emulator = EmulatorServer(config).start()
+    except StateFileError as exc:
+        raise SystemExit(f"noojee emulator: {exc}") from None
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: emulator.stop())
     out.write(emulator.url + "\n")

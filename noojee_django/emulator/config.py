@@ -17,8 +17,8 @@ RECORDING_API_PATHS: tuple[str, ...] = (
 )
 AUTH_REFUSALS = ("code", "401", "403")
 AUDIO_ENCODINGS = ("base64", "raw", "json")
-# Changing where the server listens needs a restart, not a PATCH.
-FIXED_FIELDS = frozenset({"host", "port"})
+# Changing where the server listens, or the file its state lives in, needs a restart, not a PATCH.
+FIXED_FIELDS = frozenset({"host", "port", "state_file"})
 
 
 @dataclass
@@ -48,6 +48,8 @@ class EmulatorConfig:
     recording_api_paths: list[str] = field(default_factory=lambda: list(RECORDING_API_PATHS))
     empty_poll_omits_data: bool = False  # a timed-out poll answers {"seq":n,"Code":0} without "Data"
     log_requests: bool = False  # one line per request on stderr, keys masked
+    # calls, legs, events and counters are loaded from this JSON file at start and kept in it
+    state_file: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()

@@ -6,13 +6,17 @@ after its call ended, or after a reset, does nothing.
 
 The counters (``seq``, SessionID, CallID, CallRecordId, unique ids) keep increasing across
 :meth:`Pbx.reset`, so a listener that outlives a reset never sees ``seq`` go backwards.
+
+:meth:`Pbx.snapshot` and :meth:`Pbx.restore` turn the state into plain JSON data and back, so an
+emulator started on a state file (see :mod:`.state`) serves the same calls, legs, audio and ``seq``
+after a restart.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
-import itertools
 import re
 import threading
 import time
@@ -161,13 +165,11 @@ class Pbx:
         self._changed = threading.Condition(self._lock)
         self._closed = False
         self._seq = 0
-        self._ids = {
-            "session": itertools.count(1),
-            "call": itertools.count(1),
-            "record": itertools.count(FIRST_CALL_RECORD_ID),
-            "unique": itertools.count(100),
-        }
+        # the next value of each counter
+        self._ids = {"session": 1, "call": 1, "record": FIRST_CALL_RECORD_ID, "unique": 100}
         self._generation = 0
+        self._version = 0  # bumped by every change worth keeping in a state file
+        self._on_change: Callable[[], None] | None = None
         self._timers: set[threading.Timer] = set()
         self._clear()
 
@@ -195,17 +197,42 @@ class Pbx:
 
     def reset(self) -> None:
         with self._lock:
-            self._generation += 1
-            for timer in self._timers:
-                timer.cancel()
-            self._timers.clear()
+            self._cancel_timers()
             self._clear()
             self._changed.notify_all()
+            self._touch()
 
     def close(self) -> None:
+        """Stop every pending transition and wake the long polls; the state stays readable (and savable)."""
         with self._lock:
             self._closed = True
-            self.reset()
+            self._cancel_timers()
+            self._changed.notify_all()
+
+    def _cancel_timers(self) -> None:
+        self._generation += 1
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def _next_id(self, name: str) -> int:
+        value = self._ids[name]
+        self._ids[name] = value + 1
+        return value
+
+    def _touch(self) -> None:
+        self._version += 1
+        if self._on_change is not None:
+            self._on_change()
+
+    @property
+    def version(self) -> int:
+        """A number that changes whenever the state does (a state file is stale when it differs)."""
+        return self._version
+
+    def on_change(self, callback: Callable[[], None] | None) -> None:
+        """``callback()`` runs (under the PBX lock: keep it quick) after every change of state."""
+        self._on_change = callback
 
     def _schedule(self, delay: float, action: Callable[..., None], *args: Any) -> None:
         generation = self._generation
@@ -311,6 +338,7 @@ class Pbx:
         self._events.append(event)
         self._event_seqs.append(event.seq)
         self._changed.notify_all()
+        self._touch()
 
     def _set_status(self, call: Call, status: str) -> None:
         call.status = status
@@ -348,7 +376,7 @@ class Pbx:
     # ------------------------------------------------------------------------------------------ calls
 
     def _new_unique_id(self) -> str:
-        return f"{int(self.now())}.{next(self._ids['unique'])}"
+        return f"{int(self.now())}.{self._next_id('unique')}"
 
     def _find_active(self, exten_or_unique_id: str) -> Call | None:
         value = exten_or_unique_id.strip()
@@ -386,7 +414,7 @@ class Pbx:
         with self._lock:
             now = self.now()
             call = Call(
-                call_id=next(self._ids["call"]),
+                call_id=self._next_id("call"),
                 unique_id=self._new_unique_id(),
                 kind=CLICK_TO_DIAL,
                 exten=channel.group("exten"),
@@ -395,7 +423,7 @@ class Pbx:
                 started_at=now,
                 phase="ringing_agent",
                 status="Dialing Out",
-                session_id=next(self._ids["session"]),
+                session_id=self._next_id("session"),
                 direction=DIRECTION_INTERNAL
                 if len(number.lstrip("+")) <= INTERNAL_NUMBER_MAX_DIGITS
                 else DIRECTION_OUTBOUND,
@@ -415,6 +443,7 @@ class Pbx:
         if call.phase != "ringing_agent":
             return
         call.phase = "dialing_far_end"
+        self._touch()
         self._schedule(self.config.far_end_answer_delay, self._far_end_answered, call)
 
     def _far_end_answered(self, call: Call) -> None:
@@ -431,7 +460,7 @@ class Pbx:
             exten = strip_exten(exten)
             internal = len(caller_id.lstrip("+")) <= INTERNAL_NUMBER_MAX_DIGITS
             call = Call(
-                call_id=next(self._ids["call"]),
+                call_id=self._next_id("call"),
                 unique_id=self._new_unique_id(),
                 kind=INBOUND,
                 exten=exten,
@@ -496,6 +525,7 @@ class Pbx:
                 scripted = self._calls.get(value)
                 if scripted is not None and scripted.kind == SCRIPTED and scripted.ended_at is None:
                     scripted.ended_at = self.now() + self.config.hangup_settle
+                    self._touch()
                     return scripted.unique_id
                 raise PbxError(f"No active channel for '{value}'", status=404)
             if call.recording_leg is not None:
@@ -519,7 +549,7 @@ class Pbx:
         inbound = call.kind == INBOUND
         now = self.now()
         leg = Leg(
-            call_record_id=next(self._ids["record"]),
+            call_record_id=self._next_id("record"),
             unique_id=call.unique_id,
             leg=len(call.legs) + 1,
             tag=tag,
@@ -534,6 +564,7 @@ class Pbx:
         call.recording_leg = leg
         call.rec_tag, call.rec_username = tag, username
         self._legs[leg.call_record_id] = leg
+        self._touch()
         return leg
 
     def _end_leg(self, call: Call) -> None:
@@ -541,6 +572,7 @@ class Pbx:
         if leg is not None:
             leg.end = self.now()
             call.recording_leg = None
+            self._touch()
 
     def _next_leg(self, call: Call, username: str = "") -> None:
         tag, previous = call.rec_tag, call.rec_username
@@ -595,7 +627,7 @@ class Pbx:
             now = float(int(self.now()))
             exten = strip_exten(exten)
             call = Call(
-                call_id=next(self._ids["call"]),
+                call_id=self._next_id("call"),
                 unique_id=self._new_unique_id(),
                 kind=SCRIPTED,
                 exten=exten,
@@ -613,7 +645,7 @@ class Pbx:
             for index, seconds in enumerate(durations, start=1):
                 inbound = direction_code == DIRECTION_INBOUND
                 leg = Leg(
-                    call_record_id=next(self._ids["record"]),
+                    call_record_id=self._next_id("record"),
                     unique_id=call.unique_id,
                     leg=index,
                     tag=tag,
@@ -631,6 +663,7 @@ class Pbx:
                 call.legs.append(leg)
                 self._legs[leg.call_record_id] = leg
             self._calls[call.unique_id] = call
+            self._touch()
         return {"unique_id": call.unique_id, "legs": [self._leg_info(leg) for leg in call.legs]}
 
     def _leg_info(self, leg: Leg) -> dict[str, Any]:
@@ -765,6 +798,68 @@ class Pbx:
             if found is None:
                 raise PbxError("No such recording leg", status=404)
             return found.segment(self.now())
+
+    # ------------------------------------------------------------------------------------------ state file
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a restarted emulator needs to answer as this one would: plain JSON data.
+
+        Faults, rate-limit windows, hash first uses and poll pacing are left out: they belong to the
+        connection, not to the PBX's records.
+        """
+        with self._lock:
+            legs = [dataclasses.asdict(leg) for leg in sorted(self._legs.values(), key=_by_record_id)]
+            calls = []
+            for call in self._calls.values():
+                fields = {
+                    f.name: getattr(call, f.name)
+                    for f in dataclasses.fields(call)
+                    if f.name not in ("legs", "recording_leg")
+                }
+                fields["legs"] = [leg.call_record_id for leg in call.legs]
+                recording = call.recording_leg
+                fields["recording_leg"] = recording.call_record_id if recording is not None else None
+                calls.append(fields)
+            return {
+                "seq": self._seq,
+                "ids": dict(self._ids),
+                "requests": dict(self._requests),
+                "legs": legs,
+                "calls": calls,
+                "active": list(self._active),
+                "events": [dataclasses.asdict(event) for event in self._events],
+            }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Replace the state with a :meth:`snapshot`; pending transitions (a handset about to answer)
+        start again with the configured delays."""
+        with self._lock:
+            self._cancel_timers()
+            self._clear()
+            self._seq = int(state["seq"])
+            self._ids.update({name: int(value) for name, value in state["ids"].items()})
+            self._requests = {str(k): int(v) for k, v in state.get("requests", {}).items()}
+            self._legs = {int(raw["call_record_id"]): Leg(**raw) for raw in state["legs"]}
+            for raw in state["calls"]:
+                fields = dict(raw)
+                legs = [self._legs[int(i)] for i in fields.pop("legs")]
+                recording = fields.pop("recording_leg")
+                call = Call(**fields, legs=legs)
+                call.recording_leg = self._legs[int(recording)] if recording is not None else None
+                self._calls[call.unique_id] = call
+            self._active = {uid: self._calls[uid] for uid in state["active"]}
+            self._events = [Event(**raw) for raw in state["events"]]
+            self._event_seqs = [event.seq for event in self._events]
+            for call in self._active.values():
+                if call.phase == "ringing_agent":
+                    self._schedule(self.config.answer_delay, self._agent_answered, call)
+                elif call.phase == "dialing_far_end":
+                    self._schedule(self.config.far_end_answer_delay, self._far_end_answered, call)
+            self._changed.notify_all()
+
+
+def _by_record_id(leg: Leg) -> int:
+    return leg.call_record_id
 
 
 def _java_date(moment: dt.datetime) -> str:

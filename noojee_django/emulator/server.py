@@ -19,10 +19,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import audio
-from .config import EmulatorConfig
+from .config import FIXED_FIELDS, EmulatorConfig
 from .control import ControlClient
 from .faults import BODY_CHANGING, Fault, FaultRegistry
 from .pbx import Pbx, PbxError, strip_exten
+from .state import StateKeeper
 
 CALL_CONTROL = "/servicemanager/rest/CallManagementAPI"
 CALL_METHODS = frozenset({"dial", "hangup", "answer", "subscribe", "start", "stop"})
@@ -491,6 +492,10 @@ class EmulatorServer:
             self.config = EmulatorConfig(**merged)
         self.initial_config = self.config.copy()
         self.pbx = Pbx(self.config)
+        self.state: StateKeeper | None = None
+        if self.config.state_file:
+            self.state = StateKeeper(self.pbx, self.config.state_file)
+            self.state.load()
         self.faults = FaultRegistry()
         self.control_api = ControlApi(self)
         self._httpd: EmulatorHTTPServer | None = None
@@ -522,6 +527,8 @@ class EmulatorServer:
                 target=self._httpd.serve_forever, args=(0.05,), name="noojee-emulator", daemon=True
             )
             self._thread.start()
+            if self.state is not None:
+                self.state.start()
         return self
 
     def serve_forever(self) -> None:
@@ -531,6 +538,7 @@ class EmulatorServer:
             pass
 
     def stop(self) -> None:
+        """Stop serving; with a state file, write the state one last time."""
         self.pbx.close()
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -539,6 +547,8 @@ class EmulatorServer:
             self._httpd.server_close()
         self._httpd = None
         self._thread = None
+        if self.state is not None:
+            self.state.stop()
         self._stopped.set()
 
     def reset(self, *, config: bool = False) -> None:
@@ -548,7 +558,7 @@ class EmulatorServer:
         self.faults.clear()
         if config:
             initial = self.initial_config.to_dict()
-            for name in ("host", "port"):
+            for name in FIXED_FIELDS:
                 initial.pop(name)
             self.config.update(initial)
 

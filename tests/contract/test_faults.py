@@ -165,6 +165,16 @@ def test_a_connection_dropped_mid_audio_is_a_transport_error_and_not_retried(
     assert requests_for(noojee_emulator_control, "retrieveRecording") == 1
 
 
+@pytest.mark.parametrize("after_bytes", [8000, 100_000])
+def test_a_dropped_download_says_how_many_bytes_arrived(
+    client: NoojeeClient, noojee_emulator_control: Any, after_bytes: int
+) -> None:
+    made = noojee_emulator_control.add_recording(tag="A-4", legs=[20])
+    noojee_emulator_control.add_fault("drop", method="retrieveRecording", after_bytes=after_bytes)
+    with pytest.raises(TransportError, match=f"connection broke after {after_bytes} bytes of the body"):
+        client.download_leg(io.BytesIO(), unique_id=made["unique_id"], leg=1)
+
+
 @pytest.mark.parametrize("fault", ["close", "http_502"])
 def test_audio_failures_before_the_body_are_retried(
     client: NoojeeClient, noojee_emulator_control: Any, fault: str
