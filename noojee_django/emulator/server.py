@@ -538,15 +538,20 @@ class EmulatorServer:
             pass
 
     def stop(self) -> None:
-        """Stop serving; with a state file, write the state one last time."""
+        """Stop serving; with a state file, write the state one last time.
+
+        Safe to call again while a first call is still stopping: Ctrl-C in a terminal reaches the
+        emulator as SIGINT twice (from the terminal and from the demo that started it), and the second
+        signal's handler runs in the middle of the first's.
+        """
+        httpd, self._httpd = self._httpd, None
+        thread, self._thread = self._thread, None
         self.pbx.close()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            if self._thread is not None:
-                self._thread.join(5)
-            self._httpd.server_close()
-        self._httpd = None
-        self._thread = None
+        if httpd is not None:
+            httpd.shutdown()
+            if thread is not None:
+                thread.join(5)
+            httpd.server_close()
         if self.state is not None:
             self.state.stop()
         self._stopped.set()

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,19 @@ def test_module_prints_its_url_first_serves_and_stops_on_sigterm() -> None:
         assert process.stderr is not None
         log = process.stderr.read().decode()
         assert "subscribe" in log and "cli-key" not in log and "cli-user" not in log
+
+
+def test_more_sigints_while_it_stops_end_it_cleanly() -> None:
+    """Ctrl-C reaches the emulator twice when the demo started it: from the terminal and the demo."""
+    command = [sys.executable, "-m", "noojee_django.emulator", "--port", "0", "--api-key", "k", "--quiet"]
+    with running(command) as (process, url):
+        assert requests.post(url + TIME, timeout=5).status_code == 200
+        for _ in range(5):  # the later ones arrive while the first is still stopping
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.01)
+        assert process.wait(5) == 0
+        assert process.stderr is not None
+        assert "Traceback" not in process.stderr.read().decode()
 
 
 def test_management_command_takes_the_api_key_from_settings() -> None:
