@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ from noojee_django.client.types import CallEvent
 from noojee_django.listener import CallStateListener, monitored_extensions
 from noojee_django.models import AgentPhone, CallSession, ListenerCursor, RecordingTag
 from noojee_django.pbx import get_client
+from tests.scripted_pbx import Scripted, scripted_pbx
 
 pytestmark = pytest.mark.django_db
 
@@ -111,6 +113,26 @@ def test_an_unreachable_pbx_backs_off_instead_of_crashing(db: Any, agent: User) 
     listener.run(max_polls=3)
     assert listener.failures == 3
     assert not ListenerCursor.objects.exclude(last_sequence_number=0).exists()
+
+
+def test_an_unreadable_event_does_not_hold_the_listener_on_its_seq(
+    agent: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    call = CallSession.objects.create(
+        user=agent, extension="SIP/101", number="0383208100", unique_id="1412750652.496"
+    )
+    ListenerCursor.objects.create(last_sequence_number=40)
+    connected = {"CallData": {"uniqueCallId": "1412750652.496", "status": "Connected"}, "Code": 0}
+    reply = {"Data": {"101": [{"CallData": ["garbage"]}, connected]}, "seq": 41, "Code": 0}
+    with scripted_pbx() as fake:
+        fake.script("subscribe", Scripted(body=json.dumps(reply).encode()))
+        listener = CallStateListener(NoojeeClient(fake.url, api_key="k"), poll_timeout=1)
+
+        assert listener.poll_once() == 1
+
+    assert ListenerCursor.objects.get().last_sequence_number == 41
+    assert CallSession.objects.get(pk=call.pk).status == CallSession.Status.CONNECTED
+    assert "1 event(s) could not be read" in caplog.text
 
 
 def primed_listener(control: Any) -> CallStateListener:

@@ -14,6 +14,7 @@ retried, and why, is explained in :mod:`.transport`; in short: reads yes, ``dial
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,8 @@ from .errors import ConfigurationError, ProtocolError
 from .parsing import parse_dial, parse_metadata, parse_reply, parse_subscribe
 from .transport import RetryPolicy, Timeout, Transport
 from .types import AudioInfo, DialResult, LegMetadata, Reply, SubscribeResult
+
+logger = logging.getLogger("noojee_django.client")
 
 SELECTORS = ("unique_id_leg", "call_record_id")
 DEFAULT_USER_AGENT = "noojee-django (python-requests)"
@@ -219,7 +222,14 @@ class NoojeeClient(_ApiClient):
             "instanceId": 1,
         }
         body = self._call_api("subscribe", params, retry=True, read_extra=float(max(0, timeout)))
-        return parse_subscribe(body, self.pbx_time_zone)
+        result = parse_subscribe(body, self.pbx_time_zone)
+        if result.unreadable:
+            logger.warning(
+                "subscribe: %d event(s) could not be read and were left out: %s",
+                len(result.unreadable),
+                self.transport.redact("; ".join(result.unreadable))[:500],
+            )
+        return result
 
     def start_recording(
         self, exten_or_unique_id: str, *, agent_login_name: str | None = None, tag: str | None = None

@@ -214,16 +214,22 @@ def parse_subscribe(body: Any, tz: dt.tzinfo) -> SubscribeResult:
         raise ProtocolError("the subscribe reply's Data is not an object")
     events: list[CallEvent] = []
     inner_seqs: list[int] = []
+    unreadable: list[str] = []
     for extension, entries in data.items():
         if entries is None:
             continue
         if not isinstance(entries, list):
-            raise ProtocolError(f"events of extension {preview(extension, 20)} are not a list")
+            unreadable.append(f"events of extension {preview(extension, 20)} are not a list")
+            continue
         for entry in entries:
-            event = parse_call_event(str(extension), entry, tz)
+            try:
+                event = parse_call_event(str(extension), entry, tz)
+                if event.raw.get("seq") not in (None, ""):
+                    inner_seqs.append(as_int(event.raw["seq"], "CallData.seq"))
+            except ProtocolError as exc:
+                unreadable.append(f"extension {preview(extension, 20)}: {exc.message}")
+                continue
             events.append(event)
-            if event.raw.get("seq") not in (None, ""):
-                inner_seqs.append(as_int(event.raw["seq"], "CallData.seq"))
     seq_value = body.get("seq")
     if seq_value is not None:
         seq = as_int(seq_value, "seq")
@@ -231,7 +237,7 @@ def parse_subscribe(body: Any, tz: dt.tzinfo) -> SubscribeResult:
         seq = max(inner_seqs)  # the wiki's prose puts it in each CallData
     else:
         raise ProtocolError("the subscribe reply has no seq")
-    return SubscribeResult(seq=seq, events=events)
+    return SubscribeResult(seq=seq, events=events, unreadable=tuple(unreadable))
 
 
 def _first(row: Mapping[str, Any], *names: str) -> Any:

@@ -76,6 +76,9 @@ class CallEvent:
 class SubscribeResult:
     seq: int
     events: list[CallEvent]
+    #: Why each event that could not be read was left out (the rest of the reply, and ``seq``, stand:
+    #: one malformed event must not hold a listener on the same ``seq`` for ever).
+    unreadable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,23 @@ def test_subscribe_keeps_unknown_statuses_and_newer_fields() -> None:
     assert unknown.call_start_time == dt.datetime(2014, 10, 8, 17, 24, 12, tzinfo=MELBOURNE)
 
 
+def test_an_unreadable_event_is_left_out_and_the_rest_of_the_reply_stands() -> None:
+    good = {"CallData": {"uniqueCallId": "1.2", "status": "Ringing"}, "CallID": 1, "Code": 0}
+    body = {
+        "Data": {"410": [{"CallData": "not an object"}, good], "411": "not a list", "412": [good]},
+        "seq": 30,
+        "Code": 0,
+    }
+
+    result = parse_subscribe(body, MELBOURNE)
+
+    assert result.seq == 30
+    assert [(e.extension, e.unique_call_id) for e in result.events] == [("410", "1.2"), ("412", "1.2")]
+    assert len(result.unreadable) == 2
+    assert "CallData is not an object" in result.unreadable[0]
+    assert "not a list" in result.unreadable[1]
+
+
 def test_a_poll_that_timed_out_may_omit_data() -> None:
     assert parse_subscribe({"seq": 5, "Code": 0}, MELBOURNE).events == []
     assert parse_subscribe({"Data": {}, "seq": "5", "Code": 0}, MELBOURNE).seq == 5
