@@ -36,31 +36,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.servers import start_emulator  # noqa: E402
+
 API_KEY = "bench-key"
-
-
-def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
-    from example_project.stack import free_port
-
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "noojee_django.emulator",
-            "--port",
-            str(free_port()),
-            "--api-key",
-            API_KEY,
-            "--quiet",
-            "--answer-delay",
-            "30",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=REPO,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().decode().strip()
 
 
 def main() -> None:
@@ -70,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="noojee-bench-dial-"))
-    emulator, url = start_emulator()
+    emulator, url = start_emulator(API_KEY, "--answer-delay", "30")
     os.environ.update(
         DJANGO_SETTINGS_MODULE="example_project.settings",
         NOOJEE_EXAMPLE_VAR_DIR=str(work),

@@ -40,6 +40,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.servers import start_emulator  # noqa: E402
+
 API_KEY = "bench-key-0000"
 PATH = "/njadmin/rest/RecordingAPI/retrieveRecording"
 MODES = ("client", "naive", "limit")
@@ -102,36 +104,10 @@ def measure(mode: str, url: str, unique_id: str) -> dict[str, Any]:
     return dict(json.loads(result.stdout.decode().strip().splitlines()[-1]))
 
 
-def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
-    emulator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "noojee_django.emulator",
-            "--port",
-            "0",
-            "--api-key",
-            API_KEY,
-            "--quiet",
-            "--audio-encoding",
-            "base64",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=REPO,
-    )
-    assert emulator.stdout is not None
-    url = emulator.stdout.readline().decode().strip()
-    if not url.startswith("http"):
-        emulator.kill()
-        raise SystemExit(f"the emulator did not start (said {url!r})")
-    return emulator, url
-
-
 def run(minutes_list: list[int], repeat: int) -> tuple[list[dict[str, Any]], bool]:
     from noojee_django.emulator import ControlClient
 
-    emulator, url = start_emulator()
+    emulator, url = start_emulator(API_KEY, "--audio-encoding", "base64")
     rows = []
     identical = True
     try:

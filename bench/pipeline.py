@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,34 +29,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.pipeline_harness import Pipeline  # noqa: E402
-from tests.servers import free_port, postgres_server, redis_server  # noqa: E402
+from tests.servers import (  # noqa: E402
+    postgres_server,
+    redis_server,
+    start_emulator,
+)
 
 API_KEY = "bench-key"
-
-
-def start_emulator(latency: float) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "noojee_django.emulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--api-key",
-            API_KEY,
-            "--latency",
-            str(latency),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=REPO,
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().decode().strip()
-    return process, url
 
 
 def sequential(url: str, tags: int, legs: list[int]) -> float:
@@ -160,7 +138,7 @@ def main() -> None:
         postgres_server() as database_url,
         tempfile.TemporaryDirectory() as work,
     ):
-        emulator, url = start_emulator(args.latency)
+        emulator, url = start_emulator(API_KEY, "--latency", str(args.latency))
         try:
             with Pipeline(
                 Path(work), emulator_url=url, api_key=API_KEY, broker_url=redis_url, database_url=database_url

@@ -41,6 +41,7 @@ from typing import Any
 import requests
 
 from tests.servers import free_port
+from tests.servers import start_emulator as start_emulator_process
 
 REPO = Path(__file__).resolve().parent.parent
 API_KEY = "load-key"
@@ -191,33 +192,9 @@ class LoadReport:
 
 
 def start_emulator(latency: float = 0.0) -> tuple[subprocess.Popen[bytes], str]:
-    """The PBX in its own process, so its threads do not compete with the measuring ones for the GIL.
-
-    Calls are answered after 30 s: every dialled call is still up when the originates are counted.
-    """
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "noojee_django.emulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(free_port()),
-            "--api-key",
-            API_KEY,
-            "--quiet",
-            "--answer-delay",
-            "30",
-            "--latency",
-            str(latency),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=REPO,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().decode().strip()
+    """The PBX in its own process. Calls are answered after 30 s: every dialled call is still up when
+    the originates are counted."""
+    return start_emulator_process(API_KEY, "--answer-delay", "30", "--latency", str(latency))
 
 
 def django_env(

@@ -6,10 +6,12 @@ import datetime as dt
 import io
 import itertools
 import wave
+from pathlib import Path
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 from django.utils import timezone
 
 from noojee_django.models import RecordingLeg, RecordingTag
@@ -54,3 +56,9 @@ def attached_recording(obj: Any, tag: str = "INV-42", legs: tuple[float, ...] = 
     recording_tag.audio_size = len(signature)
     recording_tag.save()
     return recording_tag
+
+
+def stored_files() -> list[Path]:
+    """Every file in the recordings storage: what a test expects there, and nothing half-written."""
+    root = Path(storages["noojee_recordings"].location)
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []

@@ -1,4 +1,5 @@
-"""Throwaway Redis and PostgreSQL servers on loopback, for end-to-end tests and benchmarks.
+"""Throwaway Redis and PostgreSQL servers, and the emulator as a process, on loopback, for end-to-end
+tests and benchmarks.
 
 Each server lives in a temporary folder and dies with its context manager. When a binary is missing
 the caller gets :class:`ServerUnavailable`; tests skip on it locally, but under ``CI=true`` a missing
@@ -12,11 +13,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
 
@@ -142,3 +145,25 @@ def require(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"required server unavailable under CI: {reason}")
     pytest.skip(reason)
+
+
+def start_emulator(api_key: str, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The emulator in its own process on a free loopback port, so its threads do not compete with a
+    benchmark's for the GIL; returns the process and its base URL (its first line of output).
+
+    ``options`` are the emulator's command-line options (``"--latency", "0.05"``). Stop it with
+    ``terminate()``.
+    """
+    command = [sys.executable, "-m", "noojee_django.emulator", "--host", "127.0.0.1", "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--api-key", api_key, "--quiet", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().decode().strip()
+    if not url.startswith("http"):
+        process.kill()
+        raise ServerUnavailable(f"the emulator did not start (it said {url!r})")
+    return process, url

@@ -126,8 +126,16 @@ def test_a_recorded_voice_signature_appears_with_a_playable_player(browser: Any,
 
 
 def test_a_user_without_permission_sees_no_player(browser: Any, stack: DemoStack) -> None:
+    # The invoice the test above attached a signature to: the agent hears it there...
+    agent_page = logged_in(browser, stack, "agent")
+    agent_page.click("a[href^='/invoices/'] >> nth=0")
+    assert agent_page.locator("audio.noojee-player").count() == 1, "no signature on the invoice to hide"
+    invoice_url, heading = agent_page.url, agent_page.inner_text("h1")
+    agent_page.close()
+    # ...and the intern, who may not view invoices' recordings, sees the same page with no player.
     page = logged_in(browser, stack, "intern")
-    page.click("a[href^='/invoices/'] >> nth=0")
+    page.goto(invoice_url)
+    assert page.inner_text("h1") == heading
     assert page.locator("audio").count() == 0
     assert page.locator("form.noojee-record-start").count() == 0
     shot(page, "invoice-intern")

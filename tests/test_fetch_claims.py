@@ -9,37 +9,22 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.files.storage import storages
 from django.db import connection
 from django.utils import timezone
 
 from example_project.crm.models import Invoice
 from noojee_django import services
 from noojee_django.models import RecordingAttempt, RecordingLeg, RecordingTag
+from tests.polling import wait_for
+from tests.recordings import stored_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HELD = 1.5  # seconds the emulator holds the first worker's download
-
-
-def stored_files() -> list[Path]:
-    root = Path(storages["noojee_recordings"].location)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def polled_leg(control: Any, invoice: Invoice) -> int:

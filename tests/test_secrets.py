@@ -22,7 +22,6 @@ import logging
 import re
 import secrets
 import socket
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +40,7 @@ from example_project.crm.models import Customer, Invoice
 from noojee_django import services, signals, tasks
 from noojee_django.models import AgentPhone, CallSession, RecordingLeg, RecordingTag
 from noojee_django.pbx import get_client
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -151,16 +151,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 8.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,40 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.core.files.storage import storages
 from django.utils import timezone
 
 from example_project.crm.models import Invoice
 from noojee_django import services, signals
 from noojee_django.exceptions import InvalidState, NoAgentPhone, NoojeePermissionDenied, PbxError
 from noojee_django.models import AgentPhone, CallSession, RecordingAttempt, RecordingLeg, RecordingTag
+from tests.polling import wait_for
+from tests.recordings import stored_files
 
 pytestmark = pytest.mark.django_db
 
 
 def dials(control: Any) -> int:
     return int(control.stats()["requests"].get("dial", 0))
-
-
-def stored_files() -> list[Path]:
-    root = Path(storages["noojee_recordings"].location)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def connected_call(agent: User, customer: Any) -> CallSession:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from example_project.crm.models import Customer, Invoice
 from noojee_django.models import CallSession, RecordingTag
 from noojee_django.validation import normalize_number
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -31,16 +31,6 @@ def dials(control: Any) -> int:
 
 def pbx_requests(control: Any) -> int:
     return int(control.stats()["total"])
-
-
-def wait_for(predicate: Any, timeout: float = 8.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def logged_in(user: User, **kwargs: Any) -> Client:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import time
 import wave
-from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from noojee_django.emulator.pytest_plugin import TEST_API_KEY, TEST_USER_KEY
+from tests.polling import wait_for
 
 API_KEY = TEST_API_KEY
 USER_KEY = TEST_USER_KEY
@@ -66,16 +65,6 @@ def connected_unique_id(api: Api, exten: str) -> str | None:
         if entry["CallData"]["status"] == "Connected":
             return str(entry["CallData"]["uniqueCallId"])
     return None
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def decode_wav(body: bytes) -> bytes:
