@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.servers import start_emulator  # noqa: E402
+from tests.servers import gunicorn, start_emulator  # noqa: E402
 
 API_KEY = "bench-key"
 
@@ -152,7 +151,6 @@ def measure_burst(url: str, work: Path, agents: int) -> tuple[int, int, int, flo
     from django.contrib.auth.models import Permission, User
     from django.test import Client
 
-    from example_project.stack import free_port
     from noojee_django.emulator import ControlClient
     from noojee_django.models import AgentPhone
 
@@ -166,36 +164,7 @@ def measure_burst(url: str, work: Path, agents: int) -> tuple[int, int, int, flo
         client.force_login(user)
         cookies.append(client.cookies["sessionid"].value)
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "example_project.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "32",
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-        ],
-        env=os.environ.copy(),
-        cwd=REPO,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(base + "/accounts/login/", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
+    with gunicorn(os.environ.copy(), work, workers=2, threads=32) as base:
         control = ControlClient(url)
         before = int(control.stats()["requests"].get("dial", 0))
 
@@ -215,9 +184,6 @@ def measure_burst(url: str, work: Path, agents: int) -> tuple[int, int, int, flo
         with ThreadPoolExecutor(len(jobs)) as pool:
             results = list(pool.map(click, jobs))
         originates = int(control.stats()["requests"].get("dial", 0)) - before
-    finally:
-        server.terminate()
-        server.wait(10)
     errors = sum(1 for status, _ in results if status != 200)
     latencies = sorted(ms for _, ms in results)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]

@@ -30,7 +30,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.servers import start_emulator  # noqa: E402
+from tests.servers import run_for_json, start_emulator  # noqa: E402
 
 API_KEY = "bench-key-0000"
 PATH = "/njadmin/rest/RecordingAPI/retrieveRecording"
@@ -95,13 +94,7 @@ def child(mode: str, url: str, unique_id: str) -> dict[str, Any]:
 
 
 def measure(mode: str, url: str, unique_id: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, __file__, "--child", mode, url, unique_id],
-        capture_output=True,
-        check=True,
-        cwd=REPO,
-    )
-    return dict(json.loads(result.stdout.decode().strip().splitlines()[-1]))
+    return dict(run_for_json([sys.executable, __file__, "--child", mode, url, unique_id]))
 
 
 def run(minutes_list: list[int], repeat: int) -> tuple[list[dict[str, Any]], bool]:

@@ -19,8 +19,6 @@ The last two lines:
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,21 +27,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.drill_stack import fresh_database, redis_database  # noqa: E402
-from tests.servers import postgres_server, redis_server  # noqa: E402
+from tests.servers import postgres_server, redis_server, run_for_json  # noqa: E402
 
 
 def run_drill(*arguments: str, timeout: float) -> dict[str, Any]:
     """One drill in its own process (it sets Django up with the example project's settings)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.reliability_drill", *arguments],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"drill {arguments[0]} failed with exit status {result.returncode}")
-    return dict(json.loads(result.stdout.decode().strip().splitlines()[-1]))
+    command = [sys.executable, "-m", "tests.reliability_drill", *arguments]
+    return dict(run_for_json(command, timeout=timeout, show_stderr=True))
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:

@@ -19,9 +19,7 @@ itself never imports Django: it is the browsers.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import math
 import os
 import random
@@ -30,7 +28,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,7 +38,7 @@ from typing import Any
 
 import requests
 
-from tests.servers import free_port
+from tests.servers import gunicorn, run_for_json
 from tests.servers import start_emulator as start_emulator_process
 
 REPO = Path(__file__).resolve().parent.parent
@@ -219,69 +217,7 @@ def django_env(
 
 
 def run_seed(env: dict[str, str], *args: str, timeout: float = 600) -> Any:
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.load_seed", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"load_seed {' '.join(args)} failed:\n{result.stderr.decode()[-3000:]}")
-    return json.loads(result.stdout.decode().strip().splitlines()[-1])
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict[str, str], workdir: Path, *, workers: int, threads: int) -> Iterator[str]:
-    """Yield the base URL of gunicorn serving the example CRM; its log goes to ``workdir``."""
-    port = free_port()
-    log = open(workdir / "gunicorn.log", "ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "example_project.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"gunicorn exited with {process.returncode}; see {workdir / 'gunicorn.log'}"
-                )
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(base + "/accounts/login/", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer within 30 s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        log.close()
+    return run_for_json([sys.executable, "-m", "tests.load_seed", *args], env=env, timeout=timeout)
 
 
 # ------------------------------------------------------------------------------------------ browsers

@@ -6,7 +6,6 @@ the example project's settings, configured through the environment exactly as a 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tests.servers import run_for_json
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -125,17 +126,7 @@ class Pipeline:
         self, args: Sequence[str], *, timeout: float = 600, module: str = "tests.pipeline_driver"
     ) -> dict[str, Any]:
         """Run a driver module in its own process with this pipeline's settings; its last line is JSON."""
-        result = subprocess.run(
-            [sys.executable, "-m", module, *args],
-            env=self.env,
-            cwd=REPO,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"pipeline driver failed:\n{result.stderr.decode()[-3000:]}")
-        return json.loads(result.stdout.decode().strip().splitlines()[-1])
+        return dict(run_for_json([sys.executable, "-m", module, *args], env=self.env, timeout=timeout))
 
     def stop(self) -> None:
         for process in self.workers:

@@ -1,5 +1,5 @@
-"""Throwaway Redis and PostgreSQL servers, and the emulator as a process, on loopback, for end-to-end
-tests and benchmarks.
+"""Throwaway Redis and PostgreSQL servers, the emulator and gunicorn as processes, on loopback, for
+end-to-end tests and benchmarks; and the one way to run a helper process that answers in JSON.
 
 Each server lives in a temporary folder and dies with its context manager. When a binary is missing
 the caller gets :class:`ServerUnavailable`; tests skip on it locally, but under ``CI=true`` a missing
@@ -9,6 +9,7 @@ server fails the run instead, so CI cannot pass by testing less.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -16,8 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import requests
 
 REPO = Path(__file__).resolve().parent.parent
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
@@ -167,3 +171,79 @@ def start_emulator(api_key: str, *options: str) -> tuple[subprocess.Popen[bytes]
         process.kill()
         raise ServerUnavailable(f"the emulator did not start (it said {url!r})")
     return process, url
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workdir: Path, *, workers: int, threads: int) -> Iterator[str]:
+    """Yield the base URL of gunicorn serving the example CRM; its log goes to ``workdir``."""
+    port = free_port()
+    log = open(workdir / "gunicorn.log", "ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "example_project.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"gunicorn exited with {process.returncode}; see {workdir / 'gunicorn.log'}"
+                )
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(base + "/accounts/login/", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not answer within 30 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+
+
+def run_for_json(
+    command: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    show_stderr: bool = False,
+) -> Any:
+    """Run a helper process (a driver, a drill, a seeding step) to its end; its last line of output is
+    JSON. ``show_stderr`` lets its progress through to the terminal instead of keeping it for the error."""
+    result = subprocess.run(
+        list(command),
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=None if show_stderr else subprocess.PIPE,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        said = result.stderr.decode(errors="replace")[-4000:] if result.stderr else ""
+        raise RuntimeError(f"{' '.join(command[1:4])} failed with exit status {result.returncode}:\n{said}")
+    return json.loads(result.stdout.decode().strip().splitlines()[-1])

@@ -8,29 +8,19 @@ fetched twice, no partial or temporary file left.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from typing import Any
 
 import pytest
 
 from tests.drill_stack import fresh_database, redis_database
-from tests.pipeline_harness import REPO
+from tests.servers import run_for_json
 
 pytestmark = pytest.mark.slow
 
 
 def run_drill(*arguments: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.reliability_drill", *arguments],
-        cwd=REPO,
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode()[-4000:]
-    return dict(json.loads(result.stdout.decode().strip().splitlines()[-1]))
+    return dict(run_for_json([sys.executable, "-m", "tests.reliability_drill", *arguments], timeout=300))
 
 
 def test_representative_faults_end_attached_or_failed_with_their_reason_and_nothing_else(
