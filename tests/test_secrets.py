@@ -85,7 +85,8 @@ class Seen:
         chained: BaseException | None = exc
         while chained is not None:
             self.text(where, f"{chained!r} {vars(chained)!r}")
-            chained = chained.__cause__ or (None if chained.__suppress_context__ else chained.__context__)
+            # every link, shown or not (``from None`` only hides one): an error reporter may walk them all
+            chained = chained.__cause__ or chained.__context__
 
 
 class EveryRecord(logging.Handler):

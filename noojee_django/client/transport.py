@@ -350,6 +350,7 @@ class Transport:
         url = self.base_url + path
         params = {k: str(v) for k, v in query.items() if v is not None}
         started = time.monotonic()
+        failure: TransportError | None = None
         try:
             # Straight to the session's adapter: a PBX call is one request and one reply. What
             # Session.request adds is not wanted here: redirects (a POST replayed as a GET, wherever the
@@ -371,15 +372,16 @@ class Transport:
                 proxies=self.proxies,
             )
         except requests.RequestException as exc:
-            error = self.wrap(exc, name, "could not get a reply from the PBX")
+            failure = self.wrap(exc, name, "could not get a reply from the PBX")
+        if failure is not None:
             logger.debug(
                 "%s %s -> %s in %d ms",
                 http_method,
                 self.redact(f"{url}?{urlencode(params)}" if params else url),
-                error.kind,
+                failure.kind,
                 (time.monotonic() - started) * 1000,
             )
-            raise error from None
+            raise failure  # outside the except: the original (its URL holds the key) is not kept
         logger.debug(
             "%s %s -> HTTP %s in %d ms",
             http_method,
@@ -404,8 +406,10 @@ class Transport:
     def wrap(self, exc: BaseException, name: str, what: str) -> TransportError:
         """A requests/urllib3 failure as a :class:`TransportError` whose text is masked.
 
-        requests puts the full URL (key included) in its messages; only a masked copy survives here,
-        and callers raise the result ``from None`` so the original is not chained for display.
+        requests puts the full URL (key included) in its messages; only a masked copy survives here.
+        Callers raise the result outside their ``except`` block, so the original is not even kept as
+        ``__context__`` (``from None`` only hides it from display: an error reporter that walks the
+        chain would still find it).
         """
         detail = self.redact(f"{type(exc).__name__}: {exc}")[:300]
         timed_out = isinstance(exc, requests.Timeout) or any(
@@ -417,11 +421,13 @@ class Transport:
 
     def read_body(self, response: requests.Response, name: str) -> bytes:
         try:
-            return response.content
-        except requests.RequestException as exc:
-            raise self.wrap(exc, name, "the connection broke during the reply") from None
+            try:
+                return response.content
+            except requests.RequestException as exc:
+                failure = self.wrap(exc, name, "the connection broke during the reply")
         finally:
             response.close()
+        raise failure  # outside the except: see wrap()
 
     def iter_body(self, response: requests.Response, name: str, chunk_size: int) -> Iterator[bytes]:
         """The body in chunks; a connection that breaks mid-body is a :class:`TransportError` that says
@@ -429,16 +435,19 @@ class Transport:
         "after 0 bytes" would look for the wrong fault)."""
         received = 0
         try:
-            for chunk in response.iter_content(chunk_size):
-                received += len(chunk)
-                yield chunk
-        except requests.RequestException as exc:
-            tell = getattr(response.raw, "tell", None)
-            read = tell() if callable(tell) else 0
-            got = max(received, read if isinstance(read, int) else 0)
-            raise self.wrap(exc, name, f"the connection broke after {got} bytes of the body") from None
+            try:
+                for chunk in response.iter_content(chunk_size):
+                    received += len(chunk)
+                    yield chunk
+                return
+            except requests.RequestException as exc:
+                tell = getattr(response.raw, "tell", None)
+                read = tell() if callable(tell) else 0
+                got = max(received, read if isinstance(read, int) else 0)
+                failure = self.wrap(exc, name, f"the connection broke after {got} bytes of the body")
         finally:
             response.close()
+        raise failure  # outside the except: see wrap()
 
     @staticmethod
     def _read_limited(response: requests.Response) -> bytes:
