@@ -9,12 +9,17 @@
    both. ``--dials`` each, alternating; medians. The ratio is what the app adds: validation,
    permission, the call row, duplicate-click protection, and what it saves by keeping its HTTP
    connection to the PBX open. The same bare view without login is timed too and its ratio printed,
-   so the cost of logging in can be read off.
+   so the cost of logging in can be read off; and so is a "floor" view that does only the two things
+   every dial must (Django's permission check and the PBX call through the app's client), so what
+   the call row costs can be read off.
 2. SQL queries per dial: all the dial request makes, minus those of the bare logged-in view (the
    session and the user), each listed.
 3. A burst through a real WSGI server (gunicorn, threads): ``--agents`` agents each double-click
    (4 simultaneous identical requests), ``4 x agents`` requests in all. Counts HTTP errors and the
    originates the emulator received: one per agent, none duplicated.
+
+``--breakdown`` also times the parts of the dial view in this process (timers wrapped around the
+service's steps) and prints each part's median.
 
 Last line: ``dial: overhead_ratio_vs_bare=<x> queries_per_dial=<n> concurrent_errors=<n>`` followed by
 the duplicate count in the table above it.
@@ -44,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dials", type=int, default=200)
     parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--breakdown", action="store_true", help="time the dial view's parts too")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="noojee-bench-dial-"))
@@ -64,12 +70,13 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         in_process = measure_in_process(url, args.dials)
+        parts = measure_breakdown(args.dials) if args.breakdown else {}
         burst = measure_burst(url, work, args.agents)
     finally:
         emulator.terminate()
         emulator.wait(10)
 
-    app_ms, bare_ms, anonymous_ms, queries = in_process
+    app_ms, bare_ms, anonymous_ms, floor_ms, queries = in_process
     errors, originates, duplicates, p50, p99 = burst
     print(f"dial view (app):  median {app_ms:.2f} ms over {args.dials} dials")
     print(f"bare view:        median {bare_ms:.2f} ms (login_required, requests.post to the same emulator)")
@@ -77,6 +84,12 @@ def main() -> None:
         f"bare view, anonymous: median {anonymous_ms:.2f} ms "
         f"(ratio of the dial view to it: {app_ms / anonymous_ms:.2f})"
     )
+    print(
+        f"floor view:       median {floor_ms:.2f} ms (login_required, user.has_perm and the app's client; "
+        f"ratio to the bare view: {floor_ms / bare_ms:.2f})"
+    )
+    for part, ms in parts.items():
+        print(f"  part of the dial view: {part:<34} median {ms:.3f} ms")
     print(f"SQL queries per dial beyond the session and user: {len(queries)}")
     for sql in queries:
         print(f"  {sql[:100]}")
@@ -103,9 +116,23 @@ def bare_dial(request: Any) -> Any:
     return JsonResponse(reply.json())
 
 
-def measure_in_process(url: str, dials: int) -> tuple[float, float, float, list[str]]:
-    """The three views through Django's full request handling (middleware, session, auth), in this
-    process. Returns the medians (app, bare logged-in, bare anonymous) and the dial's extra queries."""
+def floor_dial(request: Any) -> Any:
+    """What no dial view can skip: Django's permission check, and the PBX call through the app's client."""
+    from django.core.exceptions import PermissionDenied
+    from django.http import JsonResponse
+
+    from noojee_django.pbx import get_client
+
+    if not request.user.has_perm("noojee_django.can_dial"):
+        raise PermissionDenied
+    result = get_client().dial(request.POST["number"], "SIP/500")
+    return JsonResponse({"SessionID": result.session_id})
+
+
+def measure_in_process(url: str, dials: int) -> tuple[float, float, float, float, list[str]]:
+    """The four views through Django's full request handling (middleware, session, auth), in this
+    process. Returns the medians (app, bare logged-in, bare anonymous, floor) and the dial's extra
+    queries."""
     from django.contrib.auth.decorators import login_required
     from django.contrib.auth.models import Permission, User
     from django.db import connection
@@ -125,10 +152,16 @@ def measure_in_process(url: str, dials: int) -> tuple[float, float, float, list[
     urlconf.urlpatterns = [  # type: ignore[attr-defined]
         path("bare-dial/", login_required(bare_dial)),
         path("bare-dial-anonymous/", bare_dial),
+        path("floor-dial/", login_required(floor_dial)),
         path("noojee/", include("noojee_django.urls")),
     ]
     sys.modules["bench_dial_urls"] = urlconf
-    targets = {"/noojee/dial/": [], "/bare-dial/": [], "/bare-dial-anonymous/": []}
+    targets: dict[str, list[float]] = {
+        "/noojee/dial/": [],
+        "/bare-dial/": [],
+        "/bare-dial-anonymous/": [],
+        "/floor-dial/": [],
+    }
     with override_settings(ROOT_URLCONF="bench_dial_urls"):
         for i in range(dials):
             for target, times in targets.items():
@@ -142,8 +175,60 @@ def measure_in_process(url: str, dials: int) -> tuple[float, float, float, list[
             client.post("/bare-dial/", {"number": "0399999998"}, HTTP_ACCEPT="application/json")
     # the queries the dial adds to what any logged-in request costs (session, user)
     extra = [q["sql"] for q in captured.captured_queries[len(baseline.captured_queries) :]]
-    app, bare, anonymous = (statistics.median(times) for times in targets.values())
-    return app, bare, anonymous, extra
+    app, bare, anonymous, floor = (statistics.median(times) for times in targets.values())
+    return app, bare, anonymous, floor, extra
+
+
+def measure_breakdown(dials: int) -> dict[str, float]:
+    """Median time of each step of the dial view, from timers wrapped around the steps."""
+    import functools
+    from collections import defaultdict
+
+    from django.contrib.auth.models import User
+    from django.db.models import QuerySet
+    from django.test import Client
+
+    from noojee_django import forms, services, views
+    from noojee_django.client import NoojeeClient
+
+    steps = [
+        (forms.DialForm, "is_valid", "form"),
+        (services, "_require", "permission check (user.has_perm)"),
+        (services, "agent_phone_for", "the agent's phone (1 query)"),
+        (services, "_claim_dial", "the call row inserted (1 query)"),
+        (NoojeeClient, "dial", "the PBX's dial (HTTP, kept alive)"),
+        (QuerySet, "update", "the PBX's answer written (1 query)"),
+        (views, "call_payload", "the answer built"),
+        (services, "dial", "services.dial in all"),
+    ]
+    timings: dict[str, list[float]] = defaultdict(list)
+
+    def timed(function: Any, label: str) -> Any:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                timings[label].append((time.perf_counter() - started) * 1000)
+
+        return wrapper
+
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in steps]
+    for owner, name, label in steps:
+        setattr(owner, name, timed(getattr(owner, name), label))
+    try:
+        client = Client()
+        client.force_login(User.objects.get(username="bench-agent"))
+        for i in range(dials):
+            response = client.post(
+                "/noojee/dial/", {"number": f"0385{i:06d}"}, HTTP_ACCEPT="application/json"
+            )
+            assert response.status_code == 200, response.content
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+    return {label: statistics.median(timings[label]) for _, _, label in steps}
 
 
 def measure_burst(url: str, work: Path, agents: int) -> tuple[int, int, int, float, float]:
