@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.db.models.signals import post_init
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -248,6 +251,77 @@ def test_the_timeline_lines_up_legs_without_a_start_one_after_another(invoice: I
 
 
 # Actions on recordings
+
+
+@contextmanager
+def written_meanwhile(model: type[Any], pk: int, **values: Any) -> Iterator[None]:
+    """A worker writes ``values`` on the row just after the admin has read it for its change form."""
+    done = []
+
+    def worker_writes(sender: Any, instance: Any, **kwargs: Any) -> None:
+        if instance.pk == pk and not done:
+            done.append(True)
+            model._default_manager.filter(pk=pk).update(**values)
+
+    post_init.connect(worker_writes, sender=model)
+    try:
+        yield
+    finally:
+        post_init.disconnect(worker_writes, sender=model)
+    assert done, "the admin never read the row"
+
+
+def test_saving_a_tag_page_writes_only_what_the_form_changed(admin_client: Client, invoice: Invoice) -> None:
+    recording_tag = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(
+        status=RecordingTag.Status.FETCHING, attached_at=None, audio_size=None
+    )
+    attached_at = timezone.now()
+    url = reverse("admin:noojee_django_recordingtag_change", args=[recording_tag.pk])
+    with written_meanwhile(
+        RecordingTag,
+        recording_tag.pk,
+        status=RecordingTag.Status.ATTACHED,
+        attached_at=attached_at,
+        audio_size=7,
+    ):
+        response = admin_client.post(url, {"legal_hold": "on", "keep_until": "2031-01-31", "_save": "Save"})
+    assert response.status_code == 302, response.content
+    recording_tag.refresh_from_db()
+    assert (recording_tag.legal_hold, recording_tag.keep_until) == (True, dt.date(2031, 1, 31))
+    # what the worker wrote while the page was being saved is still there
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+    assert (recording_tag.attached_at, recording_tag.audio_size) == (attached_at, 7)
+
+
+def test_a_tag_page_changes_legal_hold_only_with_the_change_permission(invoice: Invoice) -> None:
+    recording_tag = attached_recording(invoice)
+    viewer = logged_in(make_user("viewer", "noojee_django.view_recordingtag"))
+    url = reverse("admin:noojee_django_recordingtag_change", args=[recording_tag.pk])
+    response = viewer.post(url, {"legal_hold": "on", "_save": "Save"})
+    assert response.status_code == 403
+    recording_tag.refresh_from_db()
+    assert not recording_tag.legal_hold
+
+
+def test_saving_a_leg_or_call_page_leaves_what_the_worker_wrote(
+    admin_client: Client, invoice: Invoice
+) -> None:
+    leg = attached_recording(invoice).legs.get(leg=1)
+    audio = leg.audio.name
+    RecordingLeg.objects.filter(pk=leg.pk).update(fetch_status=RecordingLeg.FetchStatus.FETCHING, audio="")
+    url = reverse("admin:noojee_django_recordingleg_change", args=[leg.pk])
+    with written_meanwhile(RecordingLeg, leg.pk, fetch_status=RecordingLeg.FetchStatus.FETCHED, audio=audio):
+        assert admin_client.post(url, {"_save": "Save"}).status_code == 302
+    leg.refresh_from_db()
+    assert (leg.fetch_status, leg.audio.name) == (RecordingLeg.FetchStatus.FETCHED, audio)
+
+    call = CallSession.objects.create(extension="SIP/101", number="0383208100")
+    url = reverse("admin:noojee_django_callsession_change", args=[call.pk])
+    with written_meanwhile(CallSession, call.pk, status=CallSession.Status.CONNECTED, pbx_status="Connected"):
+        assert admin_client.post(url, {"_save": "Save"}).status_code == 302
+    call.refresh_from_db()
+    assert (call.status, call.pbx_status) == (CallSession.Status.CONNECTED, "Connected")
 
 
 def test_poll_now_makes_failed_tags_due_and_skips_attached_ones(
