@@ -161,7 +161,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
 
-    for hook in ("MAY_DIAL", "MAY_RECORD", "MAY_HEAR", "RESOLVE_TAG"):
+    for hook in ("MAY_DIAL", "MAY_RECORD", "MAY_HEAR", "RESOLVE_TAG", "CLIENT_ADDRESS"):
         try:
             noojee_settings.hook(hook)
         except ImproperlyConfigured as exc:

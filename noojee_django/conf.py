@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "MAY_RECORD": "noojee_django.permissions.default_may_record",
     "MAY_HEAR": "noojee_django.permissions.default_may_hear",
     "RESOLVE_TAG": None,  # tag -> CRM object, for legs found by the hourly reconcile
+    "CLIENT_ADDRESS": "noojee_django.playback.remote_addr",  # request -> the address the access log keeps
 }
 
 _ENV_FALLBACKS = {"API_KEY": "NOOJEE_API_KEY", "BASE_URL": "NOOJEE_BASE_URL"}

@@ -17,6 +17,8 @@ lives behind the same URL, and a player resuming must not splice bytes of two ve
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import logging
 import re
 from collections.abc import Iterator
 from typing import IO
@@ -29,8 +31,11 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_http_methods
 
 from . import services
+from .conf import noojee_settings
 from .exceptions import NoojeePermissionDenied
 from .models import RecordingAccess, RecordingLeg, RecordingTag
+
+logger = logging.getLogger("noojee_django")
 
 _RANGE_SPEC = re.compile(r"^([0-9]*)-([0-9]*)$")  # ASCII digits only: a "\d" would take "٣" too
 #: Longer numbers than this are beyond any file: compared as such rather than converted.
@@ -116,8 +121,43 @@ class _FileBlocks:
         self.handle.close()
 
 
-def _client_ip(request: HttpRequest) -> str | None:
+def remote_addr(request: HttpRequest) -> str | None:
+    """The default ``CLIENT_ADDRESS``: the address of whoever opened the connection (``REMOTE_ADDR``).
+
+    Behind a reverse proxy that is the proxy's address: see :func:`last_forwarded_for`.
+    """
     return request.META.get("REMOTE_ADDR") or None
+
+
+def last_forwarded_for(request: HttpRequest) -> str | None:
+    """For ``CLIENT_ADDRESS`` behind one reverse proxy: the last ``X-Forwarded-For`` entry.
+
+    That is the entry the proxy itself appended (the address it took the connection from); the
+    entries before it are whatever the client sent and prove nothing. Use it only when every request
+    reaches Django through that proxy: without one, the last entry is the client's to choose as well.
+    """
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    last = header.rsplit(",", 1)[-1].strip()
+    return last or remote_addr(request)
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    """The listener's address for the access log, from the ``CLIENT_ADDRESS`` hook; a value that is
+    not an IP address is logged and left out rather than refusing the listen or failing the log."""
+    hook = noojee_settings.hook("CLIENT_ADDRESS")
+    value = hook(request) if hook is not None else None
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(str(value).strip())
+        if getattr(address, "scope_id", None):  # "fe80::1%<anything>": a zone means nothing off-host
+            raise ValueError(value)
+        return str(address)
+    except ValueError:
+        logger.warning(
+            "CLIENT_ADDRESS gave %r, which is not an IP address: the listen is logged without one", value
+        )
+        return None
 
 
 def _etag(audio: FieldFile, sha256: str, size: int) -> str:

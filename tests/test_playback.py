@@ -323,3 +323,39 @@ def test_head_answers_the_size_without_a_body(agent: User, recording: RecordingT
 def test_only_get_and_head_are_allowed(agent: User, recording: RecordingTag, method: str) -> None:
     assert getattr(as_user(agent), method)(url(recording)).status_code == 405
     assert not RecordingAccess.objects.exists()
+
+
+# ------------------------------------------------------------------------------------ the listener's address
+
+
+def test_behind_a_proxy_the_access_log_keeps_the_address_the_proxy_appended(
+    agent: User, recording: RecordingTag, settings: Any
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "CLIENT_ADDRESS": "noojee_django.playback.last_forwarded_for"}
+    # the first entry is the client's to invent; the last is what the proxy saw
+    response = as_user(agent).get(url(recording), HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.7")
+    assert response.status_code == 200
+    body(response)
+    assert RecordingAccess.objects.get().ip_address == "203.0.113.7"
+
+
+def test_without_the_header_the_proxy_setting_keeps_the_connection_address(
+    agent: User, recording: RecordingTag, settings: Any
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "CLIENT_ADDRESS": "noojee_django.playback.last_forwarded_for"}
+    body(as_user(agent).get(url(recording)))
+    assert RecordingAccess.objects.get().ip_address == "127.0.0.1"
+
+
+@pytest.mark.parametrize("address", ["not-an-address", "1.2.3.4\n", "::1%eth0'--", "999.1.1.1"])
+def test_an_address_that_is_not_an_ip_is_left_out_and_the_listen_still_logged(
+    agent: User, recording: RecordingTag, settings: Any, address: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "CLIENT_ADDRESS": lambda request: address}
+    response = as_user(agent).get(url(recording))
+    assert response.status_code == 200
+    assert body(response) == stored(recording)
+    expected = "1.2.3.4" if address.strip() == "1.2.3.4" else None
+    assert RecordingAccess.objects.get().ip_address == expected
+    if expected is None:
+        assert "not an IP address" in caplog.text
