@@ -58,6 +58,10 @@ def _served_root(alias: str) -> str | None:
     return None
 
 
+#: Cache backends whose entries one process cannot see from another (or that keep nothing at all).
+_PROCESS_LOCAL_CACHES = {"LocMemCache", "DummyCache"}
+
+
 @register(Tags.compatibility, "noojee")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
@@ -190,6 +194,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 )
             )
             break
+
+    backend = str((getattr(settings, "CACHES", {}) or {}).get("default", {}).get("BACKEND", ""))
+    if backend.rsplit(".", 1)[-1] in _PROCESS_LOCAL_CACHES:
+        messages.append(
+            Warning(
+                f"The default cache ({backend.rsplit('.', 1)[-1]}) is not shared between processes.",
+                hint="The web server then never sees the call listener's heartbeat (every status view "
+                "asks the PBX for a snapshot instead), and the once-a-minute reconcile lock does not "
+                "hold across workers. Use Redis, Memcached or the database cache.",
+                id="noojee.W007",
+            )
+        )
 
     unknown = sorted(set(user) - set(DEFAULTS))
     if unknown:

@@ -16,6 +16,17 @@ GOOD = {
 }
 
 
+SHARED_CACHE = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}
+}
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache(settings: Any) -> None:
+    """The checks read the cache's backend only; the suite's own cache is per process (W007)."""
+    settings.CACHES = SHARED_CACHE
+
+
 def ids(settings: Any, **noojee: Any) -> set[str]:
     settings.NOOJEE = {**GOOD, **noojee}
     return {message.id for message in check_settings()}
@@ -110,3 +121,15 @@ def test_missing_required_setting_names_what_to_add(settings: Any, monkeypatch: 
 def test_noojee_setting_must_be_a_dict(settings: Any) -> None:
     settings.NOOJEE = ["https://pbx"]
     assert {m.id for m in check_settings()} == {"noojee.E000"}
+
+
+@pytest.mark.parametrize("backend", ["locmem.LocMemCache", "dummy.DummyCache"])
+def test_a_cache_each_process_keeps_to_itself_is_w007(settings: Any, backend: str) -> None:
+    settings.CACHES = {"default": {"BACKEND": f"django.core.cache.backends.{backend}"}}
+    assert "noojee.W007" in ids(settings)
+
+
+@pytest.mark.parametrize("backend", ["redis.RedisCache", "db.DatabaseCache", "filebased.FileBasedCache"])
+def test_a_shared_cache_is_not_w007(settings: Any, backend: str) -> None:
+    settings.CACHES = {"default": {"BACKEND": f"django.core.cache.backends.{backend}", "LOCATION": "x"}}
+    assert "noojee.W007" not in ids(settings)
