@@ -155,7 +155,8 @@ def _client_ip(request: HttpRequest) -> str | None:
         return str(address)
     except ValueError:
         logger.warning(
-            "CLIENT_ADDRESS gave %r, which is not an IP address: the listen is logged without one", value
+            "CLIENT_ADDRESS gave %r, which is not an IP address: the listen is logged without one",
+            str(value)[:100],  # a header's value: bounded, and %r keeps its line breaks out of the log
         )
         return None
 
