@@ -12,23 +12,25 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-APP = REPO / "noojee_django"
 
 
-def source_tree(into: Path) -> Path:
-    """The repository's files as a fresh clone would have them (what git tracks, plus new files it does
-    not ignore): no ``*.egg-info`` left by an editable install, whose file list setuptools would reuse."""
+def repository_files() -> list[str]:
+    """The repository's files as a fresh clone would have them: what git tracks, plus new files it does
+    not ignore. No ``*.egg-info`` left by an editable install, whose file list setuptools would reuse,
+    and no ignored leftovers in the app's folder."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
         capture_output=True,
         check=True,
     ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = REPO / name
-        if source.is_file():
-            (into / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, into / name)
+    return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
+
+
+def source_tree(into: Path) -> Path:
+    for name in repository_files():
+        (into / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, into / name)
     return into
 
 
@@ -49,12 +51,8 @@ def wheel_members(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
 
 
 def app_files() -> set[str]:
-    """The app's own files as they are in the repository (no bytecode)."""
-    return {
-        path.relative_to(REPO).as_posix()
-        for path in APP.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    }
+    """The app's own files, from the same listing the wheel is built from."""
+    return {name for name in repository_files() if name.startswith("noojee_django/")}
 
 
 def test_the_wheel_holds_every_file_of_the_app(wheel_members: set[str]) -> None:
