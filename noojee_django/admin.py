@@ -26,7 +26,16 @@ from django.utils.safestring import SafeString
 
 from . import admin_actions, services
 from .admin_actions import DialActionMixin
-from .models import AgentPhone, CallSession, RecordingAccess, RecordingAttempt, RecordingLeg, RecordingTag
+from .models import (
+    AgentPhone,
+    CallSession,
+    RecordingAccess,
+    RecordingAttempt,
+    RecordingLeg,
+    RecordingTag,
+    RecordingTransition,
+    StoredAudio,
+)
 
 __all__ = ["DialActionMixin", "RecordingTagInline"]
 
@@ -135,7 +144,15 @@ class RecordingTagAdmin(_WritesWhatChanged):
         "legal_hold",
         "keep_until",
     ]
-    list_filter = ["status", "legal_hold", "consent_given", "content_type", "started_at", "attached_at"]
+    list_filter = [
+        "status",
+        "needs_review",
+        "legal_hold",
+        "consent_given",
+        "content_type",
+        "started_at",
+        "attached_at",
+    ]
     search_fields = ["tag", "unique_id", "extension", "last_error"]
     list_select_related = ["content_type"]
     date_hierarchy = "started_at"
@@ -144,10 +161,14 @@ class RecordingTagAdmin(_WritesWhatChanged):
         admin_actions.set_legal_hold,
         admin_actions.clear_legal_hold,
         admin_actions.purge_audio,
+        admin_actions.restore_audio,
     ]
     readonly_fields = [
         "tag",
         "status",
+        "status_reason",
+        "start_accepted",
+        "needs_review",
         "linked_object",
         "extension",
         "unique_id",
@@ -167,13 +188,17 @@ class RecordingTagAdmin(_WritesWhatChanged):
         "attempt_log",
     ]
     fieldsets = [
-        (None, {"fields": ["tag", "status", "last_error", "call_picture"]}),
+        (
+            None,
+            {"fields": ["tag", "status", "status_reason", "last_error", "needs_review", "call_picture"]},
+        ),
         ("Attached to", {"fields": ["linked_object", "started_by", "consent_given"]}),
         ("Keeping", {"fields": ["legal_hold", "keep_until", "purged_at"]}),
         (
             "Collecting",
             {
                 "fields": [
+                    "start_accepted",
                     "extension",
                     "unique_id",
                     "attempts",
@@ -204,6 +229,9 @@ class RecordingTagAdmin(_WritesWhatChanged):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_restore_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("noojee_django.restore_recordingtag")
 
     def has_purge_permission(self, request: HttpRequest) -> bool:
         """Purging audio is what deleting is for the other models: it takes the delete permission."""
@@ -252,8 +280,15 @@ class RecordingLegAdmin(_WritesWhatChanged):
         "fetched_at",
         "player",
     ]
-    list_filter = ["fetch_status", "direction", "start", "fetched_at"]
-    search_fields = ["call_record_id", "unique_id", "recording_tag__tag", "owner"]
+    list_filter = [
+        "fetch_status",
+        ("recording_tag", admin.EmptyFieldListFilter),
+        "kept_aside",
+        "direction",
+        "start",
+        "fetched_at",
+    ]
+    search_fields = ["call_record_id", "unique_id", "tag", "owner"]
     list_select_related = ["recording_tag"]
     actions = [admin_actions.fetch_again]
     # The file field itself would render a link to the file's URL, which private storage refuses.
@@ -289,6 +324,26 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(StoredAudio)
+class StoredAudioAdmin(_ReadOnlyAdmin):
+    """The audio ledger: every object ever written to the recordings storage, live or deleted."""
+
+    list_display = ["name", "kind", "recording_tag", "size", "sha256", "created_at", "deleted_at"]
+    list_filter = ["kind", ("deleted_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["name", "sha256", "recording_tag__tag"]
+    list_select_related = ["recording_tag"]
+
+
+@admin.register(RecordingTransition)
+class RecordingTransitionAdmin(_ReadOnlyAdmin):
+    """Every status change of every recording and leg, with its reason."""
+
+    list_display = ["created_at", "recording_tag", "leg", "from_status", "to_status", "reason", "actor"]
+    list_filter = ["to_status", "created_at"]
+    search_fields = ["recording_tag__tag", "reason"]
+    list_select_related = ["recording_tag", "leg", "actor"]
 
 
 @admin.register(RecordingAttempt)

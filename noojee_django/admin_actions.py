@@ -24,12 +24,13 @@ from .models import RecordingLeg, RecordingTag
 @admin.action(description="Poll the PBX now", permissions=["change"])
 def poll_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]) -> None:
     selected = len(queryset)
-    count = services.poll_now(queryset)
+    count = services.poll_now(queryset, actor=request.user)
     modeladmin.message_user(request, f"{count} recording(s) will be polled now.", messages.SUCCESS)
     if count < selected:
         modeladmin.message_user(
             request,
-            f"{selected - count} recording(s) skipped: still recording, or already attached.",
+            f"{selected - count} recording(s) skipped: still recording, already attached, never started "
+            "on the PBX, or recorded again under the same tag.",
             messages.WARNING,
         )
 
@@ -88,8 +89,34 @@ def purge_audio(
 
 @admin.action(description="Fetch audio again", permissions=["change"])
 def fetch_again(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingLeg]) -> None:
-    count = services.refetch_legs(queryset)
-    modeladmin.message_user(request, f"{count} leg(s) will be fetched again.", messages.SUCCESS)
+    result = services.refetch_legs(queryset, actor=request.user)
+    if result.scheduled:
+        modeladmin.message_user(
+            request,
+            f"{result.scheduled} leg(s) will be fetched again; the stored audio stays until the new "
+            "audio is verified.",
+            messages.SUCCESS,
+        )
+    for reason in result.refused:
+        modeladmin.message_user(request, reason, messages.WARNING)
+
+
+@admin.action(description="Restore purged audio from the PBX", permissions=["restore"])
+def restore_audio(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
+) -> None:
+    restored = 0
+    for recording_tag in queryset:
+        try:
+            services.restore_audio(request.user, recording_tag)
+        except (NoojeeServiceError, PermissionDenied) as exc:
+            modeladmin.message_user(request, f"{recording_tag.tag}: {exc}", messages.WARNING)
+        else:
+            restored += 1
+    if restored:
+        modeladmin.message_user(
+            request, f"{restored} recording(s) will be fetched from the PBX again.", messages.SUCCESS
+        )
 
 
 class DialActionMixin:

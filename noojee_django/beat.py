@@ -5,12 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 
-def beat_schedule(*, sweep_every: float = 30.0, reconcile_every: float = 120.0) -> dict[str, dict[str, Any]]:
+def beat_schedule(
+    *, sweep_every: float = 30.0, reconcile_every: float = 120.0, live_calls_every: float = 30.0
+) -> dict[str, dict[str, Any]]:
     """The periodic tasks the app needs; merge into ``CELERY_BEAT_SCHEDULE``.
 
     ``CELERY_BEAT_SCHEDULE = {**noojee_django.beat.beat_schedule(), ...}``
+
+    - ``sweep_every``: how often recordings whose poll task was lost are sent again;
+    - ``reconcile_every``: how often the PBX's hourly listing is read (the PBX allows one a minute);
+    - ``live_calls_every``: without the listener, how often one snapshot of every extension with a
+      call or recording going on ends the calls the PBX no longer lists (it does nothing while the
+      listener runs).
     """
     return {
+        "noojee-sweep-live-calls": {
+            "task": "noojee_django.sweep_live_calls",
+            "schedule": live_calls_every,
+        },
         "noojee-sweep-due-recording-tags": {
             "task": "noojee_django.sweep_due_recording_tags",
             "schedule": sweep_every,

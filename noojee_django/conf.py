@@ -42,11 +42,17 @@ DEFAULTS: dict[str, Any] = {
     "FETCH_LEASE": 600,  # seconds after which an unfinished download is taken to belong to a lost worker
     "SWEEP_BATCH_SIZE": 500,
     "SWEEP_GRACE": 60,  # seconds a poll may be late before the sweep sends it again
+    "UNLISTED_CALL_GRACE": 15,  # seconds a dialled call may go unlisted by the PBX before it counts as ended
+    # Abuse limits
+    "DIAL_RATE_LIMIT": 30,  # new calls one agent may place a minute (None: no limit)
     # Input rules
     "NUMBER_MAX_DIGITS": 20,
     "TAG_MAX_LENGTH": 64,
     # Keeping audio
     "RETENTION_DAYS": None,  # None: keep forever
+    # What calls and recordings may be linked to: ["crm.invoice", "crm.*"]; None: any model but the
+    # framework's own (auth, sessions, admin, contenttypes) and this app's
+    "ATTACHABLE_MODELS": None,
     # Hooks (dotted paths to callables)
     "MAY_DIAL": "noojee_django.permissions.default_may_dial",
     "MAY_RECORD": "noojee_django.permissions.default_may_record",

@@ -1,14 +1,15 @@
-"""Errors the services raise, for entry points to turn into answers.
+"""Errors the services raise, and the one place that says which HTTP status each one is.
 
 Bad input is a :class:`django.core.exceptions.ValidationError`; a refused user is a
 :class:`NoojeePermissionDenied` (a Django ``PermissionDenied``); the rest derive from
-:class:`NoojeeServiceError`, whose ``status_code`` is the HTTP status a view should answer with.
-Client errors from the PBX are wrapped in :class:`PbxError` with the original as ``__cause__``.
+:class:`NoojeeServiceError`, whose ``status_code`` is the HTTP status an entry point answers with.
+Client errors from the PBX are wrapped in :class:`PbxError` with the original as ``cause``.
+:func:`http_status_for` is what views, the REST API and the admin ask.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 
 from .client.errors import NoojeeError
 
@@ -25,6 +26,12 @@ class NoojeePermissionDenied(PermissionDenied):
     """The user may not do this (dial, record, hear) for this object."""
 
 
+class NotFound(NoojeeServiceError):
+    """No such record, or none the user may see: both answer alike, so ids tell nobody anything."""
+
+    status_code = 404
+
+
 class NoAgentPhone(NoojeeServiceError):
     """The user has no active :class:`~noojee_django.models.AgentPhone` to dial or record from."""
 
@@ -37,6 +44,16 @@ class InvalidState(NoojeeServiceError):
     status_code = 409
 
 
+class TransitionRefused(InvalidState):
+    """The recording lifecycle does not allow this status change from the row's current status."""
+
+
+class RateLimited(NoojeeServiceError):
+    """Too many requests of one kind by one user (dialling): wait, then try again."""
+
+    status_code = 429
+
+
 class PbxError(NoojeeServiceError):
     """The PBX refused the request or could not be reached. ``str()`` says which, in words."""
 
@@ -46,3 +63,16 @@ class PbxError(NoojeeServiceError):
         super().__init__(message)
         self.cause = cause
         self.kind = cause.kind
+
+
+def http_status_for(exc: BaseException) -> int | None:
+    """The HTTP status an entry point answers ``exc`` with, or ``None`` for an error that is a bug."""
+    if isinstance(exc, ValidationError):
+        return 400
+    if isinstance(exc, PermissionDenied):
+        return 403
+    if isinstance(exc, ObjectDoesNotExist):
+        return 404
+    if isinstance(exc, NoojeeServiceError):
+        return exc.status_code
+    return None

@@ -206,6 +206,18 @@ class RecordingTag(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     consent_given = models.BooleanField(default=False)
+    start_accepted = models.BooleanField(
+        default=True,
+        help_text=_(
+            "The PBX accepted the start, or the tag was claimed (watch_tag, RESOLVE_TAG): only such a "
+            "recording receives legs. A recording started from the CRM is False until the PBX says yes."
+        ),
+    )
+    status_reason = models.TextField(blank=True, help_text=_("Why the status last changed."))
+    needs_review = models.BooleanField(
+        default=False,
+        help_text=_("A leg arrived after the signature was kept (held or purged): an operator should look."),
+    )
     attempts = models.PositiveIntegerField(default=0, help_text=_("Polls of the PBX for this tag's legs."))
     next_poll_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
@@ -239,7 +251,10 @@ class RecordingTag(models.Model):
                 name="noojee_tag_unique_while_active",
             )
         ]
-        permissions = [("can_record", "Can record voice signatures")]
+        permissions = [
+            ("can_record", "Can record voice signatures"),
+            ("restore_recordingtag", "Can restore purged audio from the PBX"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tag} ({self.get_status_display()})"
@@ -256,6 +271,7 @@ class RecordingLeg(models.Model):
         PENDING = "pending", _("Pending")
         FETCHING = "fetching", _("Fetching")
         FETCHED = "fetched", _("Fetched")
+        REFETCHING = "refetching", _("Fetching again")
         FAILED = "failed", _("Failed")
         GONE = "gone", _("Gone from the PBX")
         PURGED = "purged", _("Audio purged")
@@ -266,7 +282,17 @@ class RecordingLeg(models.Model):
         INTERNAL = "internal", _("Internal")
         UNKNOWN = "unknown", _("Unknown")
 
-    recording_tag = models.ForeignKey(RecordingTag, on_delete=models.CASCADE, related_name="legs")
+    recording_tag = models.ForeignKey(
+        RecordingTag,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="legs",
+        help_text=_(
+            "Empty for a leg nobody started here and RESOLVE_TAG did not place: an operator's to attach."
+        ),
+    )
+    tag = models.CharField(max_length=64, blank=True, help_text=_("The tag the PBX stored with the leg."))
     call_record_id = models.BigIntegerField(unique=True)
     leg = models.PositiveIntegerField()
     unique_id = models.CharField(_("call unique id"), max_length=64)
@@ -279,6 +305,14 @@ class RecordingLeg(models.Model):
     owner = models.CharField(max_length=100, blank=True, help_text=_("Noojee user that owns the leg."))
     fetch_status = models.CharField(max_length=16, choices=FetchStatus.choices, default=FetchStatus.PENDING)
     fetch_attempts = models.PositiveIntegerField(default=0)
+    not_ready_count = models.PositiveIntegerField(
+        default=0, help_text=_("Downloads the PBX answered 'still in progress': the backoff grows with it.")
+    )
+    kept_aside = models.BooleanField(
+        default=False,
+        help_text=_("Arrived after the signature was held or purged: stored beside it, not joined into it."),
+    )
+    status_reason = models.TextField(blank=True, help_text=_("Why the fetch status last changed."))
     fetched_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     audio = models.FileField(
@@ -297,7 +331,76 @@ class RecordingLeg(models.Model):
         indexes = [models.Index(fields=["fetch_status"], name="noojee_leg_fetch_status_idx")]
 
     def __str__(self) -> str:
-        return f"{self.recording_tag.tag} leg {self.leg} (#{self.call_record_id})"
+        return f"{self.tag or '(no tag)'} leg {self.leg} (#{self.call_record_id})"
+
+
+class StoredAudio(models.Model):
+    """The audio ledger: one row for every object the app ever wrote to the recordings storage.
+
+    A leg's audio and a signature are each an object; a re-fetch or a new join writes a new one and
+    switches to it only once it is verified, and a purge deletes what the ledger holds as live. So
+    storage holds exactly the live rows, and a deleted row says when its object went.
+    """
+
+    class Kind(models.TextChoices):
+        LEG = "leg", _("Leg audio")
+        SIGNATURE = "signature", _("Voice signature")
+
+    recording_tag = models.ForeignKey(
+        RecordingTag, null=True, blank=True, on_delete=models.CASCADE, related_name="stored_audio"
+    )
+    leg = models.ForeignKey(
+        RecordingLeg, null=True, blank=True, on_delete=models.CASCADE, related_name="stored_audio"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(_("storage name"), max_length=255, unique=True)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    sources = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text=_("For a signature: the CallRecordIds joined into it, in order."),
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("stored audio object")
+        indexes = [models.Index(fields=["recording_tag", "deleted_at"], name="noojee_stored_tag_live_idx")]
+
+    def __str__(self) -> str:
+        state = "deleted" if self.deleted_at else "live"
+        return f"{self.get_kind_display()} {self.name} ({state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.deleted_at is None
+
+
+class RecordingTransition(models.Model):
+    """The history of a recording: every status change of it and of its legs, with the reason."""
+
+    recording_tag = models.ForeignKey(
+        RecordingTag, null=True, blank=True, on_delete=models.CASCADE, related_name="transitions"
+    )
+    leg = models.ForeignKey(
+        RecordingLeg, null=True, blank=True, on_delete=models.CASCADE, related_name="transitions"
+    )
+    from_status = models.CharField(max_length=16)
+    to_status = models.CharField(max_length=16)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"
 
 
 class RecordingAttempt(models.Model):

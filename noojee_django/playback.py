@@ -250,5 +250,10 @@ def recording_audio(request: HttpRequest, recording_tag_id: int) -> HttpResponse
 @login_required
 def leg_audio(request: HttpRequest, leg_id: int) -> HttpResponseBase:
     """One leg of a recording, as fetched from the PBX."""
-    leg = get_object_or_404(RecordingLeg.objects.select_related("recording_tag__content_type"), pk=leg_id)
+    leg = get_object_or_404(
+        RecordingLeg.objects.select_related("recording_tag__content_type"),
+        pk=leg_id,
+        recording_tag__isnull=False,
+    )
+    assert leg.recording_tag is not None
     return _serve(request, leg.recording_tag, leg, leg.audio)

@@ -14,3 +14,5 @@ recording_stopped = Signal()
 recording_attached = Signal()
 #: sender=RecordingTag class, recording_tag=RecordingTag, reason=str
 recording_failed = Signal()
+#: sender=RecordingTag class, recording_tag=RecordingTag, previous_status=str, reason=str; every change
+recording_status_changed = Signal()

@@ -37,6 +37,11 @@ def sweep_due_recording_tags() -> int:
     return services.sweep_due_tags()
 
 
+@shared_task(name="noojee_django.sweep_live_calls", **TASK_OPTIONS)
+def sweep_live_calls() -> int:
+    return services.sweep_live_calls()
+
+
 @shared_task(name="noojee_django.purge_expired_recordings", **TASK_OPTIONS)
 def purge_expired_recordings() -> int:
     return services.purge_expired_audio()

@@ -206,11 +206,16 @@ def start_recording(request: HttpRequest) -> HttpResponse:
 @entry_point
 def stop_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
     recording_tag = services.stop_recording(request.user, _get(RecordingTag, recording_tag_id, "recording"))
-    return _done(
-        request,
-        f"Stopped recording {recording_tag.tag}: the audio will be attached in a few minutes.",
-        recording_payload(recording_tag),
-    )
+    if recording_tag.status == RecordingTag.Status.ATTACHED:
+        message = f"{recording_tag.tag} is already attached."
+    elif recording_tag.status in RecordingTag.FINAL_STATUSES:
+        message = f"{recording_tag.tag} has ended: {recording_tag.get_status_display().lower()}."
+    else:
+        message = (
+            f"Stopped recording {recording_tag.tag}: the audio is collected when the call ends, "
+            "and attached here then."
+        )
+    return _done(request, message, recording_payload(recording_tag))
 
 
 @require_GET

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import itertools
 import wave
@@ -14,7 +15,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.utils import timezone
 
-from noojee_django.models import RecordingLeg, RecordingTag
+from noojee_django import ledger
+from noojee_django.models import RecordingLeg, RecordingTag, StoredAudio
 
 _call_record_ids = itertools.count(500_000)
 
@@ -49,13 +51,33 @@ def attached_recording(obj: Any, tag: str = "INV-42", legs: tuple[float, ...] = 
             duration=round(seconds),
             fetch_status=RecordingLeg.FetchStatus.FETCHED,
         )
-        leg.audio.save(f"{tag}-{number}.wav", ContentFile(wav_bytes(seconds, number)))
+        audio = wav_bytes(seconds, number)
+        stored = store(audio, f"{tag}-{number}.wav", StoredAudio.Kind.LEG, recording_tag, leg)
+        RecordingLeg.objects.filter(pk=leg.pk).update(
+            audio=stored.name, audio_size=stored.size, audio_sha256=stored.sha256
+        )
         start += dt.timedelta(seconds=seconds + (3 if number == 1 else 0))  # a gap after leg 1
-    signature = wav_bytes(sum(legs), 9)
-    recording_tag.audio.save(f"{tag}-signature.wav", ContentFile(signature))
-    recording_tag.audio_size = len(signature)
-    recording_tag.save()
+    stored = store(wav_bytes(sum(legs), 9), f"{tag}-signature.wav", StoredAudio.Kind.SIGNATURE, recording_tag)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(
+        audio=stored.name, audio_size=stored.size, audio_sha256=stored.sha256
+    )
+    recording_tag.refresh_from_db()
     return recording_tag
+
+
+def store(
+    content: bytes, name: str, kind: str, recording_tag: RecordingTag, leg: RecordingLeg | None = None
+) -> StoredAudio:
+    """Audio written the way the app writes it: through the ledger."""
+    return ledger.store(
+        ContentFile(content),
+        name,
+        kind=kind,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        recording_tag=recording_tag,
+        leg=leg,
+    )
 
 
 def stored_files() -> list[Path]:

@@ -335,7 +335,8 @@ def test_poll_now_makes_failed_tags_due_and_skips_attached_ones(
     response = act(admin_client, TAGS, "poll_now", [failed.pk, attached.pk])
     assert messages_of(response) == [
         "1 recording(s) will be polled now.",
-        "1 recording(s) skipped: still recording, or already attached.",
+        "1 recording(s) skipped: still recording, already attached, never started on the PBX, "
+        "or recorded again under the same tag.",
     ]
     failed.refresh_from_db()
     attached.refresh_from_db()
@@ -425,16 +426,45 @@ def test_recordings_and_legs_cannot_be_deleted_around_legal_hold(
     assert RecordingTag.objects.filter(pk=recording_tag.pk).exists()
 
 
-def test_fetch_again_resets_the_leg_and_its_tag(admin_client: Client, invoice: Invoice) -> None:
+def test_fetch_again_resets_a_failed_leg_and_collects_its_failed_recording_again(
+    admin_client: Client, invoice: Invoice
+) -> None:
     recording_tag = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(status=RecordingTag.Status.FAILED)
     leg = recording_tag.legs.get(leg=1)
     RecordingLeg.objects.filter(pk=leg.pk).update(fetch_status="failed", fetch_attempts=5, last_error="x")
     response = act(admin_client, "admin:noojee_django_recordingleg_changelist", "fetch_again", [leg.pk])
-    assert messages_of(response) == ["1 leg(s) will be fetched again."]
+    assert messages_of(response) == [
+        "1 leg(s) will be fetched again; the stored audio stays until the new audio is verified."
+    ]
     leg.refresh_from_db()
     recording_tag.refresh_from_db()
     assert leg.fetch_status == RecordingLeg.FetchStatus.PENDING and leg.fetch_attempts == 0
     assert recording_tag.status == RecordingTag.Status.FETCHING
+
+
+def test_fetch_again_of_a_stored_leg_keeps_its_audio_and_the_recording_attached(
+    admin_client: Client, invoice: Invoice
+) -> None:
+    recording_tag = attached_recording(invoice)
+    leg = recording_tag.legs.get(leg=1)
+    act(admin_client, "admin:noojee_django_recordingleg_changelist", "fetch_again", [leg.pk])
+    leg.refresh_from_db()
+    recording_tag.refresh_from_db()
+    assert leg.fetch_status == RecordingLeg.FetchStatus.REFETCHING and leg.audio
+    assert recording_tag.status == RecordingTag.Status.ATTACHED and recording_tag.audio
+
+
+def test_fetch_again_is_refused_for_a_held_recording(admin_client: Client, invoice: Invoice) -> None:
+    recording_tag = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(legal_hold=True)
+    leg = recording_tag.legs.get(leg=1)
+    response = act(admin_client, "admin:noojee_django_recordingleg_changelist", "fetch_again", [leg.pk])
+    assert messages_of(response) == [
+        f"Leg 1 (#{leg.call_record_id}): INV-42 is on legal hold; its audio may not change."
+    ]
+    leg.refresh_from_db()
+    assert leg.fetch_status == RecordingLeg.FetchStatus.FETCHED
 
 
 def test_attempts_and_accesses_are_read_only(admin_client: Client, invoice: Invoice) -> None:

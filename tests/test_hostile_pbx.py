@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -55,9 +56,11 @@ def hostile_pbx(settings: Any, server: ScriptedPbx) -> ScriptedPbx:
 
 
 def fresh() -> None:
-    """Examples share the test's transaction: each starts from no calls and no recordings."""
+    """Examples share the test's transaction: each starts from no calls, no recordings, and a dial
+    rate limit not yet spent."""
     CallSession.objects.all().delete()
     RecordingTag.objects.all().delete()
+    cache.clear()
 
 
 def widget(user: User) -> Client:

@@ -202,8 +202,18 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         )
 
     def _answer(self, recording_tag: RecordingTag, status: int = 200, **extra: Any) -> Response:
+        """The recording as the user may see it: its legs and audio only for who may hear it."""
         recording_tag = RecordingTag.objects.prefetch_related("legs").get(pk=recording_tag.pk)
-        data = RecordingTagSerializer(recording_tag, context=self.get_serializer_context()).data
+        data: dict[str, Any]
+        if services.may_hear(self.request.user, recording_tag.content_object):
+            data = dict(RecordingTagSerializer(recording_tag, context=self.get_serializer_context()).data)
+        else:
+            data = {
+                "id": recording_tag.pk,
+                "tag": recording_tag.tag,
+                "status": recording_tag.status,
+                "status_display": recording_tag.get_status_display(),
+            }
         return Response({**data, **extra}, status=status)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -221,9 +231,8 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
 
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, MayChangeRecordings])
     def poll(self, request: Request, pk: str | None = None) -> Response:
-        recording_tag = self.get_object()
-        scheduled = services.poll_now([recording_tag])
-        return self._answer(recording_tag, poll_scheduled=bool(scheduled))
+        recording_tag = services.poll_again(self.get_object(), actor=request.user)
+        return self._answer(recording_tag, poll_scheduled=True)
 
 
 class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIView):
@@ -247,7 +256,9 @@ class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Nooj
 
     def get_object(self) -> RecordingLeg:
         leg: RecordingLeg = super().get_object()
-        if not services.may_hear(self.request.user, leg.recording_tag.content_object):
+        if leg.recording_tag is None or not services.may_hear(
+            self.request.user, leg.recording_tag.content_object
+        ):
             raise exceptions.NotFound("No such leg.")
         return leg
 

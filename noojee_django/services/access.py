@@ -1,0 +1,78 @@
+"""Access: who may hear a recording, the listening log, and moving a recording to another record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from .. import signals
+from ..exceptions import NoojeePermissionDenied
+from ..models import RecordingAccess, RecordingLeg, RecordingTag
+from .base import may_hear, object_ref
+
+
+def check_may_hear(user: Any, recording_tag: RecordingTag) -> None:
+    if not may_hear(user, recording_tag.content_object):
+        raise NoojeePermissionDenied("You may not hear the recordings of this record.")
+
+
+def record_access(
+    user: Any,
+    recording_tag: RecordingTag,
+    *,
+    leg: RecordingLeg | None,
+    action: str,
+    byte_range: str = "",
+    ip_address: str | None = None,
+) -> RecordingAccess:
+    return RecordingAccess.objects.create(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        recording_tag=recording_tag,
+        leg=leg,
+        action=action,
+        byte_range=_printable(byte_range[:256])[:64],
+        ip_address=ip_address,
+    )
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (NUL, newlines) dropped: a log column, not a raw header dump."""
+    return "".join(char for char in text if char.isprintable())
+
+
+def recordings_for(obj: Any) -> models.QuerySet[RecordingTag]:
+    """The recordings attached to a CRM object, newest first, with their legs."""
+    content_type, object_id = object_ref(obj)
+    return RecordingTag.objects.filter(content_type=content_type, object_id=object_id).prefetch_related(
+        "legs"
+    )
+
+
+def _may_view_and_change(user: Any, obj: Any) -> bool:
+    meta = obj._meta
+    return bool(
+        user.has_perm(f"{meta.app_label}.view_{meta.model_name}")
+        and user.has_perm(f"{meta.app_label}.change_{meta.model_name}")
+    )
+
+
+def attach_to(user: Any, recording_tag: RecordingTag, obj: Any) -> RecordingTag:
+    """Move a recording to another CRM record (it was tagged against the wrong invoice).
+
+    The operator needs ``change_recordingtag``, and to be allowed to view and change both the record
+    the recording is on now and the one it goes to; the target's model must be attachable.
+    """
+    if not user.has_perm("noojee_django.change_recordingtag"):
+        raise NoojeePermissionDenied("You may not move recordings between records.")
+    current = recording_tag.content_object
+    if current is not None and not _may_view_and_change(user, current):
+        raise NoojeePermissionDenied("You may not change the record this recording is attached to.")
+    if obj is None or not _may_view_and_change(user, obj):
+        raise NoojeePermissionDenied("You may not attach recordings to that record.")
+    content_type, object_id = object_ref(obj)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(content_type=content_type, object_id=object_id)
+    recording_tag.refresh_from_db()
+    if recording_tag.status == RecordingTag.Status.ATTACHED:
+        signals.recording_attached.send(sender=RecordingTag, recording_tag=recording_tag, content_object=obj)
+    return recording_tag

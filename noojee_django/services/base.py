@@ -1,0 +1,178 @@
+"""What every use case shares: permission hooks, the agent's phone, links to CRM records, PBX errors,
+backoff, the attempt log and scheduling tasks by name.
+
+Tasks are sent by their registered names, so the services never import the tasks module (which
+imports the services): the layers stay one-way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from ..client import errors as client_errors
+from ..conf import noojee_settings
+from ..exceptions import NoAgentPhone, NoojeePermissionDenied, PbxError
+from ..models import AgentPhone, RecordingAttempt, RecordingLeg, RecordingTag
+
+logger = logging.getLogger("noojee_django")
+
+#: Longest channel unique id kept (``CallSession.unique_id``, ``RecordingTag.unique_id``).
+UNIQUE_ID_MAX_LENGTH = 64
+
+POLL_TASK = "noojee_django.poll_recording_tag"
+FETCH_TASK = "noojee_django.fetch_recording_leg"
+
+
+def require(hook: str, user: Any, obj: Any | None, message: str) -> None:
+    check = noojee_settings.hook(hook)
+    if check is not None and not check(user, obj):
+        raise NoojeePermissionDenied(message)
+
+
+def require_login(user: Any) -> None:
+    if not getattr(user, "is_authenticated", False):
+        raise NoojeePermissionDenied("Log in to use the phone.")
+
+
+def may_dial(user: Any, obj: Any | None = None) -> bool:
+    """Whether ``user`` may place calls (for ``obj``, when given): the ``MAY_DIAL`` hook."""
+    check = noojee_settings.hook("MAY_DIAL")
+    return bool(check(user, obj)) if check is not None else True
+
+
+def may_hear(user: Any, obj: Any) -> bool:
+    """Whether ``user`` may hear the recordings attached to ``obj`` (the ``MAY_HEAR`` hook)."""
+    if obj is None:
+        return False
+    check = noojee_settings.hook("MAY_HEAR")
+    return bool(check(user, obj)) if check is not None else False
+
+
+def agent_phone_for(user: Any) -> AgentPhone:
+    """The user's own active handset; nobody dials or records from somebody else's."""
+    require_login(user)
+    try:
+        return AgentPhone.objects.get(user_id=user.pk, is_active=True)
+    except AgentPhone.DoesNotExist:
+        raise NoAgentPhone("You have no phone extension: ask an administrator to add one.") from None
+
+
+def pbx_error(action: str, exc: client_errors.NoojeeError) -> PbxError:
+    return PbxError(f"The PBX could not {action}: {exc}", cause=exc)
+
+
+def required_object_ref(obj: Any) -> tuple[ContentType, str]:
+    """The generic link to a CRM object that a recording must be attached to."""
+    if obj is None:
+        raise ValidationError("A recording must be attached to a CRM record.")
+    content_type, object_id = object_ref(obj)
+    assert content_type is not None
+    return content_type, object_id
+
+
+def object_ref(obj: Any | None) -> tuple[ContentType | None, str]:
+    if obj is None:
+        return None, ""
+    if getattr(obj, "pk", None) is None:
+        raise ValidationError("The object must be saved before a call or recording can be linked to it.")
+    if not attachable_model(type(obj)):
+        raise ValidationError(
+            f"Calls and recordings cannot be linked to {obj._meta.label_lower} records "
+            "(see NOOJEE['ATTACHABLE_MODELS'])."
+        )
+    return ContentType.objects.get_for_model(obj), str(obj.pk)
+
+
+#: Apps whose records nothing is ever attached to, whatever ``ATTACHABLE_MODELS`` says.
+NEVER_ATTACHABLE_APPS = frozenset({"auth", "sessions", "admin", "contenttypes", "authtoken", "noojee_django"})
+
+
+def attachable_model(model: type[Any]) -> bool:
+    """Whether calls and recordings may be linked to records of ``model``.
+
+    ``NOOJEE['ATTACHABLE_MODELS']``: a list of ``"app_label.model"`` (or ``"app_label.*"``) names; unset,
+    every model of the project may be, except those of the apps in :data:`NEVER_ATTACHABLE_APPS`.
+    """
+    meta = getattr(model, "_meta", None)
+    if meta is None or meta.app_label in NEVER_ATTACHABLE_APPS:
+        return False
+    allowed = noojee_settings.ATTACHABLE_MODELS
+    if allowed is None:
+        return True
+    names = {str(name).lower() for name in allowed}
+    return meta.label_lower in names or f"{meta.app_label}.*" in names
+
+
+def fetch_lease() -> dt.timedelta:
+    """A leg whose download was claimed this long ago and never finished belongs to a lost worker."""
+    return dt.timedelta(seconds=float(noojee_settings.FETCH_LEASE))
+
+
+def backoff_delay(attempt: int) -> float:
+    """Capped exponential backoff with jitter: about base·2^attempt seconds, never above the cap."""
+    base = float(noojee_settings.POLL_BACKOFF_BASE)
+    cap = float(noojee_settings.POLL_BACKOFF_CAP)
+    ceiling = min(cap, base * (2 ** min(max(attempt, 0), 30)))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def send_task(name: str, *args: Any, countdown: float = 0) -> None:
+    """Send a task by its name once the current transaction commits (at once outside one).
+
+    The registered task is used when this process knows it, so ``CELERY_TASK_ALWAYS_EAGER`` still runs
+    it in place; otherwise the message goes to the broker by name.
+    """
+    from celery import current_app
+
+    def send() -> None:
+        task = current_app.tasks.get(name)
+        if task is not None:
+            task.apply_async(args, countdown=max(countdown, 0))
+        else:
+            current_app.send_task(name, args, countdown=max(countdown, 0))
+
+    transaction.on_commit(send)
+
+
+def schedule_poll(recording_tag: RecordingTag | int, *, countdown: float) -> None:
+    send_task(POLL_TASK, getattr(recording_tag, "pk", recording_tag), countdown=countdown)
+
+
+def schedule_fetch(leg_id: int, *, countdown: float = 0) -> None:
+    send_task(FETCH_TASK, leg_id, countdown=countdown)
+
+
+def log_attempt(
+    recording_tag: RecordingTag | None,
+    action: str,
+    outcome: str,
+    *,
+    leg: RecordingLeg | None = None,
+    error: client_errors.NoojeeError | None = None,
+    message: str = "",
+    started: float | None = None,
+) -> RecordingAttempt | None:
+    if recording_tag is None:
+        return None
+    return RecordingAttempt.objects.create(
+        recording_tag=recording_tag,
+        leg=leg,
+        action=action,
+        outcome=outcome,
+        http_status=error.http_status if error is not None else None,
+        error_kind=error.kind if error is not None else "",
+        message=message or (str(error) if error is not None else ""),
+        duration_ms=int((time.monotonic() - started) * 1000) if started is not None else None,
+    )
+
+
+def safe_name(tag: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in tag)[:40] or "recording"

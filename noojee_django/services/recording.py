@@ -1,0 +1,238 @@
+"""Recording: start, stop, and watching for a tag recorded elsewhere.
+
+A recording is started on the agent's current call by its channel unique id when the app knows it,
+so that a transfer cannot send "stop" to the wrong handset, and the row remembers which call it was
+started on: only that call's legs ever come to it (see ``collecting``). A start the PBX refuses leaves a
+``failed`` row that never receives legs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, NoReturn
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .. import signals
+from ..client import errors as client_errors
+from ..client.types import CallEvent
+from ..conf import noojee_settings
+from ..exceptions import InvalidState, PbxError
+from ..lifecycle import transition
+from ..models import AgentPhone, CallSession, RecordingTag
+from ..pbx import get_client
+from ..validation import validate_tag
+from .base import (
+    UNIQUE_ID_MAX_LENGTH,
+    agent_phone_for,
+    logger,
+    pbx_error,
+    require,
+    require_login,
+    required_object_ref,
+    schedule_poll,
+)
+from .calls import LIVE_STATUSES
+
+
+def create_recording_tag(
+    user: Any, obj: Any, tag: str, phone: AgentPhone, *, consent_given: bool, unique_id: str = ""
+) -> RecordingTag:
+    content_type, object_id = required_object_ref(obj)
+    try:
+        with transaction.atomic():
+            return RecordingTag.objects.create(
+                tag=tag,
+                content_type=content_type,
+                object_id=object_id,
+                extension=phone.extension,
+                unique_id=unique_id,
+                started_by=user,
+                consent_given=consent_given,
+                start_accepted=False,  # until the PBX says yes
+            )
+    except IntegrityError:
+        raise InvalidState(f"Tag {tag!r} is already being recorded; stop that recording first.") from None
+
+
+def _current_call(user: Any, phone: AgentPhone) -> CallSession | None:
+    return (
+        CallSession.objects.filter(user=user, extension=phone.extension, status__in=LIVE_STATUSES)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def start_recording(user: Any, obj: Any, tag: str, *, consent_given: bool = False) -> RecordingTag:
+    """Start recording the user's current call under ``tag``, for ``obj`` (an invoice, an order)."""
+    require("MAY_RECORD", user, obj, "You may not record calls for this record.")
+    tag = validate_tag(tag)
+    phone = agent_phone_for(user)
+    call = _current_call(user, phone)
+    unique_id = call.unique_id if call is not None else ""
+    recording_tag = create_recording_tag(
+        user, obj, tag, phone, consent_given=consent_given, unique_id=unique_id
+    )
+    try:
+        get_client().start_recording(
+            unique_id or phone.extension, agent_login_name=phone.login_name or None, tag=tag
+        )
+    except client_errors.NoojeeError as exc:
+        fail_recording(recording_tag, f"The PBX did not start recording: {exc}", actor=user)
+        raise pbx_error("start recording", exc) from exc
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(start_accepted=True)
+    recording_tag.start_accepted = True
+    # The agent's current call carries the recording: when it hangs up, the tag is collected even if
+    # nobody pressed "stop".
+    if call is not None:
+        CallSession.objects.filter(pk=call.pk).update(recording_tag=recording_tag)
+    signals.recording_started.send(sender=RecordingTag, recording_tag=recording_tag)
+    return recording_tag
+
+
+def stop_recording(user: Any, recording_tag: RecordingTag) -> RecordingTag:
+    """Stop the recording and start waiting for its audio. Idempotent once stopped.
+
+    Who may stop it is asked first, whatever its state, so a stopped or attached recording tells
+    nobody else anything. The PBX is told to stop the call the recording was started on (by its
+    unique id, so a transferred call is still found), else the extension it was started on: an
+    operator stopping an agent's recording stops that agent's, needing no phone of their own.
+
+    A stop the PBX refuses is :class:`PbxError`, and the recording stays ``recording``: the PBX may
+    still be recording. The call's end collects it all the same. Only when the PBX says the call is
+    not there any more ("not found") has the recording ended with it, and it goes on to be collected.
+    """
+    require_own_recording(user, recording_tag)
+    if recording_tag.status != RecordingTag.Status.RECORDING:
+        return recording_tag
+    extension = recording_tag.extension or agent_phone_for(user).extension
+    unique_id = recording_tag.unique_id or _unique_id_of_call_for(recording_tag)
+    phone = AgentPhone.objects.filter(extension=extension).first()
+    login_name = phone.login_name if phone is not None else ""
+    try:
+        get_client().stop_recording(unique_id or extension, agent_login_name=login_name or None)
+    except client_errors.NotFoundError as exc:
+        if unique_id:  # that very call is gone, and its recording ended with it
+            logger.info("Stop of %s: the PBX has no such call any more (%s)", recording_tag.tag, exc)
+            return mark_waiting(recording_tag, "the call had already ended", actor=user)
+        # By extension, "not found" may mean the call moved (a transfer) and still records.
+        _refused(recording_tag, exc)
+    except client_errors.NoojeeError as exc:
+        _refused(recording_tag, exc)
+    return mark_waiting(recording_tag, "stopped", actor=user)
+
+
+def _refused(recording_tag: RecordingTag, exc: client_errors.NoojeeError) -> NoReturn:
+    logger.warning("Stopping recording %s was refused: %s", recording_tag.tag, exc)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(last_error=f"Stop was refused by the PBX: {exc}")
+    raise PbxError(f"The PBX refused to stop the recording: {exc}", cause=exc) from exc
+
+
+def _unique_id_of_call_for(recording_tag: RecordingTag) -> str:
+    call = (
+        CallSession.objects.filter(recording_tag=recording_tag)
+        .exclude(unique_id="")
+        .order_by("-created_at")
+        .first()
+    )
+    return call.unique_id if call is not None else ""
+
+
+def require_own_recording(user: Any, recording_tag: RecordingTag) -> None:
+    from ..exceptions import NoojeePermissionDenied
+
+    require_login(user)
+    if recording_tag.started_by_id != user.pk and not user.has_perm("noojee_django.change_recordingtag"):
+        raise NoojeePermissionDenied("Only the agent who started this recording can stop it.")
+
+
+def watch_tag(
+    obj: Any, tag: str, *, user: Any | None = None, since: dt.datetime | None = None
+) -> RecordingTag:
+    """Collect a recording made outside the CRM (from the handset, by a dial plan) under ``tag``.
+
+    This is a claim: whoever calls it says the tag's legs belong to ``obj``. The tag starts waiting at
+    once; legs that started after ``since`` (default: a day ago) and carry exactly this tag are
+    fetched and attached to ``obj``.
+    """
+    if user is not None:
+        require("MAY_RECORD", user, obj, "You may not attach recordings to this record.")
+    tag = validate_tag(tag)
+    content_type, object_id = required_object_ref(obj)
+    now = timezone.now()
+    delay = float(noojee_settings.POLL_DELAY)
+    try:
+        with transaction.atomic():
+            recording_tag = RecordingTag.objects.create(
+                tag=tag,
+                content_type=content_type,
+                object_id=object_id,
+                status=RecordingTag.Status.WAITING,
+                start_accepted=True,
+                started_by=user,
+                started_at=since or now - dt.timedelta(days=1),
+                stopped_at=now,
+                next_poll_at=now + dt.timedelta(seconds=delay),
+            )
+    except IntegrityError:
+        raise InvalidState(f"Tag {tag!r} is already being collected.") from None
+    schedule_poll(recording_tag, countdown=delay)
+    return recording_tag
+
+
+def mark_waiting(recording_tag: RecordingTag, reason: str, *, actor: Any | None = None) -> RecordingTag:
+    """A recording that stopped (or whose call ended) starts waiting for its legs."""
+    now = timezone.now()
+    delay = float(noojee_settings.POLL_DELAY)
+    if transition(
+        recording_tag,
+        RecordingTag.Status.WAITING,
+        reason=reason,
+        actor=actor,
+        expect=[RecordingTag.Status.RECORDING],
+        strict=False,
+        stopped_at=now,
+        next_poll_at=now + dt.timedelta(seconds=delay),
+    ):
+        schedule_poll(recording_tag, countdown=delay)
+    return recording_tag
+
+
+def fail_recording(recording_tag: RecordingTag, reason: str, *, actor: Any | None = None) -> None:
+    """A recording that never started (refused, call not placed): final, and it never receives legs."""
+    transition(
+        recording_tag,
+        RecordingTag.Status.FAILED,
+        reason=reason,
+        actor=actor,
+        expect=[RecordingTag.Status.RECORDING],
+        strict=False,
+        last_error=reason,
+        next_poll_at=None,
+    )
+
+
+def recordings_whose_call_ended(
+    recordings: list[RecordingTag], events: list[CallEvent], *, now: dt.datetime
+) -> int:
+    """Of these ``recording`` rows, move to waiting those whose call a PBX snapshot no longer shows.
+
+    By the call's unique id when the row knows it; else the row's extension must show no call at all.
+    A row gets ``UNLISTED_CALL_GRACE`` seconds from its start first.
+    """
+    grace = dt.timedelta(seconds=float(noojee_settings.UNLISTED_CALL_GRACE))
+    listed_ids = {e.unique_call_id for e in events if e.unique_call_id}
+    busy_extens = {e.extension for e in events if (e.status or "") != "Hungup"}
+    ended = 0
+    for recording_tag in recordings:
+        if recording_tag.started_at > now - grace:
+            continue
+        if recording_tag.unique_id and len(recording_tag.unique_id) <= UNIQUE_ID_MAX_LENGTH:
+            gone = recording_tag.unique_id not in listed_ids
+        else:
+            gone = recording_tag.extension.split("/", 1)[-1] not in busy_extens
+        if gone:
+            mark_waiting(recording_tag, "its call ended (the PBX no longer lists it)")
+            ended += 1
+    return ended
