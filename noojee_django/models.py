@@ -353,7 +353,12 @@ class StoredAudio(models.Model):
         RecordingLeg, null=True, blank=True, on_delete=models.CASCADE, related_name="stored_audio"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    name = models.CharField(_("storage name"), max_length=255, unique=True)
+    name = models.CharField(
+        _("storage name"),
+        max_length=255,
+        db_index=True,
+        help_text=_("Storage may give a deleted object's name to a new one: unique among live objects only."),
+    )
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     sources = models.CharField(

@@ -232,7 +232,7 @@ def _after_failed_fetch(
             not_ready_count=F("not_ready_count") + 1,
         ):
             return FetchResult("skipped")
-        delay = backoff_delay(leg.not_ready_count)
+        delay = backoff_delay(leg.not_ready_count - 1)
         RecordingTag.objects.filter(pk=recording_tag.pk, status=RecordingTag.Status.FETCHING).update(
             next_poll_at=timezone.now() + dt.timedelta(seconds=delay) + fetch_lease()
         )
