@@ -21,18 +21,20 @@ from __future__ import annotations
 
 from .access import attach_to, check_may_hear, record_access, recordings_for
 from .base import (
+    LISTENER_HEARTBEAT_KEY,
+    LISTENER_HEARTBEAT_TTL,
     UNIQUE_ID_MAX_LENGTH,
     agent_phone_for,
     attachable_model,
     backoff_delay,
     fetch_lease,
+    listener_is_running,
+    mark_listener_alive,
     may_dial,
     may_hear,
 )
 from .calls import (
     DUPLICATE_DIAL_WINDOW,
-    LISTENER_HEARTBEAT_KEY,
-    LISTENER_HEARTBEAT_TTL,
     _claim_dial,
     answer,
     apply_call_event,
@@ -40,8 +42,6 @@ from .calls import (
     current_call_status,
     dial,
     hangup,
-    listener_is_running,
-    mark_listener_alive,
     status_from_pbx,
     sweep_live_calls,
 )

@@ -14,21 +14,39 @@ import time
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from ..client import errors as client_errors
 from ..conf import noojee_settings
 from ..exceptions import NoAgentPhone, NoojeePermissionDenied, PbxError
-from ..models import AgentPhone, RecordingAttempt, RecordingLeg, RecordingTag
+from ..models import AgentPhone, CallSession, RecordingAttempt, RecordingLeg, RecordingTag
 
 logger = logging.getLogger("noojee_django")
 
 #: Longest channel unique id kept (``CallSession.unique_id``, ``RecordingTag.unique_id``).
 UNIQUE_ID_MAX_LENGTH = 64
 
+#: A call in one of these is going on.
+LIVE_CALL_STATUSES = (CallSession.Status.DIALING, CallSession.Status.RINGING, CallSession.Status.CONNECTED)
+
 POLL_TASK = "noojee_django.poll_recording_tag"
 FETCH_TASK = "noojee_django.fetch_recording_leg"
+
+
+#: The listener refreshes this cache key on every loop; while it is fresh, the database is up to date.
+LISTENER_HEARTBEAT_KEY = "noojee_django:listener-heartbeat"
+LISTENER_HEARTBEAT_TTL = 30
+
+
+def listener_is_running() -> bool:
+    return cache.get(LISTENER_HEARTBEAT_KEY) is not None
+
+
+def mark_listener_alive() -> None:
+    cache.set(LISTENER_HEARTBEAT_KEY, timezone.now().isoformat(), LISTENER_HEARTBEAT_TTL)
 
 
 def require(hook: str, user: Any, obj: Any | None, message: str) -> None:

@@ -26,19 +26,23 @@ from ..models import CallSession, RecordingTag
 from ..pbx import get_client
 from ..validation import normalize_number, validate_tag, validate_unique_id
 from .base import (
+    LIVE_CALL_STATUSES,
     UNIQUE_ID_MAX_LENGTH,
     agent_phone_for,
+    listener_is_running,
     logger,
     object_ref,
     pbx_error,
     require,
     require_login,
 )
+from .collecting import collect_after_call
+from .recording import create_recording_tag, fail_recording, recordings_whose_call_ended
 
 #: A second dial of the same number by the same agent within this window returns the first call.
 DUPLICATE_DIAL_WINDOW = dt.timedelta(seconds=10)
 
-LIVE_STATUSES = (CallSession.Status.DIALING, CallSession.Status.RINGING, CallSession.Status.CONNECTED)
+LIVE_STATUSES = LIVE_CALL_STATUSES
 
 
 def dial(
@@ -57,8 +61,6 @@ def dial(
     ``DIAL_RATE_LIMIT`` new calls a minute by one agent are refused (:class:`RateLimited`), so a
     stolen session cannot run up a phone bill.
     """
-    from .recording import create_recording_tag, fail_recording
-
     require("MAY_DIAL", user, obj, "You may not place calls.")
     number = normalize_number(number)
     if record:
@@ -309,8 +311,6 @@ def apply_call_status(
     Ended calls stay ended: a late "Connected" cannot revive them. When a call ends, its recordings
     are collected at once.
     """
-    from .collecting import collect_after_call
-
     previous = call.status
     fields = ["pbx_status", "updated_at"]
     call.pbx_status = pbx_status[:64]
@@ -384,19 +384,6 @@ def _same_number(ours: str, theirs: str) -> bool:
     return shorter == longer or (len(shorter) >= 6 and longer.endswith(shorter))
 
 
-#: The listener refreshes this cache key on every loop; while it is fresh, the database is up to date.
-LISTENER_HEARTBEAT_KEY = "noojee_django:listener-heartbeat"
-LISTENER_HEARTBEAT_TTL = 30
-
-
-def listener_is_running() -> bool:
-    return cache.get(LISTENER_HEARTBEAT_KEY) is not None
-
-
-def mark_listener_alive() -> None:
-    cache.set(LISTENER_HEARTBEAT_KEY, timezone.now().isoformat(), LISTENER_HEARTBEAT_TTL)
-
-
 def _unlisted_grace() -> dt.timedelta:
     return dt.timedelta(seconds=float(noojee_settings.UNLISTED_CALL_GRACE))
 
@@ -458,8 +445,6 @@ def sweep_live_calls(*, now: dt.datetime | None = None) -> int:
     press. Returns the number of calls and recordings it ended. With the listener running this does
     nothing: the listener's events say the same, sooner.
     """
-    from .recording import recordings_whose_call_ended
-
     if listener_is_running():
         return 0
     now = now or timezone.now()
@@ -492,15 +477,12 @@ def sweep_live_calls(*, now: dt.datetime | None = None) -> int:
 
 __all__ = [
     "DUPLICATE_DIAL_WINDOW",
-    "LISTENER_HEARTBEAT_KEY",
     "answer",
     "apply_call_event",
     "apply_call_status",
     "current_call_status",
     "dial",
     "hangup",
-    "listener_is_running",
-    "mark_listener_alive",
     "status_from_pbx",
     "sweep_live_calls",
 ]

@@ -30,15 +30,19 @@ from ..lifecycle import transition
 from ..models import CallSession, RecordingAttempt, RecordingLeg, RecordingTag
 from ..pbx import get_client
 from .base import (
+    LIVE_CALL_STATUSES,
     UNIQUE_ID_MAX_LENGTH,
     backoff_delay,
     fetch_lease,
+    listener_is_running,
     log_attempt,
     pbx_error,
     required_object_ref,
     schedule_fetch,
     schedule_poll,
 )
+from .fetching import fetch_leg, join_if_complete
+from .recording import mark_waiting
 
 #: How far outside a recording's start and stop a leg may start and still belong to it (clock skew).
 LEG_START_TOLERANCE = dt.timedelta(minutes=10)
@@ -65,8 +69,6 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
     "No legs yet" waits with capped backoff until ``GIVE_UP_AFTER``, then the tag is ``absent``;
     an error waits the same way and, past that age, marks the tag ``failed`` with the reason.
     """
-    from .fetching import fetch_leg, join_if_complete
-
     try:
         recording_tag = RecordingTag.objects.get(pk=recording_tag_id)
     except RecordingTag.DoesNotExist:
@@ -140,13 +142,11 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
 
 def _call_is_up(recording_tag: RecordingTag, legs: list[LegMetadata]) -> bool:
     """Whether the listener (so the database is current) shows the recording's call still going on."""
-    from .calls import LIVE_STATUSES, listener_is_running
-
     unique_ids = {recording_tag.unique_id} | {m.unique_id for m in legs}
     unique_ids.discard("")
     if not unique_ids or not listener_is_running():
         return False
-    return CallSession.objects.filter(unique_id__in=unique_ids, status__in=LIVE_STATUSES).exists()
+    return CallSession.objects.filter(unique_id__in=unique_ids, status__in=LIVE_CALL_STATUSES).exists()
 
 
 def legs_of(recording_tag: RecordingTag, metadata: list[LegMetadata]) -> list[LegMetadata]:
@@ -286,8 +286,6 @@ def collect_after_call(call: CallSession) -> int:
     polled at once; a fetching one (or an attached one with a late leg) has its pending legs fetched
     at once. Returns the number of recordings it moved on.
     """
-    from .recording import mark_waiting
-
     tag_ids = [call.recording_tag_id] if call.recording_tag_id is not None else []
     match = Q(pk__in=tag_ids)
     if call.unique_id:

@@ -24,6 +24,7 @@ from ..models import AgentPhone, CallSession, RecordingTag
 from ..pbx import get_client
 from ..validation import validate_tag
 from .base import (
+    LIVE_CALL_STATUSES,
     UNIQUE_ID_MAX_LENGTH,
     agent_phone_for,
     logger,
@@ -33,7 +34,6 @@ from .base import (
     required_object_ref,
     schedule_poll,
 )
-from .calls import LIVE_STATUSES
 
 
 def create_recording_tag(
@@ -58,7 +58,7 @@ def create_recording_tag(
 
 def _current_call(user: Any, phone: AgentPhone) -> CallSession | None:
     return (
-        CallSession.objects.filter(user=user, extension=phone.extension, status__in=LIVE_STATUSES)
+        CallSession.objects.filter(user=user, extension=phone.extension, status__in=LIVE_CALL_STATUSES)
         .order_by("-created_at")
         .first()
     )
