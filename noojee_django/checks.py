@@ -183,6 +183,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 )
             )
 
+    schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", {}) or {}
+    scheduled = {entry.get("task") for entry in schedule.values() if isinstance(entry, dict)}
+    if any(str(task).startswith("noojee_django.") for task in scheduled):
+        from .beat import beat_schedule
+
+        missing = sorted({entry["task"] for entry in beat_schedule().values()} - scheduled)
+        if missing:
+            messages.append(
+                Warning(
+                    "CELERY_BEAT_SCHEDULE runs some of the app's periodic tasks but not "
+                    f"{', '.join(missing)}.",
+                    hint="Without the live-call sweep, a call hung up without Stop is collected only "
+                    "while noojee_listen runs; without the due-tag sweep, lost polls are never sent "
+                    "again. CELERY_BEAT_SCHEDULE = {**noojee_django.beat.beat_schedule(), ...}",
+                    id="noojee.W008",
+                )
+            )
+
     for name in _LEAKY_LOGGERS:
         if logging.getLogger(name).isEnabledFor(logging.DEBUG) and name.startswith("urllib3"):
             messages.append(

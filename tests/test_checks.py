@@ -96,6 +96,18 @@ def test_retention_without_purge_schedule_is_w001(settings: Any) -> None:
     assert "noojee.W001" not in ids(settings, RETENTION_DAYS=30)
 
 
+def test_a_beat_schedule_without_the_live_call_sweep_is_w008(settings: Any) -> None:
+    from noojee_django.beat import beat_schedule
+
+    schedule = beat_schedule()
+    settings.CELERY_BEAT_SCHEDULE = schedule
+    assert "noojee.W008" not in ids(settings)
+    settings.CELERY_BEAT_SCHEDULE = {k: v for k, v in schedule.items() if "live-calls" not in k}
+    assert "noojee.W008" in ids(settings)
+    settings.CELERY_BEAT_SCHEDULE = {}  # no beat from this project's settings at all: nothing to say
+    assert "noojee.W008" not in ids(settings)
+
+
 def test_debug_logging_of_urllib3_is_w002(settings: Any) -> None:
     logger = logging.getLogger("urllib3")
     previous = logger.level
