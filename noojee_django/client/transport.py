@@ -460,7 +460,9 @@ class Transport:
                 proxies=self.proxies,
             )
             # A session of our own registered the connection already; any other, from here on.
-            deadline.attach(getattr(response.raw, "connection", None))
+            connection = getattr(response.raw, "connection", None)
+            if connection is not None:
+                deadline.attach(connection)
         except requests.RequestException as exc:
             failure = self.wrap(exc, name, "could not get a reply from the PBX")
             if deadline.fired:
