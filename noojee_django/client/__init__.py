@@ -12,6 +12,7 @@ from .errors import (
     ProtocolError,
     RateLimited,
     RecordingNotReady,
+    ReplyTooLarge,
     ServerError,
     TransportError,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "RateLimited",
     "RecordingNotReady",
     "Reply",
+    "ReplyTooLarge",
     "RetryPolicy",
     "ServerError",
     "SubscribeResult",

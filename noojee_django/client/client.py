@@ -26,12 +26,23 @@ from .audio import AUDIO_ENCODINGS, write_audio
 from .auth import DEFAULT_PAIR_LIFETIME, Authenticator
 from .errors import ConfigurationError, ProtocolError
 from .parsing import parse_dial, parse_metadata, parse_reply, parse_subscribe
-from .transport import RetryPolicy, Timeout, Transport
+from .transport import (
+    DEFAULT_DOWNLOAD_DEADLINE,
+    DEFAULT_DOWNLOAD_MIN_RATE,
+    DEFAULT_MAX_REPLY_BYTES,
+    RetryPolicy,
+    Stream,
+    Timeout,
+    Transport,
+    check_positive,
+)
 from .types import AudioInfo, DialResult, LegMetadata, Reply, SubscribeResult
 
 logger = logging.getLogger("noojee_django.client")
 
 SELECTORS = ("unique_id_leg", "call_record_id")
+#: ``retrieveMetaDataByHour`` lists every leg of a whole hour of the PBX: a busy one is megabytes.
+DEFAULT_MAX_HOURLY_METADATA_BYTES = 32 * 1024 * 1024
 DEFAULT_USER_AGENT = "noojee-django (python-requests)"
 
 
@@ -83,7 +94,7 @@ class _ApiClient:
 
     def _stream_audio(
         self,
-        response: requests.Response,
+        stream: Stream,
         out: BinaryIO,
         *,
         name: str,
@@ -91,8 +102,9 @@ class _ApiClient:
         json_field: str,
         chunk_size: int,
     ) -> AudioInfo:
+        response = stream.response
         return write_audio(
-            self.transport.iter_body(response, name, chunk_size),
+            self.transport.iter_body(response, name, chunk_size, stream.deadline),
             out,
             encoding=encoding,
             json_field=json_field,
@@ -128,6 +140,10 @@ class NoojeeClient(_ApiClient):
         user_agent: str = DEFAULT_USER_AGENT,
         hash_pair_lifetime: float = DEFAULT_PAIR_LIFETIME,
         sleep: Callable[[float], None] = time.sleep,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        max_hourly_metadata_bytes: int = DEFAULT_MAX_HOURLY_METADATA_BYTES,
+        download_min_rate: float = DEFAULT_DOWNLOAD_MIN_RATE,
+        download_deadline: float | None = DEFAULT_DOWNLOAD_DEADLINE,
     ) -> None:
         if retrieve_recording_selector not in SELECTORS:
             raise ConfigurationError(f"retrieve_recording_selector must be one of {', '.join(SELECTORS)}")
@@ -156,6 +172,12 @@ class NoojeeClient(_ApiClient):
             user_agent=user_agent,
             hash_pair_lifetime=hash_pair_lifetime,
             sleep=sleep,
+            max_reply_bytes=max_reply_bytes,
+            download_min_rate=download_min_rate,
+            download_deadline=download_deadline,
+        )
+        self.max_hourly_metadata_bytes: int = check_positive(
+            max_hourly_metadata_bytes, "max_hourly_metadata_bytes", integer=True
         )
         self.transport.audio_methods.add(retrieve_recording_method)
 
@@ -247,8 +269,10 @@ class NoojeeClient(_ApiClient):
 
     # ------------------------------------------------------------------------------------------ metadata
 
-    def _metadata(self, method: str, params: Mapping[str, Any]) -> list[LegMetadata]:
-        body = self._recording_api(method, params)
+    def _metadata(
+        self, method: str, params: Mapping[str, Any], max_bytes: int | None = None
+    ) -> list[LegMetadata]:
+        body = self._recording_api(method, params, max_bytes=max_bytes)
         if body is None:
             return []
         if isinstance(body, Mapping):
@@ -270,7 +294,8 @@ class NoojeeClient(_ApiClient):
         """Legs that *ended* in that hour of the PBX's day. The PBX allows one call a minute."""
         if not 0 <= hour <= 23:
             raise ValueError("hour must be 0..23")
-        return self._metadata("retrieveMetaDataByHour", {"date": date.strftime("%Y/%m/%d"), "hour": hour})
+        params = {"date": date.strftime("%Y/%m/%d"), "hour": hour}
+        return self._metadata("retrieveMetaDataByHour", params, self.max_hourly_metadata_bytes)
 
     # ------------------------------------------------------------------------------------------ audio
 
@@ -298,9 +323,9 @@ class NoojeeClient(_ApiClient):
                 raise ValueError("unique_id and leg are required with the unique_id_leg selector")
             params = {"uniqueId": unique_id, "leg": int(leg)}
         method = self.retrieve_recording_method
-        response = self._recording_api(method, params, expect="stream")
+        stream = self._recording_api(method, params, expect="stream")
         return self._stream_audio(
-            response,
+            stream,
             out,
             name=method,
             encoding=self.audio_encoding,

@@ -100,6 +100,17 @@ class ProtocolError(NoojeeError):
     retryable = True
 
 
+class ReplyTooLarge(ProtocolError):
+    """The reply is larger than the client reads (``max_reply_bytes``): it was not read to its end.
+
+    Not retryable: the same question gets the same answer, and reading it again would only cost the
+    PBX and the network the same megabytes.
+    """
+
+    kind = "too_large"
+    retryable = False
+
+
 class InvalidAudioError(ProtocolError):
     """The audio body is not a valid WAV: bad base64, truncated data, wrong header."""
 
@@ -114,7 +125,8 @@ class TransportError(NoojeeError):
 
 
 class NoojeeTimeout(TransportError):
-    """The PBX did not answer within the configured timeout."""
+    """The PBX did not answer within the configured timeout, or its reply did not end within the
+    request's total deadline."""
 
     kind = "timeout"
 
@@ -130,6 +142,7 @@ __all__ = [
     "ProtocolError",
     "RateLimited",
     "RecordingNotReady",
+    "ReplyTooLarge",
     "ServerError",
     "TransportError",
 ]

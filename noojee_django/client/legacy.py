@@ -17,7 +17,14 @@ import requests
 from .auth import DEFAULT_PAIR_LIFETIME
 from .client import DEFAULT_USER_AGENT, _ApiClient, _path
 from .parsing import parse_reply
-from .transport import RetryPolicy, Timeout, Transport
+from .transport import (
+    DEFAULT_DOWNLOAD_DEADLINE,
+    DEFAULT_DOWNLOAD_MIN_RATE,
+    DEFAULT_MAX_REPLY_BYTES,
+    RetryPolicy,
+    Timeout,
+    Transport,
+)
 from .types import AudioInfo, Reply
 
 LEGACY_PATH = "/servicemanager/services/njadmin-api-recording"
@@ -41,6 +48,9 @@ class LegacyRecordingClient(_ApiClient):
         user_agent: str = DEFAULT_USER_AGENT,
         hash_pair_lifetime: float = DEFAULT_PAIR_LIFETIME,
         sleep: Callable[[float], None] = time.sleep,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        download_min_rate: float = DEFAULT_DOWNLOAD_MIN_RATE,
+        download_deadline: float | None = DEFAULT_DOWNLOAD_DEADLINE,
     ) -> None:
         self.path = _path(path, "path")
         self.transport = Transport(
@@ -55,6 +65,9 @@ class LegacyRecordingClient(_ApiClient):
             user_agent=user_agent,
             hash_pair_lifetime=hash_pair_lifetime,
             sleep=sleep,
+            max_reply_bytes=max_reply_bytes,
+            download_min_rate=download_min_rate,
+            download_deadline=download_deadline,
         )
 
     def _get(self, method: str, params: Mapping[str, Any], *, retry: bool, expect: str) -> Any:
@@ -79,18 +92,18 @@ class LegacyRecordingClient(_ApiClient):
         As with :meth:`NoojeeClient.download_leg`, only failures before the body starts are retried.
         """
         params = {"tag": tag, "username": username or None}
-        response = self._get("retrieve", params, retry=True, expect="stream")
+        stream = self._get("retrieve", params, retry=True, expect="stream")
         return self._stream_audio(
-            response, out, name="retrieve", encoding="auto", json_field="Audio", chunk_size=chunk_size
+            stream, out, name="retrieve", encoding="auto", json_field="Audio", chunk_size=chunk_size
         )
 
     def retrieve_by_unique_id(
         self, out: BinaryIO, *, unique_id: str, username: str | None = None, chunk_size: int = 64 * 1024
     ) -> AudioInfo:
         params = {"uniqueId": unique_id, "username": username or None}
-        response = self._get("retrieveByUniqueId", params, retry=True, expect="stream")
+        stream = self._get("retrieveByUniqueId", params, retry=True, expect="stream")
         return self._stream_audio(
-            response,
+            stream,
             out,
             name="retrieveByUniqueId",
             encoding="auto",

@@ -12,6 +12,12 @@ the caller, whose task layer reschedules. Methods that change the PBX are never 
 failed: after a timeout or a reset connection nobody knows whether the PBX acted, and ringing a
 customer twice is worse than reporting a failure. The one resend they get is after an authentication
 refusal, when the PBX provably did nothing.
+
+Deadlines and sizes. Each request (each attempt) ends within its total deadline, see :mod:`.deadline`:
+the timeout (``connect + read`` for a pair), plus a long poll's hold time, plus, for an audio download,
+a second per ``download_min_rate`` bytes received (at most ``download_deadline``). Replies read whole
+(JSON, text) stop at ``max_reply_bytes``: a larger one is :class:`ReplyTooLarge`, and the rest is not
+read.
 """
 
 from __future__ import annotations
@@ -25,10 +31,10 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
 from .auth import DEFAULT_PAIR_LIFETIME, Authenticator
+from .deadline import Deadline, DeadlineAdapter, bind, watch
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -39,6 +45,7 @@ from .errors import (
     ProtocolError,
     RateLimited,
     RecordingNotReady,
+    ReplyTooLarge,
     ServerError,
     TransportError,
 )
@@ -62,6 +69,13 @@ AUTH_WORDS = (
 AUDIO_METHODS = frozenset({"retrieveRecording", "retrieve", "retrieveByUniqueId"})
 _ERROR_BODY_LIMIT = 64 * 1024
 _MESSAGE_LIMIT = 500
+_READ_CHUNK = 64 * 1024
+#: The largest JSON or text reply read by default: call control and metadata of one call are far less.
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+#: Audio downloads: below this many bytes a second (after the first ``timeout``) the download ends.
+DEFAULT_DOWNLOAD_MIN_RATE = 32 * 1024
+#: Audio downloads: seconds after which even a steady download ends (a one-hour leg needs 21 kB/s).
+DEFAULT_DOWNLOAD_DEADLINE = 3600.0
 
 Timeout = float | tuple[float, float]
 
@@ -175,7 +189,8 @@ def _decode_text(content: bytes, charset: str | None) -> str:
 def _default_session() -> requests.Session:
     session = requests.Session()
     # max_retries=0: urllib3 must not resend anything on its own (a resent dial rings twice).
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+    # DeadlineAdapter: the deadline watchdog can shut its connections from the first byte.
+    adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -191,6 +206,32 @@ def _check_timeout(timeout: Any) -> Timeout:
     ):
         return (float(timeout[0]), float(timeout[1]))
     raise ConfigurationError(f"timeout must be a positive number or a (connect, read) pair, not {timeout!r}")
+
+
+def check_positive(value: Any, name: str, *, integer: bool = False, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    number = isinstance(value, int) or (isinstance(value, float) and not integer)
+    if not number or isinstance(value, bool) or not value > 0:
+        what = "a positive whole number" if integer else "a positive number"
+        raise ConfigurationError(f"{name} must be {what}{' or None' if optional else ''}, not {value!r}")
+    return value if integer else float(value)
+
+
+def _declared_length(response: requests.Response) -> int | None:
+    """The Content-Length of a reply whose body is not compressed (a compressed one grows when read)."""
+    if response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+        return None
+    value = response.headers.get("Content-Length", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+@dataclass
+class Stream:
+    """An open reply whose body the caller reads with :meth:`Transport.iter_body`."""
+
+    response: requests.Response
+    deadline: Deadline
 
 
 class Transport:
@@ -210,6 +251,9 @@ class Transport:
         user_agent: str = "noojee-django",
         hash_pair_lifetime: float = DEFAULT_PAIR_LIFETIME,
         sleep: Callable[[float], None] = time.sleep,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        download_min_rate: float = DEFAULT_DOWNLOAD_MIN_RATE,
+        download_deadline: float | None = DEFAULT_DOWNLOAD_DEADLINE,
     ) -> None:
         parts = urlsplit(base_url or "") if isinstance(base_url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -220,6 +264,11 @@ class Transport:
             raise ConfigurationError("base_url must not carry a query string or fragment")
         self.base_url = base_url.rstrip("/")
         self.timeout = _check_timeout(timeout)
+        self.max_reply_bytes: int = check_positive(max_reply_bytes, "max_reply_bytes", integer=True)
+        self.download_min_rate: float = check_positive(download_min_rate, "download_min_rate")
+        self.download_deadline: float | None = check_positive(
+            download_deadline, "download_deadline", optional=True
+        )
         self.verify = verify
         self.retry = retry or RetryPolicy()
         self.time_path = "/" + time_path.strip("/")
@@ -251,6 +300,17 @@ class Transport:
             return (self.timeout[0], self.timeout[1] + extra)
         return (self.timeout, self.timeout + extra) if extra else self.timeout
 
+    def total_deadline(self, extra: float = 0.0) -> float:
+        """Seconds a whole request may take: the timeout (both parts of a pair), plus ``extra``."""
+        timeout = self.timeout
+        return (timeout[0] + timeout[1] if isinstance(timeout, tuple) else timeout) + extra
+
+    def deadline_error(self, name: str, deadline: Deadline) -> NoojeeTimeout:
+        return NoojeeTimeout(
+            f"{name}: the total deadline ({deadline.describe()}) passed before the PBX's reply was complete",
+            method=name,
+        )
+
     # ------------------------------------------------------------------------------------------ Time
 
     def server_time(self) -> int:
@@ -274,9 +334,12 @@ class Transport:
         expect: str = "json",
         read_extra: float = 0.0,
         auth: bool = True,
+        max_bytes: int | None = None,
     ) -> Any:
         """One API call. ``expect``: ``json`` (parsed body, negative ``Code`` raised), ``reply`` (JSON
-        envelope or plain text), ``text``, or ``stream`` (the open response, status checked)."""
+        envelope or plain text), ``text``, or ``stream`` (a :class:`Stream`: the open response, status
+        checked, and the deadline :meth:`iter_body` keeps). ``max_bytes``: the size cap of a body read
+        whole (default ``max_reply_bytes``)."""
         attempts = 0
         resent_for_auth = False
         while True:
@@ -284,10 +347,21 @@ class Transport:
             used: dict[str, str] = {}
             try:
                 used = self.auth.params() if auth else {}
-                response = self.send(http_method, path, {**params, **used}, name=name, read_extra=read_extra)
                 if expect == "stream":
-                    return response
-                content = self.read_body(response, name)
+                    deadline = Deadline(
+                        self.total_deadline(read_extra),
+                        rate=self.download_min_rate,
+                        cap=self.download_deadline,
+                    )
+                else:
+                    deadline = Deadline(self.total_deadline(read_extra))
+                query = {**params, **used}
+                response = self.send(
+                    http_method, path, query, name=name, read_extra=read_extra, deadline=deadline
+                )
+                if expect == "stream":
+                    return Stream(response, deadline)
+                content = self.read_body(response, name, limit=max_bytes, deadline=deadline)
                 if expect == "text":
                     return _decode_text(content, response.encoding)
                 return self._interpret(response.status_code, content, name, expect)
@@ -344,13 +418,27 @@ class Transport:
         return body
 
     def send(
-        self, http_method: str, path: str, query: Mapping[str, Any], *, name: str, read_extra: float = 0.0
+        self,
+        http_method: str,
+        path: str,
+        query: Mapping[str, Any],
+        *,
+        name: str,
+        read_extra: float = 0.0,
+        deadline: Deadline | None = None,
     ) -> requests.Response:
-        """Send one request; an HTTP error status is raised here (its body read, bounded)."""
+        """Send one request; an HTTP error status is raised here (its body read, bounded).
+
+        ``deadline`` (default: the timeout plus ``read_extra``) is watched from here on; it is closed
+        here on failure, else by whoever reads the body."""
         url = self.base_url + path
         params = {k: str(v) for k, v in query.items() if v is not None}
         started = time.monotonic()
         failure: TransportError | None = None
+        if deadline is None:
+            deadline = Deadline(self.total_deadline(read_extra))
+        watch(deadline)
+        previous = bind(deadline)
         try:
             # Straight to the session's adapter: a PBX call is one request and one reply. What
             # Session.request adds is not wanted here: redirects (a POST replayed as a GET, wherever the
@@ -371,9 +459,18 @@ class Transport:
                 cert=self.session.cert,
                 proxies=self.proxies,
             )
+            # A session of our own registered the connection already; any other, from here on.
+            connection = getattr(response.raw, "connection", None)
+            if connection is not None:
+                deadline.attach(connection)
         except requests.RequestException as exc:
             failure = self.wrap(exc, name, "could not get a reply from the PBX")
+            if deadline.fired:
+                failure = self.deadline_error(name, deadline)
+        finally:
+            bind(previous)
         if failure is not None:
+            deadline.close()
             logger.debug(
                 "%s %s -> %s in %d ms",
                 http_method,
@@ -391,10 +488,12 @@ class Transport:
         )
         if response.status_code >= 400:
             body = self._read_limited(response)
+            deadline.close()
             raise self.error_for(response.status_code, body, name)
         if 300 <= response.status_code < 400:
             location = self.redact(response.headers.get("Location", "?"))[:200]
             response.close()
+            deadline.close()
             raise ApiError(
                 f"{name}: the PBX redirects to {location}; set the base URL to the address it names "
                 "(redirects are not followed: a dial must not be replayed elsewhere)",
@@ -419,33 +518,83 @@ class Transport:
             return NoojeeTimeout(f"{name}: the PBX did not answer in time ({detail})", method=name)
         return TransportError(f"{name}: {what} ({detail})", method=name)
 
-    def read_body(self, response: requests.Response, name: str) -> bytes:
+    def read_body(
+        self,
+        response: requests.Response,
+        name: str,
+        *,
+        limit: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> bytes:
+        """The whole body, at most ``limit`` bytes (default ``max_reply_bytes``): past that (or when the
+        declared length says so) :class:`ReplyTooLarge`, and the rest is never read."""
+        limit = self.max_reply_bytes if limit is None else limit
+        failure: NoojeeError
         try:
             try:
-                return response.content
+                declared = _declared_length(response)
+                if declared is not None and declared > limit:
+                    failure = self._too_large(name, limit, response)
+                else:
+                    body = bytearray()
+                    for chunk in response.iter_content(_READ_CHUNK):
+                        body += chunk
+                        if len(body) > limit:
+                            break
+                    if deadline is not None and deadline.fired:
+                        failure = self.deadline_error(name, deadline)
+                    elif len(body) > limit:
+                        failure = self._too_large(name, limit, response)
+                    else:
+                        return bytes(body)
             except requests.RequestException as exc:
                 failure = self.wrap(exc, name, "the connection broke during the reply")
+                if deadline is not None and deadline.fired:
+                    failure = self.deadline_error(name, deadline)
         finally:
+            if deadline is not None:
+                deadline.close()
             response.close()
         raise failure  # outside the except: see wrap()
 
-    def iter_body(self, response: requests.Response, name: str, chunk_size: int) -> Iterator[bytes]:
+    @staticmethod
+    def _too_large(name: str, limit: int, response: requests.Response) -> ReplyTooLarge:
+        return ReplyTooLarge(
+            f"{name}: reply larger than {limit} bytes; the rest was not read",
+            http_status=response.status_code,
+            method=name,
+        )
+
+    def iter_body(
+        self, response: requests.Response, name: str, chunk_size: int, deadline: Deadline | None = None
+    ) -> Iterator[bytes]:
         """The body in chunks; a connection that breaks mid-body is a :class:`TransportError` that says
         how far it got (bytes off the wire, not only the whole chunks handed on: an operator reading
-        "after 0 bytes" would look for the wrong fault)."""
+        "after 0 bytes" would look for the wrong fault). Each chunk earns ``deadline`` its time."""
         received = 0
+        failure: NoojeeError
         try:
             try:
                 for chunk in response.iter_content(chunk_size):
                     received += len(chunk)
+                    if deadline is not None:
+                        if deadline.fired:
+                            break
+                        deadline.received(received)
                     yield chunk
-                return
+                if deadline is None or not deadline.fired:
+                    return
+                failure = self.deadline_error(name, deadline)
             except requests.RequestException as exc:
                 tell = getattr(response.raw, "tell", None)
                 read = tell() if callable(tell) else 0
                 got = max(received, read if isinstance(read, int) else 0)
                 failure = self.wrap(exc, name, f"the connection broke after {got} bytes of the body")
+                if deadline is not None and deadline.fired:
+                    failure = self.deadline_error(name, deadline)
         finally:
+            if deadline is not None:
+                deadline.close()
             response.close()
         raise failure  # outside the except: see wrap()
 

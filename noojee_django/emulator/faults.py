@@ -2,8 +2,8 @@
 
 A fault names the PBX method it hits (or ``*``), how many matching requests it hits (``None``: until
 cleared) and optionally query parameters a request must carry. Some faults replace the reply
-(``http_500``, ``close`` ...); others change the normal reply on its way out (``drop``,
-``truncated_base64`` ...); ``latency`` only delays.
+(``http_500``, ``close``, ``huge_json`` ...); others change the normal reply on its way out (``drop``,
+``trickle``, ``truncated_base64`` ...); ``latency`` only delays.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-REPLACING = frozenset({"http_500", "http_502", "close", "malformed_json", "negative_code"})
-BODY_CHANGING = frozenset({"drop", "truncated_base64", "invalid_base64", "bad_wav_header"})
+REPLACING = frozenset({"http_500", "http_502", "close", "malformed_json", "negative_code", "huge_json"})
+BODY_CHANGING = frozenset({"drop", "trickle", "truncated_base64", "invalid_base64", "bad_wav_header"})
 DELAYING = frozenset({"latency"})
 KINDS = REPLACING | BODY_CHANGING | DELAYING
 
@@ -28,6 +28,8 @@ class Fault:
     match: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     hits: int = 0
+    #: Bytes of reply body handed to the socket for the requests this fault hit.
+    sent_bytes: int = 0
 
     def matches(self, method: str, query: dict[str, str]) -> bool:
         if self.method not in ("*", method):
@@ -43,6 +45,7 @@ class Fault:
             "match": self.match,
             "params": self.params,
             "hits": self.hits,
+            "sent_bytes": self.sent_bytes,
         }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -61,6 +62,7 @@ class Reply:
     chunks: Iterable[bytes]
     headers: dict[str, str] = field(default_factory=dict)
     faults_applied: bool = False  # the audio builder already applied the body-changing faults
+    declare_length: bool = True  # False: no Content-Length; the body ends when the connection closes
 
 
 def json_reply(payload: Any, status: int = 200) -> Reply:
@@ -88,6 +90,46 @@ def _inject(chunks: Iterable[bytes], offset: int, garbage: bytes) -> Iterator[by
             chunk = chunk[:local] + piece + chunk[local + len(piece) :]
         position = end
         yield chunk
+
+
+_HUGE_ROW = (
+    b'{"Source":"400","Leg":"1","Start":"2014-02-13 17:06:52.0","Tag":"HUGE","Duration":"4",'
+    b'"Username":"Fred","CallRecordId":"198348","UniqueId":"1392271611.238","DID":"internal",'
+    b'"Direction":"2","Destination":"410"}'
+)
+
+
+def huge_json(size: int, shape: str = "array", block: int = 64 * 1024) -> Iterator[bytes]:
+    """Exactly ``size`` bytes of valid JSON, generated a block at a time (never held whole): an array
+    of metadata rows, or (``shape="object"``) ``{"Code":0,"Message":"xxx..."}``."""
+    if shape == "object":
+        head, tail, filler = b'{"Code":0,"Message":"', b'"}', b"x" * block
+    else:
+        head, tail = b"[", b"]"
+        rows = max(1, block // (len(_HUGE_ROW) + 1))
+        filler = (_HUGE_ROW + b",") * rows
+    size = max(size, len(head) + len(tail))
+    yield head
+    left = size - len(head) - len(tail)
+    if shape != "object" and left >= len(_HUGE_ROW):
+        # rows, each followed by a comma, then the last row; blanks make up the exact size
+        row = len(_HUGE_ROW) + 1
+        whole = (left - len(_HUGE_ROW)) // row
+        full, rest = divmod(whole, len(filler) // row)
+        for _ in range(full):
+            yield filler
+        if rest:
+            yield filler[: rest * row]
+        yield _HUGE_ROW
+        left -= whole * row + len(_HUGE_ROW)
+        filler = b" " * block
+    elif shape != "object":
+        filler = b" " * block
+    while left > 0:
+        piece = filler[:left]
+        left -= len(piece)
+        yield piece
+    yield tail
 
 
 def audio_reply(segments: list[audio.Segment], encoding: str, line_length: int, faults: list[Fault]) -> Reply:
@@ -195,19 +237,57 @@ class Handler(BaseHTTPRequestHandler):
                 chunks = audio.limit(chunks, length)
             if "invalid_base64" in kinds:
                 chunks = _inject(chunks, length // 2, b"*!")
+        trickle = kinds.get("trickle")
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(length))
+        if reply.declare_length:
+            self.send_header("Content-Length", str(length))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        self.end_headers()
+        head = b""
+        if trickle is not None and _flag(str(trickle.params.get("headers", ""))):
+            # the status line and headers trickle too: keep them out of the socket for now
+            buffered: list[bytes] = getattr(self, "_headers_buffer", [])
+            head = b"".join(buffered) + b"\r\n"
+            buffered.clear()
+        else:
+            self.end_headers()
         if self.command == "HEAD":
             return
         if "drop" in kinds:
             chunks = audio.limit(chunks, int(kinds["drop"].params.get("after_bytes", 0)))
             self.close_connection = True
+        if trickle is not None:
+            self._trickle(head, chunks, trickle)
+            return
         for chunk in chunks:
             self.wfile.write(chunk)
+            for fault in faults:
+                fault.sent_bytes += len(chunk)
+
+    def _trickle(self, head: bytes, chunks: Iterable[bytes], fault: Fault) -> None:
+        """``params.bytes`` (default 1) every ``params.interval`` seconds (default 0.5); after
+        ``params.seconds`` (when given) the rest at once."""
+        step = max(1, int(fault.params.get("bytes", 1)))
+        interval = max(0.0, float(fault.params.get("interval", 0.5)))
+        seconds = fault.params.get("seconds")
+        stop = None if seconds is None else time.monotonic() + float(seconds)
+        pending = bytearray(head)
+        for chunk in itertools.chain(chunks, [b""]):
+            pending += chunk
+            while len(pending) >= step or (not chunk and pending):
+                if stop is not None and time.monotonic() >= stop:
+                    piece = bytes(pending)
+                else:
+                    piece = bytes(pending[:step])
+                del pending[: len(piece)]
+                self.wfile.write(piece)
+                fault.sent_bytes += len(piece)
+                if pending or chunk:
+                    time.sleep(interval)
 
     # ------------------------------------------------------------------------------------------ PBX
 
@@ -309,6 +389,13 @@ class Handler(BaseHTTPRequestHandler):
         if fault.kind == "malformed_json":
             body = b'{"Code": 0, "Mess'
             self._send(Reply(200, "application/json", len(body), [body]), [])
+            return True
+        if fault.kind == "huge_json":
+            size = int(fault.params.get("bytes", 64 * 1024 * 1024))
+            shape = str(fault.params.get("shape", "array"))
+            reply = Reply(200, "application/json", size, huge_json(size, shape))
+            reply.declare_length = fault.params.get("length", True) not in (False, "false", 0, "0")
+            self._send(reply, [fault])
             return True
         if fault.kind == "negative_code":
             code = int(fault.params.get("code") or -5)

@@ -12,7 +12,7 @@ import requests
 
 from noojee_django.emulator import ControlClient, ControlError
 
-from .helpers import API_KEY, RECORDINGS, TIME, Api, decode_wav, sha256
+from .helpers import API_KEY, CALLS, RECORDINGS, TIME, Api, decode_wav, sha256
 
 
 def one_leg(control: ControlClient, seconds: int = 2) -> dict[str, object]:
@@ -160,3 +160,64 @@ def test_body_faults_also_break_json_replies(api: Api, control: ControlClient) -
     with pytest.raises(ValueError):
         api.rec("retrieveMetaData", tag="JSONFAULT").json()
     assert len(api.rec("retrieveMetaData", tag="JSONFAULT").json()) == 1
+
+
+def test_trickle_sends_the_normal_reply_a_piece_at_a_time(api: Api, control: ControlClient) -> None:
+    control.add_fault("trickle", method="dial", bytes=8, interval=0.1)
+    started = time.monotonic()
+    params = {"apiKey": API_KEY, "number": "0383208100", "extenOrUniqueId": "SIP/101"}
+    response = requests.post(api.url + CALLS + "dial", params=params, stream=True, timeout=30)
+    headers_at = time.monotonic() - started
+    body = response.content
+    elapsed = time.monotonic() - started
+    assert body.startswith(b'{"SessionID"')
+    assert headers_at < 0.5  # headers at once, only the body trickles
+    assert elapsed >= 0.1 * (len(body) // 8 - 1)
+
+
+def test_trickle_stops_after_its_seconds_and_sends_the_rest(api: Api, control: ControlClient) -> None:
+    made = control.add_recording("TRICKLE", [2])
+    control.add_fault("trickle", method="retrieveRecording", count=None, interval=0.1, seconds=0.5)
+    started = time.monotonic()
+    response = api.rec("retrieveRecording", callRecordId=made["legs"][0]["call_record_id"])
+    assert 0.4 <= time.monotonic() - started < 5
+    assert sha256(decode_wav(response.content)) == made["legs"][0]["sha256"]
+    (fault,) = control.faults()
+    assert fault["sent_bytes"] == len(response.content)
+
+
+def test_trickle_with_headers_holds_back_the_status_line_too(api: Api, control: ControlClient) -> None:
+    control.add_fault("trickle", method="Time", bytes=16, interval=0.05, headers=True)
+    started = time.monotonic()
+    response = requests.post(api.url + TIME, timeout=30)
+    assert time.monotonic() - started >= 0.05 * 4  # a status line and headers of more than 64 bytes
+    assert response.status_code == 200 and response.text.isdigit()
+
+
+@pytest.mark.parametrize("shape", ["array", "object"])
+def test_huge_json_is_exactly_that_size_and_valid(api: Api, control: ControlClient, shape: str) -> None:
+    control.add_fault("huge_json", method="retrieveMetaData", count=None, bytes=3_000_017, shape=shape)
+    response = api.rec("retrieveMetaData", tag="x")
+    assert response.status_code == 200
+    assert int(response.headers["Content-Length"]) == len(response.content) == 3_000_017
+    parsed = response.json()
+    assert isinstance(parsed, list if shape == "array" else dict)
+    assert control.faults()[0]["sent_bytes"] == 3_000_017
+
+
+def test_huge_json_without_length_ends_by_closing(api: Api, control: ControlClient) -> None:
+    control.add_fault("huge_json", method="retrieveMetaData", bytes=200_000, length=False)
+    response = api.rec("retrieveMetaData", tag="x")
+    assert "Content-Length" not in response.headers
+    assert len(response.content) == 200_000 and isinstance(response.json(), list)
+
+
+def test_huge_json_stops_when_the_client_goes(api: Api, control: ControlClient) -> None:
+    control.add_fault("huge_json", method="retrieveMetaData", count=None, bytes=1 << 30)
+    with requests.post(
+        api.url + RECORDINGS + "retrieveMetaData", params={"apiKey": API_KEY, "tag": "x"}, stream=True
+    ) as response:
+        assert len(response.raw.read(100_000)) == 100_000
+    time.sleep(0.3)
+    sent = control.faults()[0]["sent_bytes"]
+    assert 100_000 <= sent < 64 * 1024 * 1024  # generated as it goes, never built whole
