@@ -22,7 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "API_KEY": None,  # falls back to the NOOJEE_API_KEY environment variable
     "AUTH": "apikey",  # "apikey" | "hash" | "auto"
     "VERIFY_TLS": True,
-    "TIMEOUT": 10.0,
+    "TIMEOUT": 10.0,  # seconds: the whole of a request, not one read (a long poll adds its hold time)
+    "DOWNLOAD_MIN_RATE": 32 * 1024,  # bytes/s an audio download must keep up: it earns a second per this many
+    "DOWNLOAD_DEADLINE": 3600,  # seconds no audio download may outlast, however steady (None: no cap)
+    "MAX_REPLY_BYTES": 4 * 1024 * 1024,  # a JSON or text reply larger than this is refused unread
     "PBX_TIME_ZONE": "UTC",
     # Protocol variants the published API leaves open
     "CALL_API_PATH": "/servicemanager/rest/CallManagementAPI",

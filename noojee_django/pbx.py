@@ -24,6 +24,9 @@ _CLIENT_KEYS = (
     "RETRIEVE_RECORDING_METHOD",
     "RETRIEVE_RECORDING_SELECTOR",
     "AUDIO_ENCODING",
+    "DOWNLOAD_MIN_RATE",
+    "DOWNLOAD_DEADLINE",
+    "MAX_REPLY_BYTES",
 )
 
 _lock = threading.Lock()
@@ -51,6 +54,9 @@ def _build_client() -> NoojeeClient:
         api_key=s.API_KEY,
         auth=s.AUTH,
         timeout=s.TIMEOUT,
+        download_min_rate=s.DOWNLOAD_MIN_RATE,
+        download_deadline=s.DOWNLOAD_DEADLINE,
+        max_reply_bytes=s.MAX_REPLY_BYTES,
         verify=s.VERIFY_TLS,
         pbx_time_zone=s.PBX_TIME_ZONE,
         call_api_path=s.CALL_API_PATH,

@@ -26,3 +26,13 @@ def test_a_trickling_dial_reply_fails_the_dial_within_the_timeout(
     assert failed.value.kind == "timeout" and "total deadline" in str(failed.value.cause)
     assert pbx.control.stats()["requests"]["dial"] == 1  # never resent
     assert CallSession.objects.get().status == CallSession.Status.FAILED
+
+
+def test_the_reply_cap_comes_from_the_settings(pbx: Any, settings: Any, agent: Any, invoice: Any) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "MAX_REPLY_BYTES": 10_000}
+    pbx.control.add_fault("huge_json", method="retrieveMetaData", count=None, bytes=50_000)
+    recording_tag = services.watch_tag(invoice, "INV-42")
+    result = services.poll_tag(recording_tag.pk)
+    assert result.outcome == "error"
+    recording_tag.refresh_from_db()
+    assert "larger than 10000 bytes" in recording_tag.last_error
