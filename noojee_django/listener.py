@@ -15,7 +15,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, connections, transaction
 
 from . import services
 from .client import NoojeeClient
@@ -48,6 +48,10 @@ class CallStateListener:
         self.failures = 0
 
     def run(self, *, max_polls: int | None = None) -> None:
+        """Poll until ``stop_event`` is set (a signal, in ``noojee_listen``) or ``max_polls`` ran.
+
+        PBX and database errors are logged and retried with capped backoff: they never end the loop.
+        """
         polls = 0
         while not self.stop_event.is_set() and (max_polls is None or polls < max_polls):
             polls += 1
@@ -57,10 +61,18 @@ class CallStateListener:
                 self.poll_once()
                 self.failures = 0
             except NoojeeError as exc:
-                self.failures += 1
-                delay = min(self.backoff_cap, 0.5 * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
-                logger.warning("PBX subscribe failed (%s); retrying in %.1f s", exc, delay)
-                self.stop_event.wait(delay)
+                self._back_off("PBX subscribe failed (%s); retrying in %.1f s", exc)
+            except DatabaseError as exc:
+                # A busy SQLite file, a database restarting, a dropped connection: the events stay on
+                # the PBX (the cursor did not move), so wait and ask again with a fresh connection.
+                connections.close_all()
+                self._back_off("The database failed (%s); retrying in %.1f s", exc)
+
+    def _back_off(self, message: str, exc: Exception) -> None:
+        self.failures += 1
+        delay = min(self.backoff_cap, 0.5 * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
+        logger.warning(message, exc, delay)
+        self.stop_event.wait(delay)
 
     def poll_once(self) -> int:
         """One subscribe round trip; returns the number of events applied."""

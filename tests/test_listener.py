@@ -115,6 +115,30 @@ def test_an_unreachable_pbx_backs_off_instead_of_crashing(db: Any, agent: User) 
     assert not ListenerCursor.objects.exclude(last_sequence_number=0).exists()
 
 
+def test_a_database_error_is_logged_and_retried_instead_of_ending_the_listener(
+    pbx: Any, agent: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django.db import OperationalError
+
+    failures = iter([OperationalError("database is locked"), OperationalError("database is locked")])
+
+    def extensions() -> list[str]:
+        error = next(failures, None)
+        if error is not None:
+            raise error  # what monitored_extensions() meets when another process holds the SQLite file
+        return monitored_extensions()
+
+    listener = CallStateListener(get_client(), poll_timeout=0, backoff_cap=0.05, extensions=extensions)
+    listener.run(max_polls=3)
+
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(logged) == 2 and all(
+        m.startswith("The database failed (database is locked); retrying in ") for m in logged
+    ), logged
+    assert listener.failures == 0  # the third poll went through
+    assert ListenerCursor.objects.exists()
+
+
 def test_an_unreadable_event_does_not_hold_the_listener_on_its_seq(
     agent: User, caplog: pytest.LogCaptureFixture
 ) -> None:
