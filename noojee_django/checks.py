@@ -62,6 +62,55 @@ def _served_root(alias: str) -> str | None:
 _PROCESS_LOCAL_CACHES = {"LocMemCache", "DummyCache"}
 
 
+#: Numeric settings: (whole numbers only, the least allowed, whether None is allowed).
+_NUMBERS: dict[str, tuple[bool, float, bool]] = {
+    "TIMEOUT": (False, 0.001, False),
+    "DOWNLOAD_MIN_RATE": (False, 1, False),
+    "DOWNLOAD_DEADLINE": (False, 0.001, True),
+    "MAX_REPLY_BYTES": (True, 1024, False),
+    "POLL_DELAY": (False, 0, False),
+    "POLL_BACKOFF_BASE": (False, 0.001, False),
+    "POLL_BACKOFF_CAP": (False, 0.001, False),
+    "GIVE_UP_AFTER": (False, 0, False),
+    "MAX_FETCH_ATTEMPTS": (True, 1, False),
+    "FETCH_LEASE": (False, 1, False),
+    "SWEEP_BATCH_SIZE": (True, 1, False),
+    "SWEEP_GRACE": (False, 0, False),
+    "UNLISTED_CALL_GRACE": (False, 0, False),
+    "DIAL_RATE_LIMIT": (True, 1, True),
+    "NUMBER_MAX_DIGITS": (True, 1, False),
+    "TAG_MAX_LENGTH": (True, 1, False),
+    "RETENTION_DAYS": (True, 1, True),
+}
+
+
+def _check_numbers(user: dict[str, Any]) -> list[CheckMessage]:
+    """``"365"``, ``-1`` or ``1.5`` days are mistakes that would surface only at the first purge."""
+    found: list[CheckMessage] = []
+    for name, (whole, least, may_be_none) in _NUMBERS.items():
+        if name not in user:
+            continue
+        value = user[name]
+        if value is None and may_be_none:
+            continue
+        kind = "a whole number" if whole else "a number"
+        ok = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
+        if ok and value < least:
+            ok = False
+        if not ok:
+            least_text = f"{least:g}" if least >= 1 or least == 0 else "more than 0"
+            found.append(
+                Error(
+                    f"NOOJEE['{name}'] must be {kind} of at least {least_text}"
+                    + (" (or None)" if may_be_none else "")
+                    + f", not {value!r}.",
+                    hint="See docs/settings.md.",
+                    id="noojee.E008",
+                )
+            )
+    return found
+
+
 @register(Tags.compatibility, "noojee")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
@@ -84,6 +133,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         if parts.scheme not in ("http", "https") or not parts.hostname:
             messages.append(
                 Error(f"NOOJEE['BASE_URL'] is not an http(s) URL: {base_url!r}.", id="noojee.E001")
+            )
+        elif parts.path.strip("/") or parts.query or parts.fragment:
+            messages.append(
+                Error(
+                    "NOOJEE['BASE_URL'] must be the PBX's address only, with no path or query: "
+                    f"{base_url!r}.",
+                    hint="The method paths are settings of their own (CALL_API_PATH, RECORDING_API_PATH); "
+                    f"use {parts.scheme}://{parts.netloc}",
+                    id="noojee.E001",
+                )
             )
         elif (
             parts.scheme == "http"
@@ -224,6 +283,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="noojee.W007",
             )
         )
+
+    messages += _check_numbers(user)
 
     unknown = sorted(set(user) - set(DEFAULTS))
     if unknown:

@@ -15,8 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.core.files.storage import Storage, storages
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.files.storage import InvalidStorageError, Storage, storages
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -33,8 +33,33 @@ extension_validator = RegexValidator(
 
 
 def recordings_storage() -> Storage:
-    """The storage that holds audio: private, chosen by ``NOOJEE['STORAGE_ALIAS']``."""
-    return storages[noojee_settings.STORAGE_ALIAS]
+    """The storage that holds audio: private, chosen by ``NOOJEE['STORAGE_ALIAS']``.
+
+    Django asks for it when the models are defined. A ``NOOJEE`` that is not a dict, or an alias that
+    names no storage, must reach ``manage.py check`` as ``noojee.E000``/``noojee.E004`` rather than
+    stop the project at import: such a setting gives a storage that refuses every use, saying why.
+    """
+    try:
+        return storages[noojee_settings.STORAGE_ALIAS]
+    except (ImproperlyConfigured, InvalidStorageError) as exc:
+        return MisconfiguredStorage(str(exc))
+
+
+class MisconfiguredStorage(Storage):
+    """Stands in for the recordings storage while the settings name none: every use says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("reason", "__class__", "__init__", "__repr__", "__dict__"):
+            return object.__getattribute__(self, name)
+        raise ImproperlyConfigured(
+            f"Noojee has no recordings storage: {object.__getattribute__(self, 'reason')}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<MisconfiguredStorage: {self.reason}>"
 
 
 def recording_upload_to(instance: Any, filename: str) -> str:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,3 +149,52 @@ def test_a_cache_each_process_keeps_to_itself_is_w007(settings: Any, backend: st
 def test_a_shared_cache_is_not_w007(settings: Any, backend: str) -> None:
     settings.CACHES = {"default": {"BACKEND": f"django.core.cache.backends.{backend}", "LOCATION": "x"}}
     assert "noojee.W007" not in ids(settings)
+
+
+def test_a_base_url_with_a_path_is_e001(settings: Any) -> None:
+    assert "noojee.E001" in ids(settings, BASE_URL="https://pbx.example.com/servicemanager/rest")
+    assert "noojee.E001" not in ids(settings, BASE_URL="https://pbx.example.com/")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("RETENTION_DAYS", "365"), ("RETENTION_DAYS", -1), ("RETENTION_DAYS", 1.5), ("TIMEOUT", 0),
+     ("MAX_FETCH_ATTEMPTS", True), ("POLL_BACKOFF_CAP", "600"), ("DIAL_RATE_LIMIT", 0)],
+)  # fmt: skip
+def test_a_number_that_is_not_one_or_out_of_range_is_e008(settings: Any, name: str, value: Any) -> None:
+    settings.NOOJEE = {**GOOD, name: value}
+    errors = [m for m in check_settings() if m.id == "noojee.E008"]
+    assert len(errors) == 1 and f"NOOJEE['{name}']" in errors[0].msg and repr(value) in errors[0].msg
+
+
+def test_numbers_in_range_and_allowed_nones_pass(settings: Any) -> None:
+    assert "noojee.E008" not in ids(settings, RETENTION_DAYS=365, TIMEOUT=0.5, DIAL_RATE_LIMIT=None)
+    assert "noojee.E008" not in ids(settings, RETENTION_DAYS=None, DOWNLOAD_DEADLINE=None, POLL_DELAY=0)
+
+
+@pytest.mark.parametrize(
+    ("override", "check_id"),
+    [
+        ('NOOJEE = "https://pbx.example.com"', "noojee.E000"),
+        ('NOOJEE = {**NOOJEE, "STORAGE_ALIAS": "nowhere"}', "noojee.E004"),
+    ],
+)
+def test_a_bad_noojee_or_storage_alias_is_reported_by_check_not_a_traceback(
+    tmp_path: Path, override: str, check_id: str
+) -> None:
+    (tmp_path / "broken_settings.py").write_text(f"from tests.settings import *  # noqa\n{override}\n")
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=root,
+        env={
+            **os.environ,
+            "PYTHONPATH": f"{tmp_path}{os.pathsep}{root}",
+            "DJANGO_SETTINGS_MODULE": "broken_settings",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"({check_id})" in result.stderr and "Traceback" not in result.stderr, result.stderr
