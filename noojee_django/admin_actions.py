@@ -2,6 +2,7 @@
 
 Kept apart from the ModelAdmins (``admin.py``) because they are the only part of the admin that
 changes state. ``DialActionMixin`` is here too: a CRM's own admins mix it in to call their records.
+A refusal of a service is a message in words (:func:`refusal`), never a 500.
 """
 
 from __future__ import annotations
@@ -11,14 +12,21 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IS_POPUP_VAR
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from . import services
-from .exceptions import InvalidState, NoojeeServiceError
+from .exceptions import http_status_for, message_for
 from .models import RecordingLeg, RecordingTag
+
+
+def refusal(exc: Exception) -> str:
+    """What the operator is told when a service refuses: ``exc``'s message; a bug is raised again."""
+    if http_status_for(exc) is None:
+        raise exc
+    return message_for(exc)
 
 
 @admin.action(description="Poll the PBX now", permissions=["change"])
@@ -75,8 +83,8 @@ def purge_audio(
         try:
             if services.purge_audio(recording_tag):
                 purged += 1
-        except InvalidState as exc:  # put on hold since the confirmation page was shown
-            modeladmin.message_user(request, str(exc), messages.WARNING)
+        except Exception as exc:  # e.g. put on hold since the confirmation page was shown
+            modeladmin.message_user(request, refusal(exc), messages.WARNING)
     modeladmin.message_user(
         request, f"Purged the audio of {purged} recording(s); their metadata is kept.", messages.SUCCESS
     )
@@ -109,8 +117,8 @@ def restore_audio(
     for recording_tag in queryset:
         try:
             services.restore_audio(request.user, recording_tag)
-        except (NoojeeServiceError, PermissionDenied) as exc:
-            modeladmin.message_user(request, f"{recording_tag.tag}: {exc}", messages.WARNING)
+        except Exception as exc:
+            modeladmin.message_user(request, f"{recording_tag.tag}: {refusal(exc)}", messages.WARNING)
         else:
             restored += 1
     if restored:
@@ -151,12 +159,9 @@ class DialActionMixin:
         obj = selected[0]
         try:
             call = services.dial(request.user, getattr(obj, self.noojee_phone_field), obj=obj)
-        except ValidationError as exc:
-            message_user(request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR)
-        except PermissionDenied as exc:
-            message_user(request, str(exc) or "You may not place calls.", messages.ERROR)
-        except NoojeeServiceError as exc:
-            message_user(request, exc.message, messages.ERROR)
+        except Exception as exc:
+            about = f"{obj}: " if isinstance(exc, ValidationError) else ""  # the record's number, say
+            message_user(request, about + refusal(exc), messages.ERROR)
         else:
             message_user(
                 request, f"Calling {call.number} from {call.extension}: pick up your phone.", messages.SUCCESS

@@ -30,6 +30,7 @@ from noojee_django.models import (
 )
 from noojee_django.timeline import legs_timeline
 from tests.recordings import attached_recording
+from tests.test_views import _raising, service_errors
 
 pytestmark = pytest.mark.django_db
 
@@ -599,6 +600,20 @@ def test_the_dial_action_reports_an_unreachable_pbx_as_a_message(
     assert message.startswith("The PBX could not place the call")
     assert SECRET not in message
     assert CallSession.objects.get().status == CallSession.Status.FAILED
+
+
+@pytest.mark.parametrize("exc", service_errors(), ids=lambda e: type(e).__name__)
+def test_the_dial_action_reports_every_error_of_the_tree_as_a_message(
+    settings: Any, pbx: Any, noojee_emulator_control: Any, superuser: User, customer: Customer, exc: Exception
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "MAY_DIAL": _raising(exc, for_a_record_only=True)}
+    AgentPhone.objects.create(user=superuser, extension="SIP/109")
+    response = act(logged_in(superuser), CUSTOMERS, "noojee_dial", [customer.pk])
+    assert response.status_code == 200
+    [message] = messages_of(response)
+    assert message.endswith(" ".join(getattr(exc, "messages", None) or [str(exc)]))
+    assert not CallSession.objects.exists()
+    assert noojee_emulator_control.stats()["total"] == 0
 
 
 def test_the_dial_action_calls_one_record_at_a_time(superuser: User, customer: Customer) -> None:

@@ -683,6 +683,8 @@ def check_answer(entry: EntryPoint, outcome: str, response: Any) -> None:
         assert messages_of(response) == ["No action selected."]
     else:
         assert status == int(outcome), said
+        if outcome == "404" and entry.kind in ("widget", "api"):
+            assert b"No such" in said  # the very answer for an id that names nothing
 
 
 CELLS = [(entry_point, role) for entry_point in EXPECTED for role in ROLES]

@@ -48,6 +48,24 @@ def may_dial(user: Any, obj: Any | None = None) -> bool:
     return bool(check(user, obj)) if check is not None else True
 
 
+def may_record(user: Any, obj: Any | None = None) -> bool:
+    """Whether ``user`` may record calls (for ``obj``, when given): the ``MAY_RECORD`` hook."""
+    check = noojee_settings.hook("MAY_RECORD")
+    return bool(check(user, obj)) if check is not None else True
+
+
+def check_may_dial(user: Any) -> None:
+    """Whether ``user`` may place calls at all: entry points ask before they look anything up."""
+    require_login(user)
+    require("MAY_DIAL", user, None, "You may not place calls.")
+
+
+def check_may_record(user: Any) -> None:
+    """Whether ``user`` may record calls at all: entry points ask before they look up the record."""
+    require_login(user)
+    require("MAY_RECORD", user, None, "You may not record calls.")
+
+
 def may_hear(user: Any, obj: Any) -> bool:
     """Whether ``user`` may hear the recordings attached to ``obj`` (the ``MAY_HEAR`` hook)."""
     if obj is None:
