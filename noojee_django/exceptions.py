@@ -39,6 +39,10 @@ class NoAgentPhone(NoojeeServiceError):
     status_code = 409
 
 
+class InvalidAgentPhone(NoAgentPhone):
+    """The user's phone row holds text the PBX would read as commands (written around its form)."""
+
+
 class InvalidState(NoojeeServiceError):
     """The object is not in a state that allows this (stop a tag that is not recording, ...)."""
 
