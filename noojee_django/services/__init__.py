@@ -19,7 +19,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 
 from __future__ import annotations
 
-from .access import attach_to, check_may_hear, record_access, recordings_for
+from .access import attach_to, check_may_attach, check_may_hear, record_access, recordings_for
 from .base import (
     UNIQUE_ID_MAX_LENGTH,
     agent_phone_for,
@@ -81,6 +81,7 @@ __all__ = [
     "attach_to",
     "attachable_model",
     "backoff_delay",
+    "check_may_attach",
     "check_may_dial",
     "check_may_hear",
     "check_may_record",
