@@ -46,6 +46,7 @@ OUTCOMES = {
     "no phone": "refused for want of one's own `AgentPhone` (HTTP 409; a message in the admin), nothing done",
     "login": "sent to the login page (the admin's for admin pages), nothing done",
     "not offered": "the admin action is not in the user's list; posting it anyway does nothing",
+    "refused": "the admin action is offered, and answers with a message saying why it did nothing",
 }
 
 # Paths are relative to where the project includes the app's URLs (``/noojee/``) or to the admin.
@@ -99,12 +100,19 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin: an attempt":                          ("login", "login", "login",  "login",  "ok",          "ok"),
     "admin: listens":                             ("login", "login", "login",  "login",  "ok",          "ok"),
     "admin: a listen":                            ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin: the audio ledger":                    ("login", "login", "login",  "login",  "403",         "ok"),
+    "admin: an audio ledger entry":               ("login", "login", "login",  "login",  "403",         "ok"),
+    "admin: status changes":                      ("login", "login", "login",  "login",  "403",         "ok"),
+    "admin: a status change":                     ("login", "login", "login",  "login",  "403",         "ok"),
     "admin action: Poll the PBX now":             ("login", "login", "login",  "login",  "ok",          "ok"),
     "admin action: Set legal hold":               ("login", "login", "login",  "login",  "ok",          "ok"),
     "admin action: Clear legal hold":             ("login", "login", "login",  "login",  "ok",          "ok"),
     "admin action: Purge audio (confirmation)":   ("login", "login", "login",  "login",  "not offered", "ok"),
     "admin action: Purge audio (yes)":            ("login", "login", "login",  "login",  "not offered", "ok"),
     "admin action: Fetch audio again":            ("login", "login", "login",  "login",  "ok",          "ok"),
+    "admin action: Restore purged audio":         ("login", "login", "login",  "login",  "not offered", "ok"),
+    "admin action: Attach to another record (review)": ("login", "login", "login", "login", "refused",   "ok"),
+    "admin action: Attach to another record (yes)": ("login", "login", "login",  "login",  "refused",     "ok"),
     "admin action: Dial (a CRM admin)":           ("login", "login", "login",  "login",  "403",         "no phone"),
     "admin: a CRM record's voice signatures":     ("login", "login", "login",  "login",  "ok",          "ok"),
 }
