@@ -162,6 +162,7 @@ class RecordingTagAdmin(_WritesWhatChanged):
         admin_actions.clear_legal_hold,
         admin_actions.purge_audio,
         admin_actions.restore_audio,
+        admin_actions.attach_to,
     ]
     readonly_fields = [
         "tag",

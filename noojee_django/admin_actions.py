@@ -2,23 +2,34 @@
 
 Kept apart from the ModelAdmins (``admin.py``) because they are the only part of the admin that
 changes state. ``DialActionMixin`` is here too: a CRM's own admins mix it in to call their records.
+A refusal of a service is a message in words (:func:`refusal`), never a 500.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IS_POPUP_VAR
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from . import services
-from .exceptions import InvalidState, NoojeeServiceError
+from .exceptions import http_status_for, message_for
+from .forms import resolve_object
 from .models import RecordingLeg, RecordingTag
+
+
+def refusal(exc: Exception) -> str:
+    """What the operator is told when a service refuses: ``exc``'s message; a bug is raised again."""
+    if http_status_for(exc) is None:
+        raise exc
+    return message_for(exc)
 
 
 @admin.action(description="Poll the PBX now", permissions=["change"])
@@ -75,8 +86,8 @@ def purge_audio(
         try:
             if services.purge_audio(recording_tag):
                 purged += 1
-        except InvalidState as exc:  # put on hold since the confirmation page was shown
-            modeladmin.message_user(request, str(exc), messages.WARNING)
+        except Exception as exc:  # e.g. put on hold since the confirmation page was shown
+            modeladmin.message_user(request, refusal(exc), messages.WARNING)
     modeladmin.message_user(
         request, f"Purged the audio of {purged} recording(s); their metadata is kept.", messages.SUCCESS
     )
@@ -109,14 +120,111 @@ def restore_audio(
     for recording_tag in queryset:
         try:
             services.restore_audio(request.user, recording_tag)
-        except (NoojeeServiceError, PermissionDenied) as exc:
-            modeladmin.message_user(request, f"{recording_tag.tag}: {exc}", messages.WARNING)
+        except Exception as exc:
+            modeladmin.message_user(request, f"{recording_tag.tag}: {refusal(exc)}", messages.WARNING)
         else:
             restored += 1
     if restored:
         modeladmin.message_user(
             request, f"{restored} recording(s) will be fetched from the PBX again.", messages.SUCCESS
         )
+
+
+def attachable_content_types() -> QuerySet[ContentType]:
+    """The kinds of record recordings may be attached to (``ATTACHABLE_MODELS``)."""
+    ids = [
+        content_type.pk
+        for content_type in ContentType.objects.all()
+        if (model := content_type.model_class()) is not None and services.attachable_model(model)
+    ]
+    return ContentType.objects.filter(pk__in=ids).order_by("app_label", "model")
+
+
+class AttachTargetForm(forms.Form):
+    """The record the selected recordings go to: its kind (only attachable ones) and its id."""
+
+    content_type = forms.ModelChoiceField(queryset=ContentType.objects.none(), label="Kind of record")
+    object_id = forms.CharField(max_length=64, label="Record id", strip=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["content_type"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = attachable_content_types()
+
+
+def _may_view(user: Any, obj: Any) -> bool:
+    perm = f"{obj._meta.app_label}.view_{obj._meta.model_name}"
+    return bool(user.has_perm(perm) or user.has_perm(perm, obj))
+
+
+def _record_label(content_type: ContentType | None, object_id: str) -> str:
+    return f"{content_type.app_label}.{content_type.model} #{object_id}" if content_type else "—"
+
+
+ATTACH_TEMPLATE = "admin/noojee_django/recordingtag/attach_confirmation.html"
+
+
+@admin.action(description="Attach to another record…", permissions=["change"])
+def attach_to(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
+) -> HttpResponse | None:
+    """Three steps, each a post of the changelist's action: pick the target record; see what will
+    move (``attach_step=review``); confirm (``attach_step=confirm``). Every refusal is a message."""
+    selected = list(queryset.select_related("content_type").order_by("pk"))
+    step = request.POST.get("attach_step", "")
+    form = AttachTargetForm(request.POST if step else None)
+    context: dict[str, Any] = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Attach recordings to another record",
+        "opts": modeladmin.model._meta,
+        "form": form,
+        "selected": [(t, _record_label(t.content_type, t.object_id)) for t in selected],
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+    }
+    if not step or not form.is_valid():
+        return TemplateResponse(request, ATTACH_TEMPLATE, context)
+    user = request.user
+    content_type = form.cleaned_data["content_type"]
+    try:  # a record the operator may not view is answered as a missing one
+        target = resolve_object(
+            str(content_type.pk), form.cleaned_data["object_id"], may_use=lambda obj: _may_view(user, obj)
+        )
+    except Exception as exc:
+        modeladmin.message_user(request, refusal(exc), messages.ERROR)
+        return TemplateResponse(request, ATTACH_TEMPLATE, context)
+    target_label = f"{target} ({_record_label(content_type, str(target.pk))})"
+    movable: list[RecordingTag] = []
+    refused: list[tuple[RecordingTag, str]] = []
+    for recording_tag in selected:
+        try:
+            services.check_may_attach(user, recording_tag, target)
+        except Exception as exc:
+            refused.append((recording_tag, refusal(exc)))
+        else:
+            movable.append(recording_tag)
+    if step == "review" and movable:
+        context.update(
+            step="review",
+            target_label=target_label,
+            movable=[(t, _record_label(t.content_type, t.object_id)) for t in movable],
+            refused=refused,
+        )
+        return TemplateResponse(request, ATTACH_TEMPLATE, context)
+    moved = 0
+    if step == "confirm":
+        for recording_tag in movable:
+            try:
+                services.attach_to(user, recording_tag, target)
+            except Exception as exc:
+                refused.append((recording_tag, refusal(exc)))
+            else:
+                moved += 1
+    for recording_tag, reason in refused:
+        modeladmin.message_user(request, f"{recording_tag.tag}: {reason}", messages.WARNING)
+    if moved:
+        modeladmin.message_user(request, f"Moved {moved} recording(s) to {target_label}.", messages.SUCCESS)
+    return None
 
 
 class DialActionMixin:
@@ -151,12 +259,9 @@ class DialActionMixin:
         obj = selected[0]
         try:
             call = services.dial(request.user, getattr(obj, self.noojee_phone_field), obj=obj)
-        except ValidationError as exc:
-            message_user(request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR)
-        except PermissionDenied as exc:
-            message_user(request, str(exc) or "You may not place calls.", messages.ERROR)
-        except NoojeeServiceError as exc:
-            message_user(request, exc.message, messages.ERROR)
+        except Exception as exc:
+            about = f"{obj}: " if isinstance(exc, ValidationError) else ""  # the record's number, say
+            message_user(request, about + refusal(exc), messages.ERROR)
         else:
             message_user(
                 request, f"Calling {call.number} from {call.extension}: pick up your phone.", messages.SUCCESS

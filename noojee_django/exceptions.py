@@ -4,7 +4,8 @@ Bad input is a :class:`django.core.exceptions.ValidationError`; a refused user i
 :class:`NoojeePermissionDenied` (a Django ``PermissionDenied``); the rest derive from
 :class:`NoojeeServiceError`, whose ``status_code`` is the HTTP status an entry point answers with.
 Client errors from the PBX are wrapped in :class:`PbxError` with the original as ``cause``.
-:func:`http_status_for` is what views, the REST API and the admin ask.
+:func:`http_status_for` and :func:`message_for` are what views, the REST API and the admin ask, so a
+new error class needs no change in any entry point.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class NoAgentPhone(NoojeeServiceError):
     """The user has no active :class:`~noojee_django.models.AgentPhone` to dial or record from."""
 
     status_code = 409
+
+
+class InvalidAgentPhone(NoAgentPhone):
+    """The user's phone row holds text the PBX would read as commands (written around its form)."""
 
 
 class InvalidState(NoojeeServiceError):
@@ -76,3 +81,19 @@ def http_status_for(exc: BaseException) -> int | None:
     if isinstance(exc, NoojeeServiceError):
         return exc.status_code
     return None
+
+
+def message_for(exc: BaseException) -> str:
+    """What an entry point tells the user about ``exc``, in words."""
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            errors = next(iter(exc.error_dict.values()))
+            return " ".join(errors[0].messages)
+        return " ".join(exc.messages)
+    if isinstance(exc, NoojeeServiceError):
+        return exc.message
+    if isinstance(exc, PermissionDenied):
+        return str(exc) or "You may not do this."
+    if isinstance(exc, ObjectDoesNotExist):
+        return str(exc) or "No such record."
+    return str(exc)

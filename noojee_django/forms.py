@@ -4,10 +4,15 @@ Numbers and tags go through the same :mod:`~noojee_django.validation` rules the 
 hostile value is refused with a message at the door; the services check again, so nothing that skips
 these forms can reach an Asterisk dial string either. The CRM object a call or recording is for is named
 by content type (its id or ``app_label.model``) and object id, and resolved here to an instance.
+
+A record that does not exist, one of a model calls may not be linked to (``ATTACHABLE_MODELS``), and
+one the user may not use are answered alike (:class:`ObjectNotFound`, one message), so nobody learns
+from the answer which ids exist. Entry points check that the user may act at all before that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -16,22 +21,23 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 
+from .exceptions import NotFound, message_for
+from .services.base import attachable_model
 from .validation import normalize_number, validate_tag, validate_unique_id
 
 #: Longest raw value accepted in any field before the real rules even look at it: a 1 MB "number" is
 #: refused as too long, not scanned character by character.
 MAX_RAW_LENGTH = 200
 
-#: Apps whose models are never the CRM object of a call or a recording.
-_INTERNAL_APP_LABELS = frozenset({"contenttypes", "sessions", "admin", "authtoken", "noojee_django"})
+#: The answer for a record that does not exist, may not be linked to, or is not the user's to use.
+NO_SUCH_RECORD = "No such record."
 
 
-class ObjectNotFound(Exception):
-    """The content type is valid but no object has this id: a 404, not a 400."""
+class ObjectNotFound(NotFound):
+    """No record the user may use has this id (or none exists): a 404, not a 400."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str = NO_SUCH_RECORD) -> None:
         super().__init__(message)
-        self.message = message
 
 
 def _one_line(value: str, what: str) -> str:
@@ -78,21 +84,28 @@ def resolve_content_type(raw: object) -> ContentType:
             f"Unknown kind of record: {value[:50]!r}.", code="unknown_content_type"
         ) from None
     model_class = content_type.model_class()
-    if (
-        model_class is None
-        or content_type.app_label in _INTERNAL_APP_LABELS
-        or not apps.is_installed(model_class._meta.app_config.name)
-    ):
+    if model_class is None or not apps.is_installed(model_class._meta.app_config.name):
         raise ValidationError(f"Unknown kind of record: {value[:50]!r}.", code="unknown_content_type")
     return content_type
 
 
-def resolve_object(content_type_raw: object, object_id_raw: object) -> models.Model:
-    """The CRM object named by content type and id. Bad input is a ``ValidationError``; a well-formed id
-    that matches nothing is :class:`ObjectNotFound`."""
+def resolve_object(
+    content_type_raw: object,
+    object_id_raw: object,
+    *,
+    may_use: Callable[[models.Model], bool] | None = None,
+) -> models.Model:
+    """The CRM object named by content type and id, if the user may use it (``may_use``).
+
+    A kind of record that does not exist, or an id that is not one, is a ``ValidationError``. A model
+    outside ``ATTACHABLE_MODELS`` (whatever the id), an id that matches nothing, and a record
+    ``may_use`` refuses are all :class:`ObjectNotFound`, with one message.
+    """
     content_type = resolve_content_type(content_type_raw)
     model_class = content_type.model_class()
     assert model_class is not None  # checked by resolve_content_type
+    if not attachable_model(model_class):
+        raise ObjectNotFound()
     raw_id = str(object_id_raw if object_id_raw is not None else "")
     if not raw_id:
         raise ValidationError("Name the record (its id).", code="object_id_required")
@@ -105,19 +118,27 @@ def resolve_object(content_type_raw: object, object_id_raw: object) -> models.Mo
             f"{raw_id[:50]!r} is not a valid record id.", code="invalid_object_id"
         ) from None
     try:
-        return model_class._default_manager.get(pk=object_id)
+        obj = model_class._default_manager.get(pk=object_id)
     except (ObjectDoesNotExist, ValueError, TypeError, OverflowError):
-        raise ObjectNotFound(f"No {model_class._meta.verbose_name} has id {raw_id[:50]!r}.") from None
+        raise ObjectNotFound() from None
+    if may_use is not None and not may_use(obj):
+        raise ObjectNotFound()
+    return obj
 
 
 class _ObjectForm(forms.Form):
     """Resolves ``content_type`` + ``object_id`` into ``cleaned_data["obj"]`` (``None`` when both are empty).
 
-    An id that matches nothing leaves ``not_found`` set instead of a field error, so the view answers 404.
+    A record that is missing or not the user's to use (``may_use``) leaves ``not_found`` set instead of
+    a field error, so the view answers 404.
     """
 
     object_required = False
     not_found: str | None = None
+
+    def __init__(self, *args: Any, may_use: Callable[[models.Model], bool] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.may_use = may_use
 
     def clean_object(self) -> None:
         content_type = self.cleaned_data.get("content_type", "")
@@ -126,7 +147,7 @@ class _ObjectForm(forms.Form):
             self.cleaned_data["obj"] = None
             return
         try:
-            self.cleaned_data["obj"] = resolve_object(content_type, object_id)
+            self.cleaned_data["obj"] = resolve_object(content_type, object_id, may_use=self.may_use)
         except ValidationError as exc:
             field = "object_id" if exc.code in ("object_id_required", "invalid_object_id") else "content_type"
             self.add_error(field, exc)
@@ -212,9 +233,9 @@ _FIELD_OF_CODE = {
 def describe_error(exc: ValidationError) -> tuple[str, str | None]:
     """A ``ValidationError`` (of a form or a service) as ``(message in words, field name or None)``."""
     if hasattr(exc, "error_dict"):
-        field, errors = next(iter(exc.error_dict.items()))
-        return " ".join(errors[0].messages), None if field == "__all__" else field
-    return " ".join(exc.messages), _FIELD_OF_CODE.get(getattr(exc, "code", None) or "")
+        field = next(iter(exc.error_dict))
+        return message_for(exc), None if field == "__all__" else field
+    return message_for(exc), _FIELD_OF_CODE.get(getattr(exc, "code", None) or "")
 
 
 def first_error(form: forms.Form) -> tuple[str, str | None]:

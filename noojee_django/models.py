@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import noojee_settings
+from .validation import pbx_text_validator
 
 EXTENSION_RE = re.compile(r"^(?P<tech>SIP|PJSIP|IAX2)/(?P<exten>[0-9]{2,10})\Z")
 extension_validator = RegexValidator(
@@ -107,10 +108,16 @@ class AgentPhone(models.Model):
         null=True, blank=True, help_text=_("Only for Snom handsets with newer firmware.")
     )
     auto_answer_custom = models.CharField(
-        max_length=200, blank=True, help_text=_("The SIP header to send when the brand is 'Custom string'.")
+        max_length=200,
+        blank=True,
+        validators=[pbx_text_validator],
+        help_text=_("The SIP header to send when the brand is 'Custom string'."),
     )
     login_name = models.CharField(
-        max_length=100, blank=True, help_text=_("Noojee login name that will own the recordings.")
+        max_length=100,
+        blank=True,
+        validators=[pbx_text_validator],
+        help_text=_("Noojee login name that will own the recordings."),
     )
     is_active = models.BooleanField(default=True)
 
@@ -127,9 +134,6 @@ class AgentPhone(models.Model):
             )
         if self.handset_brand == HandsetBrand.SNOM_NEW and not self.handset_ip:
             raise ValidationError({"handset_ip": _("Newer Snom firmware needs the handset's IP address.")})
-        for char in "\r\n":
-            if char in self.auto_answer_custom:
-                raise ValidationError({"auto_answer_custom": _("The auto-answer string must be one line.")})
 
     @property
     def exten_number(self) -> str:

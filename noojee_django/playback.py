@@ -7,7 +7,8 @@ seek without downloading the whole file. Files are streamed from storage in bloc
 Range rules (RFC 9110 §14): one range is served; of several, the first satisfiable one (a player asks
 for one at a time, and multipart answers help nobody here). A header that does not parse, or a range
 whose end is before its start, is ignored and the whole file served, as the RFC allows. A range that
-starts past the end of the file is answered 416 with ``Content-Range: bytes */size``.
+starts past the end of the file is answered 416 with ``Content-Range: bytes */size``, and is not
+logged as a listen: it served no audio.
 
 Each answer carries a strong ``ETag`` (the audio's sha256), and a Range with an ``If-Range`` that does
 not match it is answered with the whole file: a signature joined again after a leg was fetched again
@@ -213,14 +214,15 @@ def _serve(
         if wanted:
             response["Content-Range"] = f"bytes {first}-{last}/{size}"
     try:
-        services.record_access(
-            request.user,
-            recording_tag,
-            leg=leg,
-            action=RecordingAccess.Action.DOWNLOAD if download else RecordingAccess.Action.PLAY,
-            byte_range=header,
-            ip_address=_client_ip(request),
-        )
+        if response.status_code != 416:  # a 416 serves no byte of the audio: not a listen
+            services.record_access(
+                request.user,
+                recording_tag,
+                leg=leg,
+                action=RecordingAccess.Action.DOWNLOAD if download else RecordingAccess.Action.PLAY,
+                byte_range=header,
+                ip_address=_client_ip(request),
+            )
     except Exception:
         response.close()  # no listen without its log line; and no file left open
         raise

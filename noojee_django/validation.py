@@ -1,4 +1,5 @@
-"""Input rules for everything that reaches the PBX: numbers, tags, channel unique ids.
+"""Input rules for everything that reaches the PBX: numbers, tags, channel unique ids, and the text
+of an agent's phone (its auto-answer string and Noojee login name).
 
 A number ends up in an Asterisk dial string, so anything beyond digits and a leading ``+`` is refused
 rather than escaped: ``&``, ``,``, ``|`` or ``/`` would add destinations or options, ``${`` would
@@ -57,3 +58,38 @@ def validate_unique_id(raw: object) -> str:
     if not isinstance(raw, str) or not _UNIQUE_ID_RE.fullmatch(raw):
         raise ValidationError("A call's unique id looks like 1412750652.496.", code="invalid_unique_id")
     return raw
+
+
+#: In an auto-answer header or a login name: dial options and destinations (``,`` ``&`` ``|`` ``^``).
+_PBX_TEXT_FORBIDDEN = ",&|^"
+
+
+def is_pbx_text(value: str) -> bool:
+    """Whether ``value`` can go into the PBX's dial string as text: see :func:`validate_pbx_text`."""
+    return (
+        not any(char in _PBX_TEXT_FORBIDDEN for char in value)
+        and "${" not in value
+        and all(char.isprintable() for char in value)
+    )
+
+
+def validate_pbx_text(value: str) -> str:
+    """An auto-answer string or a login name, which the PBX puts into a dial string as it is.
+
+    ``,`` ``&`` ``|`` ``^`` would add options or destinations, ``${`` would expand a variable, and a
+    line break or any other control or invisible character (tabs, NUL, U+2028, bidi overrides) would
+    end or disguise the header. Spaces, ``:``, ``;``, ``\\``, ``<`` and ``>`` are what the published
+    auto-answer strings are made of, and pass.
+    """
+    if not is_pbx_text(value):
+        raise ValidationError(
+            "This may not contain , & | ^ ${ or control characters such as line breaks or tabs: "
+            "the PBX would read them as part of the dial command.",
+            code="invalid_pbx_text",
+        )
+    return value
+
+
+def pbx_text_validator(value: str) -> None:
+    """:func:`validate_pbx_text` as a model field validator."""
+    validate_pbx_text(value)

@@ -3,8 +3,12 @@
 Each view checks its input, calls one service and answers in the form the request asked for: JSON for
 the JavaScript widget (``Accept: application/json`` or ``X-Requested-With``), or a redirect back to the
 page with a message, so every button also works as a plain HTML form without JavaScript. Errors are
-answered in words, never as a 500: bad input is 400, a refused user 403, an unknown record 404, a
-service error its own status (409 no phone or wrong state, 502 the PBX failed).
+answered in words, never as a 500, with the status :func:`~noojee_django.exceptions.http_status_for`
+gives (400 bad input, 403 refused, 404 unknown, 409 no phone or wrong state, 429 too many calls, 502
+the PBX failed).
+
+Whether the user may act at all is asked before anything is looked up; a record, call or recording
+that exists but is not the user's to use is answered exactly as one that does not exist.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -27,8 +32,8 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from . import services
-from .exceptions import NoojeeServiceError
-from .forms import AnswerForm, DialForm, ObjectNotFound, StartRecordingForm, describe_error, first_error
+from .exceptions import NotFound, http_status_for, message_for
+from .forms import AnswerForm, DialForm, StartRecordingForm, describe_error, first_error
 from .models import CallSession, RecordingTag
 
 logger = logging.getLogger("noojee_django")
@@ -88,17 +93,14 @@ def entry_point(view: View | None = None, *, always_json: bool = False) -> Any:
             return redirect_to_login(safe_back_url(request))
         try:
             return view(request, *args, **kwargs)
-        except ValidationError as exc:
-            message, field = describe_error(exc)
-            return fail(message, 400, field)
-        except ObjectNotFound as exc:
-            return fail(exc.message, 404)
-        except PermissionDenied as exc:
-            return fail(str(exc) or "You may not do this.", 403)
-        except NoojeeServiceError as exc:
-            if exc.status_code >= 500:
+        except Exception as exc:
+            status = http_status_for(exc)
+            if status is None:
+                raise  # a bug: Django's own 500
+            if status >= 500:
                 logger.warning("%s failed: %s", view.__name__, exc)
-            return fail(exc.message, exc.status_code)
+            field = describe_error(exc)[1] if isinstance(exc, ValidationError) else None
+            return fail(message_for(exc), status, field)
 
     return csrf_protect(never_cache(wrapper))
 
@@ -108,11 +110,18 @@ def _form_error(request: HttpRequest, form: Any) -> HttpResponse:
     return _failed(request, message, 400, field)
 
 
-def _get(model: type[Any], pk: int, what: str) -> Any:
+def _get(model: type[Any], pk: int, what: str, user: Any, check: Callable[[Any, Any], None]) -> Any:
+    """The row ``pk`` if ``check(user, row)`` lets the user act on it; else, as for no row, a 404."""
     try:
-        return model._default_manager.get(pk=pk)
-    except model.DoesNotExist:
-        raise ObjectNotFound(f"No such {what}.") from None
+        obj = model._default_manager.get(pk=pk)
+        check(user, obj)
+    except (model.DoesNotExist, PermissionDenied):
+        raise NotFound(f"No such {what}.") from None
+    return obj
+
+
+def _asks_to_record(request: HttpRequest) -> bool:
+    return bool(forms.BooleanField(required=False).to_python(request.POST.get("record")))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -151,6 +160,11 @@ def may_see_call(user: Any, call: CallSession) -> bool:
     return call.user_id == user.pk or user.has_perm("noojee_django.view_callsession")
 
 
+def _require_may_see_call(user: Any, call: CallSession) -> None:
+    if not may_see_call(user, call):
+        raise PermissionDenied("This is not your call.")
+
+
 # --------------------------------------------------------------------------------------------------
 # Views
 
@@ -158,11 +172,19 @@ def may_see_call(user: Any, call: CallSession) -> bool:
 @require_POST
 @entry_point
 def dial(request: HttpRequest) -> HttpResponse:
-    form = DialForm(request.POST)
+    user = request.user
+    record = _asks_to_record(request)
+    services.check_may_dial(user)
+    if record:
+        services.check_may_record(user)
+    form = DialForm(
+        request.POST,
+        may_use=lambda obj: services.may_dial(user, obj) and (not record or services.may_record(user, obj)),
+    )
     if not form.is_valid():
         return _form_error(request, form)
     if form.not_found:
-        raise ObjectNotFound(form.not_found)
+        raise NotFound(form.not_found)
     data = form.cleaned_data
     call = services.dial(
         request.user, data["number"], obj=data["obj"], record=data["record"], tag=data["tag"] or None
@@ -173,7 +195,8 @@ def dial(request: HttpRequest) -> HttpResponse:
 @require_POST
 @entry_point
 def hangup(request: HttpRequest, call_id: int) -> HttpResponse:
-    call = services.hangup(request.user, _get(CallSession, call_id, "call"))
+    call = _get(CallSession, call_id, "call", request.user, services.require_own_call)
+    call = services.hangup(request.user, call)
     return _done(request, f"Hung up the call to {call.number}.", call_payload(call))
 
 
@@ -190,11 +213,13 @@ def answer(request: HttpRequest) -> HttpResponse:
 @require_POST
 @entry_point
 def start_recording(request: HttpRequest) -> HttpResponse:
-    form = StartRecordingForm(request.POST)
+    user = request.user
+    services.check_may_record(user)
+    form = StartRecordingForm(request.POST, may_use=lambda obj: services.may_record(user, obj))
     if not form.is_valid():
         return _form_error(request, form)
     if form.not_found:
-        raise ObjectNotFound(form.not_found)
+        raise NotFound(form.not_found)
     data = form.cleaned_data
     recording_tag = services.start_recording(
         request.user, data["obj"], data["tag"], consent_given=data["consent"]
@@ -205,7 +230,10 @@ def start_recording(request: HttpRequest) -> HttpResponse:
 @require_POST
 @entry_point
 def stop_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
-    recording_tag = services.stop_recording(request.user, _get(RecordingTag, recording_tag_id, "recording"))
+    recording_tag = _get(
+        RecordingTag, recording_tag_id, "recording", request.user, services.require_own_recording
+    )
+    recording_tag = services.stop_recording(request.user, recording_tag)
     if recording_tag.status == RecordingTag.Status.ATTACHED:
         message = f"{recording_tag.tag} is already attached."
     elif recording_tag.status in RecordingTag.FINAL_STATUSES:
@@ -221,8 +249,6 @@ def stop_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
 @require_GET
 @entry_point(always_json=True)
 def call_status(request: HttpRequest, call_id: int) -> HttpResponse:
-    call = _get(CallSession, call_id, "call")
-    if not may_see_call(request.user, call):
-        raise PermissionDenied("This is not your call.")
+    call = _get(CallSession, call_id, "call", request.user, _require_may_see_call)
     call = services.current_call_status(call)
     return JsonResponse(call_payload(call))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.db.models.signals import post_init
@@ -30,6 +31,7 @@ from noojee_django.models import (
 )
 from noojee_django.timeline import legs_timeline
 from tests.recordings import attached_recording
+from tests.test_views import _raising, service_errors
 
 pytestmark = pytest.mark.django_db
 
@@ -601,6 +603,20 @@ def test_the_dial_action_reports_an_unreachable_pbx_as_a_message(
     assert CallSession.objects.get().status == CallSession.Status.FAILED
 
 
+@pytest.mark.parametrize("exc", service_errors(), ids=lambda e: type(e).__name__)
+def test_the_dial_action_reports_every_error_of_the_tree_as_a_message(
+    settings: Any, pbx: Any, noojee_emulator_control: Any, superuser: User, customer: Customer, exc: Exception
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "MAY_DIAL": _raising(exc, for_a_record_only=True)}
+    AgentPhone.objects.create(user=superuser, extension="SIP/109")
+    response = act(logged_in(superuser), CUSTOMERS, "noojee_dial", [customer.pk])
+    assert response.status_code == 200
+    [message] = messages_of(response)
+    assert message.endswith(" ".join(getattr(exc, "messages", None) or [str(exc)]))
+    assert not CallSession.objects.exists()
+    assert noojee_emulator_control.stats()["total"] == 0
+
+
 def test_the_dial_action_calls_one_record_at_a_time(superuser: User, customer: Customer) -> None:
     other = Customer.objects.create(name="Other", phone="0399999999")
     AgentPhone.objects.create(user=superuser, extension="SIP/109")
@@ -617,3 +633,83 @@ def test_the_dial_action_is_offered_only_to_those_who_may_dial(agent: User, cust
     User.objects.filter(pk=agent.pk).update(is_staff=True)
     page = logged_in(agent).get(reverse(CUSTOMERS)).content.decode()
     assert 'value="noojee_dial"' in page
+
+
+# Attach to another record
+
+
+def attach(client: Client, recording_tag: RecordingTag, **data: Any) -> Any:
+    return act(client, TAGS, "attach_to", [recording_tag.pk], **data)
+
+
+def test_attach_asks_for_the_target_shows_what_will_move_then_moves_it(
+    admin_client: Client, invoice: Invoice, customer: Customer
+) -> None:
+    other = Invoice.objects.create(number="INV-43", customer=customer, amount="10.00")
+    recording_tag = attached_recording(invoice)
+    invoices = ContentType.objects.get_for_model(Invoice)
+
+    asked = attach(admin_client, recording_tag)
+    assert asked.status_code == 200
+    choices = {c for c, _ in asked.context["form"].fields["content_type"].choices if c}
+    assert invoices.pk in {int(str(c)) for c in choices}
+    assert ContentType.objects.get_for_model(User).pk not in {int(str(c)) for c in choices}
+    assert b"Show what will move" in asked.content
+
+    target = {"content_type": invoices.pk, "object_id": str(other.pk)}
+    review = attach(admin_client, recording_tag, attach_step="review", **target)
+    assert review.status_code == 200
+    assert b"Yes, move them" in review.content
+    assert f"INV-42 — Attached: from crm.invoice #{invoice.pk} to".encode() in review.content
+    assert RecordingTag.objects.get(pk=recording_tag.pk).object_id == str(invoice.pk)
+
+    done = attach(admin_client, recording_tag, attach_step="confirm", **target)
+    assert done.status_code == 200
+    assert messages_of(done) == [f"Moved 1 recording(s) to Invoice INV-43 (crm.invoice #{other.pk})."]
+    assert RecordingTag.objects.get(pk=recording_tag.pk).content_object == other
+
+
+def test_attach_offers_only_the_attachable_kinds_of_record(
+    settings: Any, admin_client: Client, invoice: Invoice, customer: Customer
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "ATTACHABLE_MODELS": ["crm.invoice"]}
+    recording_tag = attached_recording(invoice)
+    asked = attach(admin_client, recording_tag)
+    choices = [str(c) for c, _ in asked.context["form"].fields["content_type"].choices if c]
+    assert choices == [str(ContentType.objects.get_for_model(Invoice).pk)]
+
+    for model, pk in [(Customer, customer.pk), (User, User.objects.get(username="root").pk)]:
+        target = {"content_type": ContentType.objects.get_for_model(model).pk, "object_id": str(pk)}
+        response = attach(admin_client, recording_tag, attach_step="confirm", **target)
+        assert response.status_code == 200
+        assert "content_type" in response.context["form"].errors
+    assert RecordingTag.objects.get(pk=recording_tag.pk).content_object == invoice
+
+
+def test_attach_to_a_missing_record_says_so_and_moves_nothing(admin_client: Client, invoice: Invoice) -> None:
+    recording_tag = attached_recording(invoice)
+    target = {
+        "content_type": ContentType.objects.get_for_model(Invoice).pk,
+        "object_id": str(invoice.pk + 99),
+    }
+    for step in ("review", "confirm"):
+        response = attach(admin_client, recording_tag, attach_step=step, **target)
+        assert response.status_code == 200
+        assert messages_of(response) == ["No such record."]
+    assert RecordingTag.objects.get(pk=recording_tag.pk).content_object == invoice
+
+
+def test_attach_by_an_operator_who_may_not_change_invoices_is_refused_in_a_message(
+    staff: User, invoice: Invoice, customer: Customer
+) -> None:
+    other = Invoice.objects.create(number="INV-43", customer=customer, amount="10.00")
+    recording_tag = attached_recording(invoice)
+    target = {"content_type": ContentType.objects.get_for_model(Invoice).pk, "object_id": str(other.pk)}
+    for step in ("review", "confirm"):
+        response = attach(logged_in(staff), recording_tag, attach_step=step, **target)
+        assert response.status_code == 200
+        assert response.redirect_chain[-1][0] == reverse(TAGS)
+        assert messages_of(response) == [
+            "INV-42: You may not change the record this recording is attached to."
+        ]
+    assert RecordingTag.objects.get(pk=recording_tag.pk).content_object == invoice

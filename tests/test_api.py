@@ -12,8 +12,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from example_project.crm.models import Customer, Invoice
+from noojee_django.exceptions import http_status_for
 from noojee_django.models import CallSession, RecordingLeg, RecordingTag
-from tests.test_views import dials, pbx_requests, wait_for
+from tests.test_views import _raising, dials, pbx_requests, service_errors, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -145,7 +146,7 @@ def test_hostile_numbers_are_400_and_reach_no_pbx(
     ("content_type", "object_id", "status"),
     [
         ("crm.nothing", "1", 400),
-        ("sessions.session", "1", 400),
+        ("sessions.session", "1", 404),
         ("crm.customer", "abc", 400),
         ("crm.customer", "999", 404),
     ],
@@ -173,8 +174,8 @@ def test_another_agents_call_is_hidden_and_cannot_be_hung_up(
     other = api(other_agent)
     assert other.get(call_url(call_id)).status_code == 404
     response = other.post(call_url(call_id, "hangup"))
-    assert response.status_code == 403
-    assert response.json()["detail"] == "This is not your call."
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No such call."
     assert CallSession.objects.get(pk=call_id).is_active
 
 
@@ -338,7 +339,7 @@ def test_another_agent_cannot_stop_my_recording(
     recording_tag = RecordingTag.objects.create(
         tag="INV-42", content_object=invoice, extension="SIP/101", started_by=agent
     )
-    assert api(other_agent).post(recording_url(recording_tag.pk, "stop")).status_code == 403
+    assert api(other_agent).post(recording_url(recording_tag.pk, "stop")).status_code == 404
     recording_tag.refresh_from_db()
     assert recording_tag.status == RecordingTag.Status.RECORDING
 
@@ -371,3 +372,151 @@ def test_the_openapi_schema_describes_the_endpoints() -> None:
     assert "/noojee/api/recordings/{id}/poll/" in paths
     assert "/noojee/api/legs/{id}/" in paths
     assert not any(path.startswith("/admin") for path in paths)
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def test_a_dial_past_the_rate_limit_is_429_in_words(
+    settings: Any, pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "DIAL_RATE_LIMIT": 2}
+    client = api(agent)
+    answers = [client.post(CALLS, {"number": n}) for n in ("0383208101", "0383208102", "0383208103")]
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].json() == {
+        "detail": "You have placed 2 calls in the last minute, the most allowed: "
+        "wait a minute, then dial again."
+    }
+    assert dials(noojee_emulator_control) == 2
+
+
+@pytest.mark.parametrize("exc", service_errors(), ids=lambda e: type(e).__name__)
+def test_every_error_of_the_tree_is_answered_with_its_own_status_in_words(
+    settings: Any, pbx: Any, noojee_emulator_control: Any, agent: User, exc: Exception
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "MAY_DIAL": _raising(exc)}
+    response = api(agent).post(CALLS, {"number": "0383208100"})
+
+    assert response.status_code == http_status_for(exc)
+    words = " ".join(getattr(exc, "messages", None) or [str(exc)])
+    assert words in str(response.json())
+    assert pbx_requests(noojee_emulator_control) == 0
+
+
+# ---------------------------------------------------------------------------------------------- ids
+
+
+def _answer_of(response: Any) -> tuple[int, Any]:
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize("url", [CALLS, RECORDINGS], ids=["dial", "record"])
+@pytest.mark.parametrize("role", ["outsider", "agent"])
+def test_an_existing_and_a_missing_user_id_get_the_same_answer(
+    pbx: Any, noojee_emulator_control: Any, request: Any, role: str, url: str
+) -> None:
+    user = request.getfixturevalue(role)
+    client = api(user)
+
+    def send(object_id: int) -> Any:
+        data = {"number": "0383208100", "tag": "INV-42", "content_type": "auth.user", "object_id": object_id}
+        return client.post(url, data, format="json")
+
+    existing, missing = send(user.pk), send(user.pk + 1000)
+
+    assert _answer_of(existing) == _answer_of(missing)
+    assert existing.status_code == (403 if role == "outsider" else 404)
+    assert pbx_requests(noojee_emulator_control) == 0
+    assert not CallSession.objects.exists() and not RecordingTag.objects.exists()
+
+
+def test_an_invoice_the_agent_may_not_view_is_answered_as_a_missing_one(
+    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Invoice
+) -> None:
+    agent.user_permissions.remove(Permission.objects.get(codename="view_invoice"))
+    client = api(User.objects.get(pk=agent.pk))
+
+    def send(object_id: int) -> Any:
+        data = {"content_type": "crm.invoice", "object_id": object_id, "tag": "INV-42"}
+        return client.post(RECORDINGS, data, format="json")
+
+    assert _answer_of(send(invoice.pk)) == _answer_of(send(invoice.pk + 1000))
+    assert send(invoice.pk).status_code == 404
+    assert pbx_requests(noojee_emulator_control) == 0
+
+
+def test_another_agents_call_and_recording_are_answered_as_missing_ones(
+    pbx: Any, noojee_emulator_control: Any, agent: User, other_agent: User, invoice: Invoice
+) -> None:
+    call = CallSession.objects.create(user=agent, extension="SIP/101", number="0383208100")
+    recording_tag = RecordingTag.objects.create(
+        tag="INV-42", content_object=invoice, extension="SIP/101", started_by=agent
+    )
+    client = api(other_agent)
+    for existing_url, missing_url in [
+        (call_url(call.pk), call_url(call.pk + 1000)),
+        (call_url(call.pk, "hangup"), call_url(call.pk + 1000, "hangup")),
+        (recording_url(recording_tag.pk, "stop"), recording_url(recording_tag.pk + 1000, "stop")),
+    ]:
+        send = client.get if existing_url == call_url(call.pk) else client.post
+        existing, missing = send(existing_url), send(missing_url)
+        assert _answer_of(existing) == _answer_of(missing), existing_url
+        assert existing.status_code == 404
+    assert pbx_requests(noojee_emulator_control) == 0
+    assert CallSession.objects.get(pk=call.pk).is_active
+    assert RecordingTag.objects.get(pk=recording_tag.pk).status == RecordingTag.Status.RECORDING
+
+
+# ---------------------------------------------------------------------------------------------- answers
+
+
+def test_poll_by_an_operator_who_may_not_view_the_invoice_shows_no_legs_or_audio(
+    staff: User, invoice: Invoice
+) -> None:
+    staff.user_permissions.remove(Permission.objects.get(codename="view_invoice"))
+    recording_tag = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(status=RecordingTag.Status.FAILED)
+
+    response = api(User.objects.get(pk=staff.pk)).post(recording_url(recording_tag.pk, "poll"))
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "id": recording_tag.pk,
+        "tag": "INV-42",
+        "status": RecordingTag.Status.WAITING,
+        "status_display": "Waiting for audio",
+        "poll_scheduled": True,
+    }
+
+
+def test_poll_by_an_operator_who_may_view_the_invoice_shows_legs_and_audio(
+    staff: User, invoice: Invoice
+) -> None:
+    recording_tag = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(status=RecordingTag.Status.FAILED)
+
+    response = api(staff).post(recording_url(recording_tag.pk, "poll"))
+
+    assert response.status_code == 200, response.content
+    assert [leg["id"] for leg in response.json()["legs"]] == [recording_tag.legs.get().pk]
+    assert response.json()["audio_url"].endswith(reverse("noojee:recording-audio", args=[recording_tag.pk]))
+
+
+def test_stop_by_an_agent_who_may_not_view_the_invoice_any_more_shows_no_legs_or_audio(
+    pbx: Any, agent: User, invoice: Invoice
+) -> None:
+    recording_tag = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(started_by=agent)
+    agent.user_permissions.remove(Permission.objects.get(codename="view_invoice"))
+
+    response = api(User.objects.get(pk=agent.pk)).post(recording_url(recording_tag.pk, "stop"))
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "id": recording_tag.pk,
+        "tag": "INV-42",
+        "status": RecordingTag.Status.ATTACHED,
+        "status_display": "Attached",
+    }

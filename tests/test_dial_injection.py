@@ -315,3 +315,50 @@ def test_an_agent_phone_with_an_injected_extension_does_not_validate(agent: User
     with pytest.raises(ValidationError) as refused:
         phone.full_clean()
     assert "extension" in refused.value.message_dict
+
+
+@pytest.mark.parametrize("field", ["auto_answer_custom", "login_name"])
+@pytest.mark.parametrize("value", ["Alert-Info: a,b", "x&SIP/102", "a|b", "a^b", "${EXTEN}", "a\nb", "a\x00"])
+def test_an_agent_phone_with_injected_auto_answer_or_login_name_does_not_validate(
+    agent: User, field: str, value: str
+) -> None:
+    phone = AgentPhone.objects.get(user=agent)
+    phone.handset_brand = "custom"
+    phone.auto_answer_custom = "Alert-Info: Ring Answer"
+    setattr(phone, field, value)
+    with pytest.raises(ValidationError) as refused:
+        phone.full_clean()
+    assert field in refused.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("auto_answer_custom", "Alert-Info: a,b&SIP/102"), ("login_name", "agent1\n${X}")]
+)
+def test_a_phone_row_written_around_the_form_cannot_send_its_text_to_the_pbx(
+    pbx: Any,
+    noojee_emulator_control: Any,
+    agent: User,
+    customer: Customer,
+    invoice: Invoice,
+    field: str,
+    value: str,
+) -> None:
+    AgentPhone.objects.filter(user=agent).update(handset_brand="custom", auto_answer_custom="Alert-Info: x")
+    AgentPhone.objects.filter(user=agent).update(**{field: value})
+    client = Client()
+    client.force_login(agent)
+    dial = client.post(reverse("noojee:dial"), {"number": customer.phone}, HTTP_ACCEPT="application/json")
+    record = client.post(
+        reverse("noojee:start-recording"),
+        {"content_type": "crm.invoice", "object_id": invoice.pk, "tag": "INV-42"},
+        HTTP_ACCEPT="application/json",
+    )
+    answer = client.post(
+        reverse("noojee:answer"), {"unique_id": "1412750652.496"}, HTTP_ACCEPT="application/json"
+    )
+
+    for response in (dial, record, answer):
+        assert response.status_code == 409, response.content
+        assert "ask an administrator" in response.json()["error"]
+    assert noojee_emulator_control.stats()["total"] == 0
+    assert not CallSession.objects.exists() and not RecordingTag.objects.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -115,13 +117,10 @@ def test_a_content_type_is_named_by_label_or_by_id() -> None:
         "-1",
         "1" * 300,
         "crm.invoice.x",
-        "sessions.session",
-        "noojee_django.callsession",
-        "authtoken.token",
         "crm.invoice\n",
     ],
 )
-def test_unknown_or_internal_kinds_of_record_are_refused(raw: str) -> None:
+def test_unknown_kinds_of_record_are_refused(raw: str) -> None:
     with pytest.raises(ValidationError) as caught:
         resolve_content_type(raw)
     assert describe_error(caught.value)[1] == "content_type"
@@ -136,10 +135,28 @@ def test_malformed_object_ids_are_refused(invoice: Invoice, object_id: str) -> N
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "content_type", ["auth.user", "sessions.session", "noojee_django.callsession", "authtoken.token"]
+)
+def test_records_of_internal_models_are_not_found_whatever_the_id(db: Any, content_type: str) -> None:
+    with pytest.raises(ObjectNotFound, match=r"^No such record\.$"):
+        resolve_object(content_type, "1")
+    with pytest.raises(ObjectNotFound, match=r"^No such record\.$"):
+        resolve_object(content_type, "not an id")
+
+
+@pytest.mark.django_db
 def test_a_well_formed_id_of_a_missing_object_is_not_found_rather_than_invalid(invoice: Invoice) -> None:
-    with pytest.raises(ObjectNotFound, match="invoice"):
+    with pytest.raises(ObjectNotFound, match=r"^No such record\.$"):
         resolve_object("crm.invoice", str(invoice.pk + 1000))
     assert resolve_object("crm.invoice", str(invoice.pk)) == invoice
+
+
+@pytest.mark.django_db
+def test_a_record_the_user_may_not_use_is_not_found_like_a_missing_one(invoice: Invoice) -> None:
+    with pytest.raises(ObjectNotFound, match=r"^No such record\.$"):
+        resolve_object("crm.invoice", str(invoice.pk), may_use=lambda obj: False)
+    assert resolve_object("crm.invoice", str(invoice.pk), may_use=lambda obj: obj == invoice) == invoice
 
 
 # ---------------------------------------------------------------------------------------------- forms

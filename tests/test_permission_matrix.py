@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.options import InlineModelAdmin
 from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.shortcuts import resolve_url
 from django.test import Client
@@ -36,6 +37,8 @@ from noojee_django.models import (
     RecordingAttempt,
     RecordingLeg,
     RecordingTag,
+    RecordingTransition,
+    StoredAudio,
 )
 from tests import permission_matrix
 from tests.permission_matrix import EXPECTED, ROLES
@@ -206,6 +209,36 @@ def admin_rows(w: World) -> None:
     w.made["recordingaccess"] = RecordingAccess.objects.create(
         recording_tag=w.made["attached"], leg=w.made["leg"], action="play", user=w.users["agent"]
     )
+    w.made["storedaudio"] = StoredAudio.objects.get(name=w.made["attached"].audio.name)
+    w.made["recordingtransition"] = RecordingTransition.objects.create(
+        recording_tag=w.made["attached"], from_status="fetching", to_status="attached", reason="joined"
+    )
+
+
+def purged(w: World) -> None:
+    attached(w)
+    services.purge_audio(w.made["attached"])
+
+
+def attached_and_another_invoice(w: World) -> None:
+    attached(w)
+    w.made["other_invoice"] = Invoice.objects.create(number="INV-43", customer=w.customer, amount="10.00")
+
+
+def attach_step(step: str) -> Callable[[Client, World], Any]:
+    def send(client: Client, w: World) -> Any:
+        return client.post(
+            reverse(f"admin:{TAGS}_changelist"),
+            {
+                "action": "attach_to",
+                "_selected_action": [w.made["attached"].pk],
+                "attach_step": step,
+                "content_type": ContentType.objects.get_for_model(Invoice).pk,
+                "object_id": str(w.made["other_invoice"].pk),
+            },
+        )
+
+    return send
 
 
 # --------------------------------------------------------------------------------------------------
@@ -325,6 +358,8 @@ ADMIN_MODELS = {
     "recordingleg": ("legs", "a leg"),
     "recordingattempt": ("attempts", "an attempt"),
     "recordingaccess": ("listens", "a listen"),
+    "storedaudio": ("the audio ledger", "an audio ledger entry"),
+    "recordingtransition": ("status changes", "a status change"),
 }
 TAGS = "noojee_django_recordingtag"
 LEGS = "noojee_django_recordingleg"
@@ -606,6 +641,37 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         ok_status=302,
         covers=("action:fetch_again",),
     ),
+    "admin action: Restore purged audio": EntryPoint(
+        act(TAGS, "restore_audio", "attached"),
+        lambda w, r: (
+            w.fresh("attached").purged_at is None,
+            w.fresh("attached").status == RecordingTag.Status.FETCHING,
+            all(
+                leg.fetch_status == RecordingLeg.FetchStatus.PENDING for leg in w.fresh("attached").legs.all()
+            ),
+        ),
+        purged,
+        kind="action",
+        ok_status=302,
+        covers=("action:restore_audio",),
+    ),
+    "admin action: Attach to another record (review)": EntryPoint(
+        attach_step("review"),
+        lambda w, r: (
+            b"Yes, move them" in r.content,
+            f"to {w.made['other_invoice']}".encode() in r.content,
+        ),
+        attached_and_another_invoice,
+        kind="action",
+    ),
+    "admin action: Attach to another record (yes)": EntryPoint(
+        attach_step("confirm"),
+        lambda w, r: (w.fresh("attached").content_object == w.made["other_invoice"],),
+        attached_and_another_invoice,
+        kind="action",
+        ok_status=302,
+        covers=("action:attach_to",),
+    ),
     "admin action: Dial (a CRM admin)": EntryPoint(
         lambda client, w: client.post(
             reverse("admin:crm_customer_changelist"),
@@ -681,8 +747,13 @@ def check_answer(entry: EntryPoint, outcome: str, response: Any) -> None:
     elif outcome == "not offered":
         assert status == 302, said
         assert messages_of(response) == ["No action selected."]
+    elif outcome == "refused":
+        assert status == 302, said
+        assert messages_of(response) and "No action selected." not in messages_of(response)
     else:
         assert status == int(outcome), said
+        if outcome == "404" and entry.kind in ("widget", "api"):
+            assert b"No such" in said  # the very answer for an id that names nothing
 
 
 CELLS = [(entry_point, role) for entry_point in EXPECTED for role in ROLES]

@@ -212,12 +212,23 @@ def test_a_suffix_longer_than_the_file_is_the_whole_file(agent: User, recording:
 
 
 @pytest.mark.parametrize("header", ["bytes=99999999-", "bytes=-0", "bytes=99999999-99999999999"])
-def test_an_unsatisfiable_range_is_416(agent: User, recording: RecordingTag, header: str) -> None:
+def test_an_unsatisfiable_range_is_416_and_not_logged_as_a_listen(
+    agent: User, recording: RecordingTag, header: str
+) -> None:
     response = as_user(agent).get(url(recording), HTTP_RANGE=header)
     assert response.status_code == 416
     assert response["Content-Range"] == f"bytes */{recording.audio.size}"
     assert response["Accept-Ranges"] == "bytes"
-    assert RecordingAccess.objects.get().byte_range == header
+    assert not RecordingAccess.objects.exists()  # no byte was heard
+
+
+def test_an_unsatisfiable_range_of_a_leg_is_not_logged_either(agent: User, recording: RecordingTag) -> None:
+    leg = recording.legs.get(leg=1)
+    response = as_user(agent).get(leg_url(leg), HTTP_RANGE="bytes=99999999-")
+    assert response.status_code == 416
+    assert not RecordingAccess.objects.exists()
+    assert as_user(agent).get(leg_url(leg), HTTP_RANGE="bytes=0-9").status_code == 206
+    assert RecordingAccess.objects.get().byte_range == "bytes=0-9"
 
 
 @pytest.mark.parametrize("header", ["bytes=abc", "pages=1-2", "bytes=-", "bytes 0-1", "bytes=5-2", "bytes="])

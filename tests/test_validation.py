@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from noojee_django.validation import normalize_number, validate_tag
+from noojee_django.models import AUTO_ANSWER_PRESETS
+from noojee_django.validation import is_pbx_text, normalize_number, validate_pbx_text, validate_tag
 
 
 @pytest.mark.parametrize(
@@ -55,3 +56,35 @@ def test_ordinary_tags_pass(tag: str) -> None:
 def test_unsafe_or_long_tags_are_refused(tag: str) -> None:
     with pytest.raises(ValidationError):
         validate_tag(tag)
+
+
+#: Characters that would add destinations or options, expand a variable or end a line at the PBX.
+INJECTED_PHONE_TEXT = [
+    "Call-Info: x, y",
+    "Alert-Info: a&b",
+    "Alert-Info: a|b",
+    "Alert-Info: a^b",
+    "Alert-Info: ${EXTEN}",
+    "Alert-Info: a\nSIP/102",
+    "Alert-Info: a\r",
+    "Alert-Info:\ta",
+    "Alert-Info: a\x00",
+    "Alert-Info: a\x1b[0m",
+    "Alert-Info: a\u2028b",
+    "Alert-Info: a\u202eb",
+]
+
+
+@pytest.mark.parametrize("value", INJECTED_PHONE_TEXT)
+def test_phone_text_that_could_reach_a_dial_string_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        validate_pbx_text(value)
+    assert refused.value.code == "invalid_pbx_text"
+    assert not is_pbx_text(value)
+
+
+@pytest.mark.parametrize("value", [*AUTO_ANSWER_PRESETS.values(), "agent1", "jane.doe@example.com", ""])
+def test_the_published_auto_answer_strings_and_ordinary_login_names_pass(value: str) -> None:
+    value = value.format(handset_ip="10.0.0.7")
+    assert validate_pbx_text(value) == value
+    assert is_pbx_text(value)

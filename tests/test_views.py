@@ -224,8 +224,8 @@ def test_hostile_numbers_get_400_in_words_and_nothing_reaches_the_pbx(
         ("crm.nothing", "1", 400, "content_type"),
         ("nothing", "1", 400, "content_type"),
         ("99999", "1", 400, "content_type"),
-        ("sessions.session", "1", 400, "content_type"),
-        ("noojee_django.callsession", "1", 400, "content_type"),
+        ("sessions.session", "1", 404, None),
+        ("noojee_django.callsession", "1", 404, None),
         ("crm.customer", "abc", 400, "object_id"),
         ("crm.customer", "1.5", 400, "object_id"),
         ("crm.customer", "", 400, "object_id"),
@@ -341,9 +341,9 @@ def test_another_agent_cannot_see_or_hang_up_my_call(
     status = other.get(reverse("noojee:call-status", args=[call_id]))
     hangup = other.post(reverse("noojee:hangup", args=[call_id]), **JSON)
 
-    assert status.status_code == 403
-    assert hangup.status_code == 403
-    assert hangup.json()["error"] == "This is not your call."
+    assert status.status_code == 404
+    assert hangup.status_code == 404
+    assert hangup.json()["error"] == "No such call."
     assert CallSession.objects.get(pk=call_id).is_active
 
 
@@ -519,7 +519,8 @@ def test_only_the_agent_who_started_a_recording_may_stop_it(
         tag="INV-42", content_object=invoice, extension="SIP/101", started_by=agent
     )
     response = logged_in(other_agent).post(reverse("noojee:stop-recording", args=[recording_tag.pk]), **JSON)
-    assert response.status_code == 403
+    assert response.status_code == 404
+    assert response.json()["error"] == "No such recording."
     recording_tag.refresh_from_db()
     assert recording_tag.status == RecordingTag.Status.RECORDING
 
@@ -528,3 +529,166 @@ def test_stopping_an_unknown_recording_is_404(pbx: Any, agent: User) -> None:
     response = logged_in(agent).post(reverse("noojee:stop-recording", args=[12345]), **JSON)
     assert response.status_code == 404
     assert response.json()["error"] == "No such recording."
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def test_a_dial_past_the_rate_limit_is_429_in_words(
+    settings: Any, pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "DIAL_RATE_LIMIT": 2}
+    client = logged_in(agent)
+    answers = [dial_json(client, number) for number in ("0383208101", "0383208102", "0383208103")]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json() == {
+        "error": "You have placed 2 calls in the last minute, the most allowed: "
+        "wait a minute, then dial again.",
+        "field": None,
+    }
+    assert dials(noojee_emulator_control) == 2
+
+
+def _raising(exc: Exception, *, for_a_record_only: bool = False) -> Any:
+    """A ``MAY_DIAL`` hook that raises ``exc`` (asked about a record, when ``for_a_record_only``)."""
+
+    def hook(user: Any, obj: Any = None) -> bool:
+        if for_a_record_only and obj is None:
+            return True
+        raise exc
+
+    return hook
+
+
+def service_errors() -> list[Exception]:
+    """An error of every kind the exception tree has, as a hook or a service may raise it."""
+    from django.core.exceptions import ObjectDoesNotExist, ValidationError
+
+    from noojee_django import exceptions
+
+    return [
+        ValidationError("That will not do."),
+        exceptions.NoojeePermissionDenied("Not you."),
+        exceptions.NotFound("No such thing."),
+        exceptions.NoAgentPhone("No phone here."),
+        exceptions.InvalidState("Not now."),
+        exceptions.TransitionRefused("Not from there."),
+        exceptions.RateLimited("Slow down."),
+        ObjectDoesNotExist("Nothing matches."),
+    ]
+
+
+@pytest.mark.parametrize("exc", service_errors(), ids=lambda e: type(e).__name__)
+def test_every_error_of_the_tree_is_answered_with_its_own_status_in_words(
+    settings: Any, pbx: Any, noojee_emulator_control: Any, agent: User, exc: Exception
+) -> None:
+    from noojee_django.exceptions import http_status_for
+
+    settings.NOOJEE = {**settings.NOOJEE, "MAY_DIAL": _raising(exc)}
+    response = dial_json(logged_in(agent), "0383208100")
+
+    assert response.status_code == http_status_for(exc)
+    assert response.json()["error"] == " ".join(getattr(exc, "messages", None) or [str(exc)])
+    assert pbx_requests(noojee_emulator_control) == 0
+
+
+# ---------------------------------------------------------------------------------------------- ids
+
+
+def _dial_for(client: Client, content_type: str, object_id: object) -> Any:
+    return client.post(
+        reverse("noojee:dial"),
+        {"number": "0383208100", "content_type": content_type, "object_id": str(object_id)},
+        **JSON,
+    )
+
+
+def _record_for(client: Client, content_type: str, object_id: object) -> Any:
+    return client.post(
+        reverse("noojee:start-recording"),
+        {"content_type": content_type, "object_id": str(object_id), "tag": "INV-42", "consent": "on"},
+        **JSON,
+    )
+
+
+def _answer_of(response: Any) -> tuple[int, Any]:
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize("send", [_dial_for, _record_for], ids=["dial", "record"])
+@pytest.mark.parametrize("role", ["outsider", "agent"])
+def test_an_existing_and_a_missing_user_id_get_the_same_answer(
+    pbx: Any, noojee_emulator_control: Any, request: Any, role: str, send: Any
+) -> None:
+    user = request.getfixturevalue(role)
+    client = logged_in(user)
+    existing = send(client, "auth.user", user.pk)
+    missing = send(client, "auth.user", user.pk + 1000)
+
+    assert _answer_of(existing) == _answer_of(missing)
+    assert existing.status_code == (403 if role == "outsider" else 404)
+    assert pbx_requests(noojee_emulator_control) == 0
+    assert not CallSession.objects.exists() and not RecordingTag.objects.exists()
+
+
+@pytest.mark.parametrize("send", [_dial_for, _record_for], ids=["dial", "record"])
+@pytest.mark.parametrize(
+    "content_type", ["auth.user", "sessions.session", "noojee_django.callsession", "admin.logentry"]
+)
+def test_records_of_models_outside_the_allow_list_are_answered_as_missing(
+    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Invoice, send: Any, content_type: str
+) -> None:
+    client = logged_in(agent)
+    refused = send(client, content_type, 1)
+    missing = send(client, "crm.invoice", invoice.pk + 1000)
+
+    assert refused.status_code == missing.status_code == 404
+    assert refused.json()["error"] == "No such record."
+    assert missing.json()["error"] == "No such record."
+    assert pbx_requests(noojee_emulator_control) == 0
+
+
+def test_a_crm_model_left_out_of_attachable_models_is_answered_as_missing(
+    settings: Any, pbx: Any, noojee_emulator_control: Any, agent: User, customer: Customer
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "ATTACHABLE_MODELS": ["crm.invoice"]}
+    client = logged_in(agent)
+    assert _answer_of(_dial_for(client, "crm.customer", customer.pk)) == _answer_of(
+        _dial_for(client, "crm.customer", customer.pk + 1000)
+    )
+    assert _dial_for(client, "crm.customer", customer.pk).status_code == 404
+    assert dials(noojee_emulator_control) == 0
+
+
+def test_an_invoice_the_agent_may_not_view_is_answered_as_a_missing_one(
+    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Invoice
+) -> None:
+    agent.user_permissions.remove(Permission.objects.get(codename="view_invoice"))
+    client = logged_in(User.objects.get(pk=agent.pk))
+    assert _answer_of(_record_for(client, "crm.invoice", invoice.pk)) == _answer_of(
+        _record_for(client, "crm.invoice", invoice.pk + 1000)
+    )
+    assert _record_for(client, "crm.invoice", invoice.pk).status_code == 404
+    assert pbx_requests(noojee_emulator_control) == 0
+
+
+def test_another_agents_call_and_recording_are_answered_as_missing_ones(
+    pbx: Any, noojee_emulator_control: Any, agent: User, other_agent: User, invoice: Invoice
+) -> None:
+    call = CallSession.objects.create(user=agent, extension="SIP/101", number="0383208100")
+    recording_tag = RecordingTag.objects.create(
+        tag="INV-42", content_object=invoice, extension="SIP/101", started_by=agent
+    )
+    client = logged_in(other_agent)
+    for name, pk in [("noojee:hangup", call.pk), ("noojee:stop-recording", recording_tag.pk)]:
+        existing = client.post(reverse(name, args=[pk]), **JSON)
+        missing = client.post(reverse(name, args=[pk + 1000]), **JSON)
+        assert _answer_of(existing) == _answer_of(missing)
+        assert existing.status_code == 404
+    existing = client.get(reverse("noojee:call-status", args=[call.pk]))
+    missing = client.get(reverse("noojee:call-status", args=[call.pk + 1000]))
+    assert _answer_of(existing) == _answer_of(missing)
+    assert pbx_requests(noojee_emulator_control) == 0
+    assert CallSession.objects.get(pk=call.pk).is_active
+    assert RecordingTag.objects.get(pk=recording_tag.pk).status == RecordingTag.Status.RECORDING

@@ -68,7 +68,13 @@ class CallSerializer(serializers.ModelSerializer[CallSession]):
 
 
 class _ObjectInputMixin:
-    """Resolves ``content_type`` + ``object_id`` into ``attrs["obj"]``; an unknown record is a 404."""
+    """Resolves ``content_type`` + ``object_id`` into ``attrs["obj"]``.
+
+    A record that is missing, of a model calls may not be linked to, or not the user's to use (the
+    context's ``may_use``) is a 404, one answer for all three.
+    """
+
+    context: Mapping[str, Any]
 
     def resolve(self, attrs: dict[str, Any], *, required: bool) -> dict[str, Any]:
         content_type = attrs.get("content_type", "")
@@ -77,7 +83,7 @@ class _ObjectInputMixin:
             attrs["obj"] = None
             return attrs
         try:
-            attrs["obj"] = resolve_object(content_type, object_id)
+            attrs["obj"] = resolve_object(content_type, object_id, may_use=self.context.get("may_use"))
         except ObjectNotFound as exc:
             raise NotFound(exc.message) from None
         return attrs

@@ -1,21 +1,27 @@
 """The API's viewsets: each action checks its input, calls one service, and serializes the result.
 
-Errors of the services become DRF answers: ``ValidationError`` 400 with the message under its field,
-``NoojeePermissionDenied`` 403, ``NoojeeServiceError`` its own status (409, 502) with the message.
-Recordings and legs are listed only where the ``MAY_HEAR`` hook allows; see :func:`hearable`.
+Errors of the services become DRF answers with the status
+:func:`~noojee_django.exceptions.http_status_for` gives and the message in words; a
+``ValidationError`` also names its field. Whether the user may act at all is asked before anything is
+looked up, and a call, recording, leg or CRM record that is not the user's to use is answered as one
+that does not exist. Recordings and legs are listed only where the ``MAY_HEAR`` hook allows; see
+:func:`hearable`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Q
+from django.http import Http404
 from django.urls import reverse
-from rest_framework import exceptions, mixins, viewsets
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
@@ -28,8 +34,8 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import APIView
 
 from .. import services
-from ..exceptions import NoojeeServiceError
-from ..forms import ObjectNotFound, describe_error, resolve_content_type
+from ..exceptions import http_status_for, message_for
+from ..forms import describe_error, resolve_content_type
 from ..models import CallSession, RecordingLeg, RecordingTag
 from .parsers import PARSER_CLASSES
 from .permissions import MayChangeRecordings
@@ -45,24 +51,32 @@ from .serializers import (
 
 
 class ServiceError(exceptions.APIException):
-    """A :class:`NoojeeServiceError` as a DRF answer with the service's own status."""
+    """An error of the services as a DRF answer, with the status ``http_status_for`` gives it."""
 
-    def __init__(self, exc: NoojeeServiceError) -> None:
-        super().__init__(detail=exc.message, code=type(exc).__name__)
-        self.status_code = exc.status_code
+    def __init__(self, exc: Exception, status_code: int) -> None:
+        super().__init__(detail=message_for(exc), code=type(exc).__name__)
+        self.status_code = status_code
 
 
 def as_api_exception(exc: Exception) -> Exception:
+    """DRF's own errors pass as they are; a bug too (a 500)."""
+    status = http_status_for(exc)
+    if status is None:
+        return exc
     if isinstance(exc, DjangoValidationError):
         message, field = describe_error(exc)
         if field:
             return exceptions.ValidationError({field: [message]})
         return exceptions.ValidationError(as_serializer_error(exc))
-    if isinstance(exc, ObjectNotFound):
-        return exceptions.NotFound(exc.message)
-    if isinstance(exc, NoojeeServiceError):
-        return ServiceError(exc)
-    return exc
+    return ServiceError(exc, status)
+
+
+def _asks_to_record(request: Request) -> bool:
+    try:
+        data = request.data if isinstance(request.data, dict) else {}
+        return bool(serializers.BooleanField().to_internal_value(data.get("record", False)))
+    except exceptions.ValidationError:
+        return False  # the serializer says why
 
 
 class NoojeePagination(PageNumberPagination):
@@ -77,8 +91,28 @@ class NoojeeAPIView(viewsets.GenericViewSet[Any]):
     parser_classes = PARSER_CLASSES
     pagination_class = NoojeePagination
 
+    #: The answer for an id that names nothing, or nothing the user may act on.
+    not_found_message = "Not found."
+    #: Per action, ``check(user, obj)``: a ``PermissionDenied`` it raises answers as a missing object.
+    object_checks: dict[str, Callable[[Any, Any], None]] = {}
+
     def handle_exception(self, exc: Exception) -> Response:
         return super().handle_exception(as_api_exception(exc))
+
+    def get_object(self) -> Any:
+        try:
+            obj = super().get_object()
+            check = self.object_checks.get(self.action)
+            if check is not None:
+                check(self.request.user, obj)
+        except (Http404, DjangoPermissionDenied):
+            raise exceptions.NotFound(self.not_found_message) from None
+        return obj
+
+    def may_use(self, check: Callable[[Any, Any], bool]) -> Callable[[Any], bool]:
+        """For a serializer's ``may_use``: ``check(user, record)``."""
+        user = self.request.user
+        return lambda obj: check(user, obj)
 
 
 def hearable(user: Any, queryset: models.QuerySet[RecordingTag]) -> models.QuerySet[RecordingTag]:
@@ -121,12 +155,14 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIVie
 
     queryset = CallSession.objects.all()
     serializer_class = CallSerializer
+    not_found_message = "No such call."
+    object_checks = {"hangup": services.require_own_call}
 
     def get_queryset(self) -> models.QuerySet[CallSession]:
         calls = CallSession.objects.select_related("content_type")
         user = self.request.user
         if self.action == "hangup":
-            return calls  # the service tells another agent's call from one's own (403)
+            return calls  # the service's own rule decides, in get_object
         if self.action == "list" or not user.has_perm("noojee_django.view_callsession"):
             return calls.filter(user=user)  # type: ignore[misc]
         return calls
@@ -135,7 +171,20 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIVie
         return {"create": DialSerializer, "hangup": NoInputSerializer}.get(self.action, CallSerializer)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = DialSerializer(data=request.data)
+        services.check_may_dial(request.user)
+        record = _asks_to_record(request)
+        if record:
+            services.check_may_record(request.user)
+        serializer = DialSerializer(
+            data=request.data,
+            context={
+                "may_use": self.may_use(
+                    lambda user, obj: (
+                        services.may_dial(user, obj) and (not record or services.may_record(user, obj))
+                    )
+                )
+            },
+        )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         call = services.dial(
@@ -165,11 +214,13 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
 
     queryset = RecordingTag.objects.all()
     serializer_class = RecordingTagSerializer
+    not_found_message = "No such recording."
+    object_checks = {"retrieve": services.check_may_hear, "stop": services.require_own_recording}
 
     def get_queryset(self) -> models.QuerySet[RecordingTag]:
         tags = RecordingTag.objects.select_related("content_type").prefetch_related("legs")
         if self.action in ("stop", "poll"):
-            return tags  # who may stop or poll is not who may hear: the service or permission decides
+            return tags  # who may stop or poll is not who may hear: object_checks or permission decide
         if self.action == "list":
             return hearable(self.request.user, self._filtered(tags))
         return tags
@@ -187,14 +238,6 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         if params.get("status"):
             tags = tags.filter(status=params["status"])
         return tags
-
-    def get_object(self) -> RecordingTag:
-        recording_tag: RecordingTag = super().get_object()
-        if self.action == "retrieve" and not services.may_hear(
-            self.request.user, recording_tag.content_object
-        ):
-            raise exceptions.NotFound("No such recording.")
-        return recording_tag
 
     def get_serializer_class(self) -> Any:
         return {"create": StartRecordingSerializer, "stop": NoInputSerializer, "poll": NoInputSerializer}.get(
@@ -217,7 +260,10 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         return Response({**data, **extra}, status=status)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = StartRecordingSerializer(data=request.data)
+        services.check_may_record(request.user)
+        serializer = StartRecordingSerializer(
+            data=request.data, context={"may_use": self.may_use(services.may_record)}
+        )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         recording_tag = services.start_recording(
@@ -240,6 +286,8 @@ class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Nooj
 
     queryset = RecordingLeg.objects.all()
     serializer_class = RecordingLegSerializer
+    not_found_message = "No such leg."
+    object_checks = {"retrieve": lambda user, leg: _check_may_hear_leg(user, leg)}
 
     def get_queryset(self) -> models.QuerySet[RecordingLeg]:
         legs = RecordingLeg.objects.select_related("recording_tag")
@@ -254,13 +302,11 @@ class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Nooj
             tags = tags.filter(pk=int(wanted)) if len(wanted) <= 18 else tags.none()
         return legs.filter(recording_tag__in=hearable(self.request.user, tags))
 
-    def get_object(self) -> RecordingLeg:
-        leg: RecordingLeg = super().get_object()
-        if leg.recording_tag is None or not services.may_hear(
-            self.request.user, leg.recording_tag.content_object
-        ):
-            raise exceptions.NotFound("No such leg.")
-        return leg
+
+def _check_may_hear_leg(user: Any, leg: RecordingLeg) -> None:
+    if leg.recording_tag is None:
+        raise DjangoPermissionDenied("This leg belongs to no recording.")
+    services.check_may_hear(user, leg.recording_tag)
 
 
 # --------------------------------------------------------------------------------------------------

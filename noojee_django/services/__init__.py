@@ -19,7 +19,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 
 from __future__ import annotations
 
-from .access import attach_to, check_may_hear, record_access, recordings_for
+from .access import attach_to, check_may_attach, check_may_hear, record_access, recordings_for
 from .base import (
     LISTENER_HEARTBEAT_KEY,
     LISTENER_HEARTBEAT_TTL,
@@ -27,11 +27,14 @@ from .base import (
     agent_phone_for,
     attachable_model,
     backoff_delay,
+    check_may_dial,
+    check_may_record,
     fetch_lease,
     listener_is_running,
     mark_listener_alive,
     may_dial,
     may_hear,
+    may_record,
 )
 from .calls import (
     DUPLICATE_DIAL_WINDOW,
@@ -42,6 +45,7 @@ from .calls import (
     current_call_status,
     dial,
     hangup,
+    require_own_call,
     status_from_pbx,
     sweep_live_calls,
 )
@@ -57,7 +61,7 @@ from .collecting import (
     sweep_due_tags,
 )
 from .fetching import FetchResult, RefetchResult, fetch_leg, join_if_complete, refetch_legs
-from .recording import start_recording, stop_recording, watch_tag
+from .recording import require_own_recording, start_recording, stop_recording, watch_tag
 from .retention import purge_audio, purge_expired_audio, restore_audio, set_legal_hold
 
 __all__ = [
@@ -77,7 +81,10 @@ __all__ = [
     "attach_to",
     "attachable_model",
     "backoff_delay",
+    "check_may_attach",
+    "check_may_dial",
     "check_may_hear",
+    "check_may_record",
     "collect_after_call",
     "current_call_status",
     "dial",
@@ -90,6 +97,7 @@ __all__ = [
     "mark_listener_alive",
     "may_dial",
     "may_hear",
+    "may_record",
     "poll_again",
     "poll_now",
     "poll_tag",
@@ -99,6 +107,8 @@ __all__ = [
     "record_access",
     "recordings_for",
     "refetch_legs",
+    "require_own_call",
+    "require_own_recording",
     "restore_audio",
     "set_legal_hold",
     "start_recording",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from .. import signals
 from ..exceptions import NoojeePermissionDenied
 from ..models import RecordingAccess, RecordingLeg, RecordingTag
-from .base import may_hear, object_ref
+from .base import attachable_model, may_hear, object_ref
 
 
 def check_may_hear(user: Any, recording_tag: RecordingTag) -> None:
@@ -57,8 +58,8 @@ def _may_view_and_change(user: Any, obj: Any) -> bool:
     )
 
 
-def attach_to(user: Any, recording_tag: RecordingTag, obj: Any) -> RecordingTag:
-    """Move a recording to another CRM record (it was tagged against the wrong invoice).
+def check_may_attach(user: Any, recording_tag: RecordingTag, obj: Any) -> None:
+    """Whether ``user`` may move ``recording_tag`` to ``obj``: what :func:`attach_to` asks first.
 
     The operator needs ``change_recordingtag``, and to be allowed to view and change both the record
     the recording is on now and the one it goes to; the target's model must be attachable.
@@ -70,6 +71,19 @@ def attach_to(user: Any, recording_tag: RecordingTag, obj: Any) -> RecordingTag:
         raise NoojeePermissionDenied("You may not change the record this recording is attached to.")
     if obj is None or not _may_view_and_change(user, obj):
         raise NoojeePermissionDenied("You may not attach recordings to that record.")
+    if not attachable_model(type(obj)):
+        raise ValidationError(
+            f"Recordings cannot be attached to {obj._meta.label_lower} records "
+            "(see NOOJEE['ATTACHABLE_MODELS'])."
+        )
+
+
+def attach_to(user: Any, recording_tag: RecordingTag, obj: Any) -> RecordingTag:
+    """Move a recording to another CRM record (it was tagged against the wrong invoice).
+
+    Who may: :func:`check_may_attach`.
+    """
+    check_may_attach(user, recording_tag, obj)
     content_type, object_id = object_ref(obj)
     RecordingTag.objects.filter(pk=recording_tag.pk).update(content_type=content_type, object_id=object_id)
     recording_tag.refresh_from_db()

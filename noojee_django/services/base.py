@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from ..client import errors as client_errors
 from ..conf import noojee_settings
-from ..exceptions import NoAgentPhone, NoojeePermissionDenied, PbxError
+from ..exceptions import InvalidAgentPhone, NoAgentPhone, NoojeePermissionDenied, PbxError
 from ..models import AgentPhone, CallSession, RecordingAttempt, RecordingLeg, RecordingTag
+from ..validation import is_pbx_text
 
 logger = logging.getLogger("noojee_django")
 
@@ -66,6 +67,24 @@ def may_dial(user: Any, obj: Any | None = None) -> bool:
     return bool(check(user, obj)) if check is not None else True
 
 
+def may_record(user: Any, obj: Any | None = None) -> bool:
+    """Whether ``user`` may record calls (for ``obj``, when given): the ``MAY_RECORD`` hook."""
+    check = noojee_settings.hook("MAY_RECORD")
+    return bool(check(user, obj)) if check is not None else True
+
+
+def check_may_dial(user: Any) -> None:
+    """Whether ``user`` may place calls at all: entry points ask before they look anything up."""
+    require_login(user)
+    require("MAY_DIAL", user, None, "You may not place calls.")
+
+
+def check_may_record(user: Any) -> None:
+    """Whether ``user`` may record calls at all: entry points ask before they look up the record."""
+    require_login(user)
+    require("MAY_RECORD", user, None, "You may not record calls.")
+
+
 def may_hear(user: Any, obj: Any) -> bool:
     """Whether ``user`` may hear the recordings attached to ``obj`` (the ``MAY_HEAR`` hook)."""
     if obj is None:
@@ -75,12 +94,23 @@ def may_hear(user: Any, obj: Any) -> bool:
 
 
 def agent_phone_for(user: Any) -> AgentPhone:
-    """The user's own active handset; nobody dials or records from somebody else's."""
+    """The user's own active handset; nobody dials or records from somebody else's.
+
+    Its auto-answer string and login name go into the PBX's dial string, so they are checked here as
+    well as by the model's validators: a row written around the form (a migration, ``update()``, the
+    shell) cannot smuggle dial options in.
+    """
     require_login(user)
     try:
-        return AgentPhone.objects.get(user_id=user.pk, is_active=True)
+        phone = AgentPhone.objects.get(user_id=user.pk, is_active=True)
     except AgentPhone.DoesNotExist:
         raise NoAgentPhone("You have no phone extension: ask an administrator to add one.") from None
+    if not is_pbx_text(phone.auto_answer or "") or not is_pbx_text(phone.login_name):
+        raise InvalidAgentPhone(
+            f"The auto-answer string or login name of {phone.extension} has characters the PBX would read "
+            "as commands: ask an administrator to correct your phone."
+        )
+    return phone
 
 
 def pbx_error(action: str, exc: client_errors.NoojeeError) -> PbxError:

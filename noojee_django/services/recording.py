@@ -22,7 +22,7 @@ from ..exceptions import InvalidState, PbxError
 from ..lifecycle import transition
 from ..models import AgentPhone, CallSession, RecordingTag
 from ..pbx import get_client
-from ..validation import validate_tag
+from ..validation import is_pbx_text, validate_tag
 from .base import (
     LIVE_CALL_STATUSES,
     UNIQUE_ID_MAX_LENGTH,
@@ -109,7 +109,7 @@ def stop_recording(user: Any, recording_tag: RecordingTag) -> RecordingTag:
     extension = recording_tag.extension or agent_phone_for(user).extension
     unique_id = recording_tag.unique_id or _unique_id_of_call_for(recording_tag)
     phone = AgentPhone.objects.filter(extension=extension).first()
-    login_name = phone.login_name if phone is not None else ""
+    login_name = phone.login_name if phone is not None and is_pbx_text(phone.login_name) else ""
     try:
         get_client().stop_recording(unique_id or extension, agent_login_name=login_name or None)
     except client_errors.NotFoundError as exc:
