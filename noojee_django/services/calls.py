@@ -74,6 +74,7 @@ def dial(
         caller_id = normalize_number(caller_id)
     content_type, object_id = object_ref(obj)
     phone = agent_phone_for(user)
+    _check_dial_rate(user)
 
     call, created = _claim_dial(
         user=user,
@@ -87,11 +88,7 @@ def dial(
     )
     if not created:
         return call
-    try:
-        _count_dial(user)
-    except RateLimited as exc:
-        _end_call(call, CallSession.Status.FAILED, error=exc.message)
-        raise
+    _count_dial(user)
     recording_tag = None
     if record:
         try:
@@ -137,23 +134,33 @@ def dial(
     return call
 
 
-def _count_dial(user: Any) -> None:
-    """One more new call by ``user`` this minute; :class:`RateLimited` past ``DIAL_RATE_LIMIT``."""
+def _dial_rate_key(user: Any) -> str:
+    return f"noojee_django:dials:{user.pk}:{int(timezone.now().timestamp() // 60)}"
+
+
+def _check_dial_rate(user: Any) -> None:
+    """:class:`RateLimited` when ``user`` placed ``DIAL_RATE_LIMIT`` new calls this minute already.
+
+    Asked before anything is written, so a refused click leaves no row; a double click that returns
+    the call it repeats is not counted (see :func:`_count_dial`).
+    """
     limit = noojee_settings.DIAL_RATE_LIMIT
-    if not limit:
-        return
-    key = f"noojee_django:dials:{user.pk}:{int(timezone.now().timestamp() // 60)}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=120)
-        count = 1
-    if count > int(limit):
+    if limit and int(cache.get(_dial_rate_key(user), 0)) >= int(limit):
         raise RateLimited(
             f"You have placed {int(limit)} calls in the last minute, the most allowed: "
             "wait a minute, then dial again."
         )
+
+
+def _count_dial(user: Any) -> None:
+    if not noojee_settings.DIAL_RATE_LIMIT:
+        return
+    key = _dial_rate_key(user)
+    if not cache.add(key, 1, timeout=120):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=120)
 
 
 def _claim_dial(*, user: Any, extension: str, number: str, **values: Any) -> tuple[CallSession, bool]:
