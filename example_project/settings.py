@@ -159,6 +159,14 @@ else:
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The app's API uses the project's authentication: this CRM offers its session and API tokens.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+}
+
 CELERY_BEAT_SCHEDULE = {
     **beat_schedule(
         sweep_every=float(os.environ.get("NOOJEE_SWEEP_EVERY", "15")),

@@ -56,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     # What calls and recordings may be linked to: ["crm.invoice", "crm.*"]; None: any model but the
     # framework's own (auth, sessions, admin, contenttypes) and this app's
     "ATTACHABLE_MODELS": None,
+    # The REST API
+    "API_SCHEMA_PUBLIC": False,  # True: anonymous users may read the OpenAPI schema
     # Hooks (dotted paths to callables)
     "MAY_DIAL": "noojee_django.permissions.default_may_dial",
     "MAY_RECORD": "noojee_django.permissions.default_may_record",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -359,8 +363,8 @@ def test_poll_needs_the_change_permission(agent: User, staff: User, invoice: Inv
 # ---------------------------------------------------------------------------------------------- schema
 
 
-def test_the_openapi_schema_describes_the_endpoints() -> None:
-    response = api().get(reverse("noojee:api-schema"))
+def test_the_openapi_schema_describes_the_endpoints(agent: User) -> None:
+    response = api(agent).get(reverse("noojee:api-schema"))
     assert response.status_code == 200
     schema = response.json()
     assert schema["openapi"].startswith("3.")
@@ -372,6 +376,55 @@ def test_the_openapi_schema_describes_the_endpoints() -> None:
     assert "/noojee/api/recordings/{id}/poll/" in paths
     assert "/noojee/api/legs/{id}/" in paths
     assert not any(path.startswith("/admin") for path in paths)
+
+
+def test_the_schema_and_the_index_are_for_logged_in_users_unless_a_setting_opens_the_schema(
+    settings: Any,
+) -> None:
+    assert api().get(reverse("noojee:api-schema")).status_code == 403
+    assert api().get(reverse("noojee:api-root")).status_code == 403
+    settings.NOOJEE = {**settings.NOOJEE, "API_SCHEMA_PUBLIC": True}
+    assert api().get(reverse("noojee:api-schema")).status_code == 200
+    assert api().get(reverse("noojee:api-root")).status_code == 403
+
+
+def test_the_api_authenticates_with_the_projects_classes(tmp_path: Path) -> None:
+    """A project that offers only HTTP Basic gets Basic: the app forces neither sessions nor tokens.
+
+    DRF reads ``DEFAULT_AUTHENTICATION_CLASSES`` when the views are imported, so this runs in a fresh
+    process with such a project's settings.
+    """
+    (tmp_path / "basic_only_settings.py").write_text(
+        "from tests.settings import *  # noqa\n"
+        "REST_FRAMEWORK = {'DEFAULT_AUTHENTICATION_CLASSES': "
+        "['rest_framework.authentication.BasicAuthentication']}\n"
+    )
+    script = (
+        "import base64, django; django.setup()\n"
+        "from django.core.management import call_command; call_command('migrate', verbosity=0)\n"
+        "from django.contrib.auth.models import User; from django.test import Client\n"
+        "from rest_framework.authtoken.models import Token\n"
+        "user = User.objects.create_user('agent', password='pw'); token = Token.objects.create(user=user)\n"
+        "basic = 'Basic ' + base64.b64encode(b'agent:pw').decode()\n"
+        "print(Client().get('/noojee/api/calls/', HTTP_AUTHORIZATION=basic).status_code,\n"
+        "      Client().get('/noojee/api/calls/', HTTP_AUTHORIZATION='Token ' + token.key).status_code)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env={
+            **os.environ,
+            "PYTHONPATH": f"{tmp_path}{os.pathsep}{root}",
+            "DJANGO_SETTINGS_MODULE": "basic_only_settings",
+            "NOOJEE_EXAMPLE_VAR_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "401"]  # Basic asks for credentials: a token is none
 
 
 # ---------------------------------------------------------------------------------------------- errors

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from . import views
 
 router = DefaultRouter()
+router.APIRootView = views.APIRootView
 router.register("calls", views.CallViewSet, basename="api-call")
 router.register("recordings", views.RecordingViewSet, basename="api-recording")
 router.register("legs", views.RecordingLegViewSet, basename="api-leg")

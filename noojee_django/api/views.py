@@ -21,8 +21,7 @@ from django.db import models
 from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
-from rest_framework import exceptions, mixins, serializers, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework import exceptions, mixins, routers, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -34,6 +33,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import APIView
 
 from .. import services
+from ..conf import noojee_settings
 from ..exceptions import http_status_for, message_for
 from ..forms import describe_error, resolve_content_type
 from ..models import CallSession, RecordingLeg, RecordingTag
@@ -86,7 +86,8 @@ class NoojeePagination(PageNumberPagination):
 
 
 class NoojeeAPIView(viewsets.GenericViewSet[Any]):
-    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    # Authentication is the project's (REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]: session,
+    # token, JWT, OAuth...): the app asks only that the user is logged in, then its own rules.
     permission_classes = [IsAuthenticated]
     parser_classes = PARSER_CLASSES
     pagination_class = NoojeePagination
@@ -313,13 +314,23 @@ def _check_may_hear_leg(user: Any, leg: RecordingLeg) -> None:
 # Schema
 
 
+class APIRootView(routers.APIRootView):
+    """The API's index: for logged-in users, like every endpoint of the app."""
+
+    permission_classes = [IsAuthenticated]
+
+
 class SchemaView(APIView):
     """The API's OpenAPI 3 schema, as JSON (DRF's own generator: no YAML library needed)."""
 
-    authentication_classes = [SessionAuthentication, TokenAuthentication]
-    permission_classes = [AllowAny]
+    permission_classes = [IsAuthenticated]
     renderer_classes = [JSONOpenAPIRenderer]
     schema = None  # the schema view is not an endpoint of the schema
+
+    def get_permissions(self) -> Any:
+        if noojee_settings.API_SCHEMA_PUBLIC:
+            return [AllowAny()]
+        return super().get_permissions()
 
     def get(self, request: Request) -> Response:
         from .urls import router
