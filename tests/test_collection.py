@@ -175,6 +175,40 @@ def test_without_the_listener_a_dial_rejected_before_connecting_fails_after_the_
     assert requests(control) == before
 
 
+def test_without_the_listener_a_stopped_recording_waits_for_the_sweep_to_see_the_call_end(
+    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Any, customer: Any, sent: Sent
+) -> None:
+    """While the live-call sweep keeps the calls current, the audio is not asked for before the call's
+    end: the PBX would refuse it as "in progress" again and again (one refusal per backoff step)."""
+    control = noojee_emulator_control
+    call = services.dial(agent, customer.phone, obj=customer)
+    until(lambda: call_status(call) == CallSession.Status.CONNECTED, services.sweep_live_calls)
+    recording_tag = services.start_recording(agent, invoice, invoice.number, consent_given=True)
+    time.sleep(1.1)
+    before_stop = requests(control)
+
+    services.stop_recording(agent, RecordingTag.objects.get(pk=recording_tag.pk))
+    run_due(sent)
+    services.sweep_live_calls()  # the call goes on
+
+    mid_call = requests(control)
+    recording_tag.refresh_from_db()
+    assert recording_tag.status == RecordingTag.Status.FETCHING
+    assert delta(before_stop, mid_call, "retrieveRecording") == 0
+    assert not sent
+
+    control.hangup(call.unique_id)
+    assert services.sweep_live_calls() == 1
+    run_due(sent)
+
+    recording_tag.refresh_from_db()
+    legs = RecordingLeg.objects.filter(recording_tag=recording_tag).count()
+    after = requests(control)
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+    assert delta(before_stop, after, "retrieveMetaData") == 1
+    assert delta(before_stop, after, "retrieveRecording") == legs == 1
+
+
 # ------------------------------------------------------------------------------ "not ready" backoff
 
 

@@ -397,6 +397,17 @@ def mark_listener_alive() -> None:
     cache.set(LISTENER_HEARTBEAT_KEY, timezone.now().isoformat(), LISTENER_HEARTBEAT_TTL)
 
 
+#: :func:`sweep_live_calls` refreshes this cache key on every snapshot it takes (every 30 s by the
+#: default beat); while it is fresh, a live call in the database is ended within one sweep of its end.
+LIVE_CALL_SWEEP_KEY = "noojee_django:live-call-sweep"
+LIVE_CALL_SWEEP_TTL = 120
+
+
+def calls_are_followed() -> bool:
+    """Whether the database learns of a call's end by itself: the listener, or the live-call sweep runs."""
+    return listener_is_running() or cache.get(LIVE_CALL_SWEEP_KEY) is not None
+
+
 def _unlisted_grace() -> dt.timedelta:
     return dt.timedelta(seconds=float(noojee_settings.UNLISTED_CALL_GRACE))
 
@@ -456,7 +467,9 @@ def sweep_live_calls(*, now: dt.datetime | None = None) -> int:
     many there are. A call not listed any more has ended (``UNLISTED_CALL_GRACE`` after its dial for a
     call that never connected); a recording whose call has ended stops waiting for a "stop" nobody will
     press. Returns the number of calls and recordings it ended. With the listener running this does
-    nothing: the listener's events say the same, sooner.
+    nothing: the listener's events say the same, sooner. Each snapshot refreshes
+    ``LIVE_CALL_SWEEP_KEY``: while it is fresh, collection trusts the database's live calls and leaves
+    their audio to their end (see :func:`calls_are_followed`).
     """
     from .recording import recordings_whose_call_ended
 
@@ -469,12 +482,14 @@ def sweep_live_calls(*, now: dt.datetime | None = None) -> int:
         {c.extension.split("/", 1)[-1] for c in calls} | {t.extension.split("/", 1)[-1] for t in recording}
     )
     if not extens:
+        cache.set(LIVE_CALL_SWEEP_KEY, now.isoformat(), LIVE_CALL_SWEEP_TTL)
         return 0
     try:
         snapshot = get_client().subscribe(extens, 0, timeout=0)
     except client_errors.NoojeeError as exc:
         logger.info("Live-call sweep: the snapshot failed (%s); the next sweep tries again", exc)
         return 0
+    cache.set(LIVE_CALL_SWEEP_KEY, now.isoformat(), LIVE_CALL_SWEEP_TTL)
     events = list(snapshot.events)
     ended = 0
     for call in calls:
@@ -496,6 +511,7 @@ __all__ = [
     "answer",
     "apply_call_event",
     "apply_call_status",
+    "calls_are_followed",
     "current_call_status",
     "dial",
     "hangup",
