@@ -135,6 +135,7 @@ NOOJEE = {
     "TIMEOUT": float(os.environ.get("NOOJEE_TIMEOUT", "10")),
     "FETCH_LEASE": float(os.environ.get("NOOJEE_FETCH_LEASE", "600")),
     "SWEEP_GRACE": float(os.environ.get("NOOJEE_SWEEP_GRACE", "60")),
+    "UNLISTED_CALL_GRACE": float(os.environ.get("NOOJEE_UNLISTED_CALL_GRACE", "15")),
     "MAX_FETCH_ATTEMPTS": int(os.environ.get("NOOJEE_MAX_FETCH_ATTEMPTS", "5")),
 }
 
@@ -171,6 +172,7 @@ CELERY_BEAT_SCHEDULE = {
     **beat_schedule(
         sweep_every=float(os.environ.get("NOOJEE_SWEEP_EVERY", "15")),
         reconcile_every=float(os.environ.get("NOOJEE_RECONCILE_EVERY", "120")),
+        live_calls_every=float(os.environ.get("NOOJEE_LIVE_CALLS_EVERY", "30")),
     )
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

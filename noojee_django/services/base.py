@@ -50,6 +50,17 @@ def mark_listener_alive() -> None:
     cache.set(LISTENER_HEARTBEAT_KEY, timezone.now().isoformat(), LISTENER_HEARTBEAT_TTL)
 
 
+#: ``sweep_live_calls`` refreshes this cache key on every snapshot it takes (every 30 s by the
+#: default beat); while it is fresh, a live call in the database is ended within one sweep of its end.
+LIVE_CALL_SWEEP_KEY = "noojee_django:live-call-sweep"
+LIVE_CALL_SWEEP_TTL = 120
+
+
+def calls_are_followed() -> bool:
+    """Whether the database learns of a call's end by itself: the listener, or the live-call sweep runs."""
+    return listener_is_running() or cache.get(LIVE_CALL_SWEEP_KEY) is not None
+
+
 def require(hook: str, user: Any, obj: Any | None, message: str) -> None:
     check = noojee_settings.hook(hook)
     if check is not None and not check(user, obj):

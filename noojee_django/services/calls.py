@@ -27,6 +27,8 @@ from ..pbx import get_client
 from ..validation import normalize_number, validate_tag, validate_unique_id
 from .base import (
     LIVE_CALL_STATUSES,
+    LIVE_CALL_SWEEP_KEY,
+    LIVE_CALL_SWEEP_TTL,
     UNIQUE_ID_MAX_LENGTH,
     agent_phone_for,
     listener_is_running,
@@ -450,7 +452,9 @@ def sweep_live_calls(*, now: dt.datetime | None = None) -> int:
     many there are. A call not listed any more has ended (``UNLISTED_CALL_GRACE`` after its dial for a
     call that never connected); a recording whose call has ended stops waiting for a "stop" nobody will
     press. Returns the number of calls and recordings it ended. With the listener running this does
-    nothing: the listener's events say the same, sooner.
+    nothing: the listener's events say the same, sooner. Each snapshot refreshes
+    ``LIVE_CALL_SWEEP_KEY``: while it is fresh, collection trusts the database's live calls and leaves
+    their audio to their end (see :func:`calls_are_followed`).
     """
     if listener_is_running():
         return 0
@@ -461,12 +465,14 @@ def sweep_live_calls(*, now: dt.datetime | None = None) -> int:
         {c.extension.split("/", 1)[-1] for c in calls} | {t.extension.split("/", 1)[-1] for t in recording}
     )
     if not extens:
+        cache.set(LIVE_CALL_SWEEP_KEY, now.isoformat(), LIVE_CALL_SWEEP_TTL)
         return 0
     try:
         snapshot = get_client().subscribe(extens, 0, timeout=0)
     except client_errors.NoojeeError as exc:
         logger.info("Live-call sweep: the snapshot failed (%s); the next sweep tries again", exc)
         return 0
+    cache.set(LIVE_CALL_SWEEP_KEY, now.isoformat(), LIVE_CALL_SWEEP_TTL)
     events = list(snapshot.events)
     ended = 0
     for call in calls:

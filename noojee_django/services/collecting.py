@@ -33,8 +33,8 @@ from .base import (
     LIVE_CALL_STATUSES,
     UNIQUE_ID_MAX_LENGTH,
     backoff_delay,
+    calls_are_followed,
     fetch_lease,
-    listener_is_running,
     log_attempt,
     pbx_error,
     required_object_ref,
@@ -63,8 +63,9 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
 
     With ``fetch_inline`` the legs are downloaded by this call (what the Celery task does: fewer
     tasks, the same guarantees, since ``fetch_leg`` claims each leg); otherwise each leg is sent
-    to its own fetch task. While the listener runs and says the call is still up, nothing is
-    downloaded: the call's end fetches the legs (the PBX gives no audio before it).
+    to its own fetch task. While the database follows the calls (the listener, or the live-call
+    sweep, runs) and says the call is still up, nothing is downloaded: the call's end fetches the
+    legs (the PBX gives no audio before it).
 
     "No legs yet" waits with capped backoff until ``GIVE_UP_AFTER``, then the tag is ``absent``;
     an error waits the same way and, past that age, marks the tag ``failed`` with the reason.
@@ -141,10 +142,11 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
 
 
 def _call_is_up(recording_tag: RecordingTag, legs: list[LegMetadata]) -> bool:
-    """Whether the listener (so the database is current) shows the recording's call still going on."""
+    """Whether the database, kept current by the listener or the live-call sweep, shows the
+    recording's call still going on: its end will then fetch the legs."""
     unique_ids = {recording_tag.unique_id} | {m.unique_id for m in legs}
     unique_ids.discard("")
-    if not unique_ids or not listener_is_running():
+    if not unique_ids or not calls_are_followed():
         return False
     return CallSession.objects.filter(unique_id__in=unique_ids, status__in=LIVE_CALL_STATUSES).exists()
 
