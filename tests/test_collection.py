@@ -1,8 +1,10 @@
 """Collection follows the call's end: what the PBX is asked, and when, with the listener and without it.
 
-Against the emulator over loopback HTTP. Tasks are not run by a worker here: ``send_task`` is replaced
-by a list, and a test runs the tasks sent with no countdown, the way a worker would run them at once;
-delayed ones (backoff retries) stay in the list, so a test sees what would have waited.
+Against the emulator over loopback HTTP. Tasks are not run by a worker here: the services send them to
+the test settings' in-memory broker as they would to Redis (the tests run in autocommit, so a task
+goes out when its transaction commits), the tests read them off the queue, and run those sent with
+no countdown, the way a worker would run them at once; delayed ones (backoff retries) stay listed, so
+a test sees what would have waited.
 """
 
 from __future__ import annotations
@@ -22,26 +24,64 @@ from noojee_django.models import CallSession, RecordingLeg, RecordingTag
 from noojee_django.pbx import get_client
 from noojee_django.services import base
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 Sent = list[tuple[str, tuple[Any, ...], float]]
 
 
+class Broker:
+    """The tasks on the in-memory broker's queue, as ``(name, args, countdown)``."""
+
+    def __init__(self) -> None:
+        self.tasks: Sent = []
+
+    def drain(self) -> None:
+        from celery import current_app
+
+        with current_app.connection_for_read() as connection:
+            queue = connection.SimpleQueue(current_app.conf.task_default_queue)
+            while True:
+                try:
+                    message = queue.get(block=False)
+                except queue.Empty:
+                    break
+                args, _kwargs, _embed = message.decode()
+                eta = message.headers.get("eta")
+                countdown = (
+                    max(0.0, round((dt.datetime.fromisoformat(eta) - timezone.now()).total_seconds()))
+                    if eta
+                    else 0.0
+                )
+                self.tasks.append((message.headers["task"], tuple(args), countdown))
+                message.ack()
+            queue.close()
+
+    def __iter__(self) -> Any:
+        self.drain()
+        return iter(list(self.tasks))
+
+    def __bool__(self) -> bool:
+        self.drain()
+        return bool(self.tasks)
+
+    def remove(self, task: tuple[str, tuple[Any, ...], float]) -> None:
+        self.tasks.remove(task)
+
+
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
-    """Every task the services send, as ``(name, args, countdown)``, instead of a broker."""
-    queue: Sent = []
-    monkeypatch.setattr(
-        base, "send_task", lambda name, *args, countdown=0: queue.append((name, args, countdown))
-    )
-    return queue
+def sent() -> Broker:
+    """Every task the services send from now on (the queue starts empty)."""
+    broker = Broker()
+    broker.drain()
+    broker.tasks.clear()
+    return broker
 
 
-def run_due(sent: Sent) -> int:
+def run_due(sent: Broker) -> int:
     """Run the tasks sent with no countdown, and those they send, until none is left; return how many."""
     ran = 0
     while True:
-        due = [task for task in sent if task[2] <= 0]
+        due = [task for task in sent if task[2] <= 0.5]
         if not due:
             return ran
         for task in due:
@@ -88,7 +128,7 @@ def call_status(call: CallSession) -> str:
 
 
 def test_with_the_listener_a_stopped_recording_is_fetched_when_the_call_ends_and_not_before(
-    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Any, customer: Any, sent: Sent
+    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Any, customer: Any, sent: Broker
 ) -> None:
     control = noojee_emulator_control
     listener = CallStateListener(get_client(), poll_timeout=1)
@@ -130,7 +170,7 @@ def test_with_the_listener_a_stopped_recording_is_fetched_when_the_call_ends_and
 
 
 def test_without_the_listener_the_live_call_sweep_ends_a_call_the_pbx_no_longer_lists(
-    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Any, customer: Any, sent: Sent
+    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Any, customer: Any, sent: Broker
 ) -> None:
     control = noojee_emulator_control
     call = services.dial(agent, customer.phone, obj=customer)
@@ -176,7 +216,7 @@ def test_without_the_listener_a_dial_rejected_before_connecting_fails_after_the_
 
 
 def test_without_the_listener_a_stopped_recording_waits_for_the_sweep_to_see_the_call_end(
-    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Any, customer: Any, sent: Sent
+    pbx: Any, noojee_emulator_control: Any, agent: User, invoice: Any, customer: Any, sent: Broker
 ) -> None:
     """While the live-call sweep keeps the calls current, the audio is not asked for before the call's
     end: the PBX would refuse it as "in progress" again and again (one refusal per backoff step)."""
@@ -215,13 +255,11 @@ def test_without_the_listener_a_stopped_recording_waits_for_the_sweep_to_see_the
 def test_not_ready_answers_grow_the_fetch_backoff_up_to_the_cap(
     pbx: Any,
     settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
     noojee_emulator_control: Any,
     invoice: Any,
-    sent: Sent,
+    sent: Broker,
 ) -> None:
     settings.NOOJEE = {**settings.NOOJEE, "POLL_BACKOFF_BASE": 1, "POLL_BACKOFF_CAP": 16}
-    monkeypatch.setattr(base.random, "uniform", lambda low, high: high)  # no jitter: the ceiling
     recorded = noojee_emulator_control.add_recording(tag=invoice.number, legs=[2], in_progress=True)
     services.watch_tag(invoice, invoice.number)
     run_due(sent)  # the poll finds the leg; its download is refused: the call goes on
@@ -233,8 +271,14 @@ def test_not_ready_answers_grow_the_fetch_backoff_up_to_the_cap(
         assert result.outcome == "not_ready"
         waits.append(result.retry_in)
 
-    assert waits == [4, 8, 16, 16, 16]  # base 1 s doubled per refusal (the poll's fetch waited 2 s)
-    assert [countdown for _, _, countdown in sent] == [2, *waits]  # each retry sent with its wait
+    # base 1 s doubled per refusal up to the cap, each wait between half its ceiling and the ceiling
+    # (the poll's own fetch was the first refusal: ceiling 1 s)
+    ceilings = [2, 4, 8, 16, 16]
+    assert all(c / 2 <= w <= c for w, c in zip(waits, ceilings, strict=True)), waits
+    countdowns = [countdown for _, _, countdown in sent]  # each retry sent with its wait (whole s)
+    assert len(countdowns) == 6 and all(
+        abs(c - w) <= 1 for c, w in zip(countdowns[1:], waits, strict=True)
+    ), (countdowns, waits)
     leg.refresh_from_db()
     assert leg.fetch_status == RecordingLeg.FetchStatus.PENDING
     assert leg.fetch_attempts == 0  # "not ready" spends no download attempt
