@@ -35,6 +35,7 @@ from . import services
 from .exceptions import NotFound, http_status_for, message_for
 from .forms import AnswerForm, DialForm, StartRecordingForm, describe_error, first_error
 from .models import CallSession, RecordingTag
+from .states import call_words, recording_words
 
 logger = logging.getLogger("noojee_django")
 
@@ -134,6 +135,7 @@ def call_payload(call: CallSession) -> dict[str, Any]:
         "id": call.pk,
         "status": call.status,
         "status_display": call.get_status_display(),
+        "status_words": call_words(call),
         "pbx_status": call.pbx_status,
         "number": call.number,
         "connected_at": call.connected_at.isoformat() if call.connected_at else None,
@@ -150,6 +152,7 @@ def recording_payload(recording_tag: RecordingTag) -> dict[str, Any]:
         "tag": recording_tag.tag,
         "status": recording_tag.status,
         "status_display": recording_tag.get_status_display(),
+        "status_words": recording_words(recording_tag),
         "is_recording": recording_tag.status == RecordingTag.Status.RECORDING,
         "stop_url": reverse("noojee:stop-recording", args=[recording_tag.pk]),
     }
@@ -237,7 +240,7 @@ def stop_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
     if recording_tag.status == RecordingTag.Status.ATTACHED:
         message = f"{recording_tag.tag} is already attached."
     elif recording_tag.status in RecordingTag.FINAL_STATUSES:
-        message = f"{recording_tag.tag} has ended: {recording_tag.get_status_display().lower()}."
+        message = f"{recording_tag.tag}: {recording_words(recording_tag)}."
     else:
         message = (
             f"Stopped recording {recording_tag.tag}: the audio is collected when the call ends, "

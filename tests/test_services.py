@@ -134,8 +134,9 @@ def test_a_refused_dial_leaves_a_failed_call_with_the_pbx_reason(
     pbx: Any, noojee_emulator_control: Any, agent: User
 ) -> None:
     noojee_emulator_control.add_fault("negative_code", method="dial", code=-7, message="Trunk busy")
-    with pytest.raises(PbxError, match="Trunk busy"):
+    with pytest.raises(PbxError, match=r"^The PBX could not place the call: it refused") as refused:
         services.dial(agent, "0383208100")
+    assert "Trunk busy" not in refused.value.message and "Trunk busy" in str(refused.value.cause)
     call = CallSession.objects.get()
     assert call.status == CallSession.Status.FAILED
     assert "Trunk busy" in call.error

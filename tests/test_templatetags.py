@@ -174,7 +174,7 @@ def test_recordings_render_nothing_at_all_for_those_who_may_not_hear(
 def test_recordings_waiting_for_audio_say_so_without_a_player(agent: User, invoice: Invoice) -> None:
     RecordingTag.objects.create(tag="INV-42", content_object=invoice, status=RecordingTag.Status.WAITING)
     html = render("{% noojee_recordings invoice %}", agent, invoice=invoice)
-    assert "Waiting for audio" in html
+    assert "Waiting for the call to end" in html
     assert "<audio" not in html
 
 

@@ -283,11 +283,30 @@ def test_a_user_allowed_to_dial_without_a_phone_gets_409(
     assert dials(noojee_emulator_control) == 0
 
 
-def test_a_pbx_failure_is_502_with_the_reason(pbx: Any, noojee_emulator_control: Any, agent: User) -> None:
+def test_a_pbx_failure_is_502_in_words_and_the_diagnostic_stays_for_the_admin(
+    pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
     noojee_emulator_control.add_fault("negative_code", method="dial", code=-7, message="Trunk busy")
     response = logged_in(agent).post(reverse("noojee:dial"), {"number": "101"}, **JSON)
     assert response.status_code == 502
-    assert "Trunk busy" in response.json()["error"]
+    assert response.json()["error"] == (
+        "The PBX could not place the call: it refused. Try again; if it keeps failing, tell an administrator."
+    )
+    assert "Trunk busy" in CallSession.objects.get().error
+
+
+def test_recording_without_a_call_tells_the_agent_what_to_do(pbx: Any, agent: User, invoice: Any) -> None:
+    response = logged_in(agent).post(
+        reverse("noojee:start-recording"),
+        {"content_type": "crm.invoice", "object_id": invoice.pk, "tag": "INV-42"},
+        **JSON,
+    )
+    assert response.status_code == 502
+    assert response.json()["error"] == (
+        "The PBX could not start recording: there is no call on your phone to record. "
+        "Call the customer first."
+    )
+    assert "method=start" not in response.content.decode()
 
 
 @given(

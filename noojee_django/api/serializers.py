@@ -17,6 +17,7 @@ from rest_framework.exceptions import NotFound
 
 from ..forms import ObjectNotFound, clean_number, clean_tag, resolve_object
 from ..models import CallSession, RecordingLeg, RecordingTag
+from ..states import call_words, recording_words
 
 
 def _absolute(context: Mapping[str, Any], url: str) -> str:
@@ -41,8 +42,12 @@ class ContentTypeLabelField(serializers.Field):
 
 class CallSerializer(serializers.ModelSerializer[CallSession]):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
+    status_words = serializers.SerializerMethodField(help_text="The call's state, as an agent reads it.")
     content_type = ContentTypeLabelField(read_only=True)
     is_active = serializers.BooleanField(read_only=True)
+
+    def get_status_words(self, call: CallSession) -> str:
+        return call_words(call)
 
     class Meta:
         model = CallSession
@@ -50,6 +55,7 @@ class CallSerializer(serializers.ModelSerializer[CallSession]):
             "id",
             "status",
             "status_display",
+            "status_words",
             "pbx_status",
             "is_active",
             "number",
@@ -152,9 +158,13 @@ class RecordingLegSerializer(serializers.ModelSerializer[RecordingLeg]):
 
 class RecordingTagSerializer(serializers.ModelSerializer[RecordingTag]):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
+    status_words = serializers.SerializerMethodField(help_text="The recording's state, as an agent reads it.")
     content_type = ContentTypeLabelField(read_only=True)
     audio_url = serializers.SerializerMethodField(help_text="The joined voice signature, once attached.")
     legs = RecordingLegSerializer(many=True, read_only=True)
+
+    def get_status_words(self, recording_tag: RecordingTag) -> str:
+        return recording_words(recording_tag)
 
     class Meta:
         model = RecordingTag
@@ -163,6 +173,7 @@ class RecordingTagSerializer(serializers.ModelSerializer[RecordingTag]):
             "tag",
             "status",
             "status_display",
+            "status_words",
             "content_type",
             "object_id",
             "extension",

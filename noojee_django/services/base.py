@@ -23,6 +23,7 @@ from ..client import errors as client_errors
 from ..conf import noojee_settings
 from ..exceptions import InvalidAgentPhone, NoAgentPhone, NoojeePermissionDenied, PbxError
 from ..models import AgentPhone, CallSession, RecordingAttempt, RecordingLeg, RecordingTag
+from ..states import pbx_error_words
 from ..validation import is_pbx_text
 
 logger = logging.getLogger("noojee_django")
@@ -125,7 +126,10 @@ def agent_phone_for(user: Any) -> AgentPhone:
 
 
 def pbx_error(action: str, exc: client_errors.NoojeeError) -> PbxError:
-    return PbxError(f"The PBX could not {action}: {exc}", cause=exc)
+    """The error an agent reads (what happened, what to do); the PBX's diagnostic goes to the log and
+    stays on the error as ``cause`` for the admin."""
+    logger.warning("The PBX could not %s: %s", action, exc)
+    return PbxError(pbx_error_words(action, exc), cause=exc)
 
 
 def required_object_ref(obj: Any) -> tuple[ContentType, str]:

@@ -22,6 +22,7 @@ from ..exceptions import InvalidState, PbxError
 from ..lifecycle import transition
 from ..models import AgentPhone, CallSession, RecordingTag
 from ..pbx import get_client
+from ..states import pbx_reason
 from ..validation import is_pbx_text, validate_tag
 from .base import (
     LIVE_CALL_STATUSES,
@@ -125,8 +126,14 @@ def stop_recording(user: Any, recording_tag: RecordingTag) -> RecordingTag:
 
 def _refused(recording_tag: RecordingTag, exc: client_errors.NoojeeError) -> NoReturn:
     logger.warning("Stopping recording %s was refused: %s", recording_tag.tag, exc)
-    RecordingTag.objects.filter(pk=recording_tag.pk).update(last_error=f"Stop was refused by the PBX: {exc}")
-    raise PbxError(f"The PBX refused to stop the recording: {exc}", cause=exc) from exc
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(
+        last_error=f"Stop was refused by the PBX: {exc}"  # the diagnostic, for the admin
+    )
+    raise PbxError(
+        f"The PBX refused to stop the recording: {pbx_reason('stop the recording', exc)} "
+        "It may still be recording: the recording ends with the call.",
+        cause=exc,
+    ) from exc
 
 
 def _unique_id_of_call_for(recording_tag: RecordingTag) -> str:

@@ -24,9 +24,21 @@ from .. import services
 from ..conf import noojee_settings
 from ..exceptions import NoojeeServiceError
 from ..models import AgentPhone, CallSession, RecordingTag
+from ..states import call_words, recording_words
 from ..validation import normalize_number, validate_tag
 
 register = template.Library()
+
+
+@register.filter(name="noojee_words")
+def noojee_words(obj: Any) -> str:
+    """``{{ recording_tag|noojee_words }}``, ``{{ call|noojee_words }}``: the state as an agent reads it."""
+    if isinstance(obj, RecordingTag):
+        return recording_words(obj)
+    if isinstance(obj, CallSession):
+        return call_words(obj)
+    return ""
+
 
 #: A call older than this is not shown as "current" in the status area, whatever its state says.
 CURRENT_CALL_WINDOW = dt.timedelta(hours=4)

@@ -7,13 +7,14 @@
   "use strict";
 
   var POLL_INTERVAL_MS = 1000;
+  /* Only for an answer without status_words (the server writes the words: noojee_django/states.py). */
   var LABELS = {
-    queued: "Calling",
-    dialing: "Ringing",
+    queued: "Placing the call",
+    dialing: "Ringing your phone",
     ringing: "Ringing",
-    connected: "Connected",
-    hungup: "Hung up",
-    failed: "Call failed"
+    connected: "On the call",
+    hungup: "Call ended",
+    failed: "Call not connected"
   };
   var pollTimer = null;
 
@@ -85,7 +86,7 @@
 
   function showCall(call) {
     var area = statusArea();
-    var label = LABELS[call.status] || call.status_display || call.status;
+    var label = call.status_words || LABELS[call.status] || call.status_display || call.status;
     area.hidden = false;
     area.setAttribute("data-call-state", call.status);
     area.querySelector(".noojee-call-text").textContent = label + ": " + call.number;

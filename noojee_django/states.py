@@ -1,0 +1,84 @@
+"""What the agent is told: words for every status of a recording and a call, and for the PBX's errors.
+
+Written once, beside the lifecycle table (``lifecycle.py``), and used by the widget's answers, the
+template tags and the REST API (``status_words``). The PBX's own diagnostic ("start: not found: No
+active call on 'SIP/101' (method=start, HTTP 404, Code -1)") is for the log and the admin: an agent
+reads what happened and what to do.
+"""
+
+from __future__ import annotations
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from .client import errors as client_errors
+from .models import CallSession, RecordingTag
+
+Tag = RecordingTag.Status
+Call = CallSession.Status
+
+#: A recording's status, as the agent reads it.
+RECORDING_WORDS: dict[str, str | Promise] = {
+    Tag.RECORDING: _("Recording"),
+    Tag.WAITING: _("Waiting for the call to end"),
+    Tag.FETCHING: _("Collecting the audio"),
+    Tag.ATTACHED: _("Attached"),
+    Tag.ABSENT: _("No recording found on the PBX"),
+    Tag.FAILED: _("Could not be collected — an operator has been told"),
+}
+
+#: A recording the PBX never started (``start_accepted`` false, status failed).
+NOT_STARTED_WORDS = _("Not recorded: the PBX did not start the recording")
+
+#: A call's status, as the agent reads it.
+CALL_WORDS: dict[str, str | Promise] = {
+    Call.QUEUED: _("Placing the call"),
+    Call.DIALING: _("Ringing your phone"),
+    Call.RINGING: _("Ringing"),
+    Call.CONNECTED: _("On the call"),
+    Call.HUNG_UP: _("Call ended"),
+    Call.FAILED: _("Call not connected"),
+}
+
+
+def recording_words(recording_tag: RecordingTag) -> str:
+    if recording_tag.status == Tag.FAILED and not recording_tag.start_accepted:
+        return str(NOT_STARTED_WORDS)
+    return str(RECORDING_WORDS.get(recording_tag.status, recording_tag.get_status_display()))
+
+
+def call_words(call: CallSession) -> str:
+    return str(CALL_WORDS.get(call.status, call.get_status_display()))
+
+
+#: Why the PBX failed, by the client error's ``kind``, and what to do about it.
+_PBX_REASONS: dict[str, str | Promise] = {
+    "timeout": _("it did not answer in time. Try again in a moment."),
+    "transport": _(
+        "it could not be reached. Try again in a moment; if it keeps failing, tell an administrator."
+    ),
+    "auth": _("it refused the CRM's credentials. Tell an administrator."),
+    "configuration": _("the CRM's PBX settings are incomplete. Tell an administrator."),
+    "not_found": _("it found nothing to act on."),
+    "server_error": _("it had an internal error. Try again in a moment."),
+    "rate_limited": _("it is busy. Try again in a minute."),
+}
+_DEFAULT_REASON = _("it refused. Try again; if it keeps failing, tell an administrator.")
+
+#: Some refusals say more for one action than the generic words do.
+_ACTION_REASONS: dict[tuple[str, str], str | Promise] = {
+    ("start recording", "not_found"): _("there is no call on your phone to record. Call the customer first."),
+    ("stop the recording", "not_found"): _("it no longer finds the call on your phone."),
+    ("hang up", "not_found"): _("it no longer has that call."),
+    ("answer the call", "not_found"): _("the call is no longer ringing."),
+}
+
+
+def pbx_reason(action: str, exc: client_errors.NoojeeError) -> str:
+    """What happened and what to do, for a PBX error met doing ``action``."""
+    return str(_ACTION_REASONS.get((action, exc.kind)) or _PBX_REASONS.get(exc.kind) or _DEFAULT_REASON)
+
+
+def pbx_error_words(action: str, exc: client_errors.NoojeeError) -> str:
+    """``The PBX could not <action>: <what happened, and what to do>``, without the PBX's diagnostic."""
+    return f"The PBX could not {action}: {pbx_reason(action, exc)}"
