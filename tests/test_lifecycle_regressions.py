@@ -5,6 +5,7 @@ Each test is the machine's shrunk counterexample written out by hand, and fails 
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from example_project.crm.models import Invoice
 from noojee_django import services
 from noojee_django.models import RecordingTag, StoredAudio
+from noojee_django.stitching import stitch_wavs
 from tests.recordings import stored_files
 
 pytestmark = pytest.mark.django_db
@@ -43,3 +45,22 @@ def test_a_purged_recording_can_be_restored_although_its_old_names_are_in_the_le
     assert live.count() == 3
     assert len(stored_files()) == 3
 
+
+def test_a_signature_of_two_calls_with_one_tag_joins_each_call_whole_in_turn(
+    pbx: Any, noojee_emulator_control: Any, invoice: Invoice
+) -> None:
+    first = noojee_emulator_control.add_recording(tag="INV-42", legs=[2, 1])
+    second = noojee_emulator_control.add_recording(tag="INV-42", legs=[1, 2])
+    recording_tag = collect(services.watch_tag(invoice, "INV-42"))
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+
+    expected = io.BytesIO()
+    stitch_wavs(
+        [
+            io.BytesIO(noojee_emulator_control.audio(leg["call_record_id"]))
+            for leg in first["legs"] + second["legs"]
+        ],
+        expected,
+    )
+    with recording_tag.audio.open("rb") as signature:
+        assert signature.read() == expected.getvalue()  # not leg 1, leg 1, leg 2, leg 2
