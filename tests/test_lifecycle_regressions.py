@@ -12,7 +12,7 @@ import pytest
 
 from example_project.crm.models import Invoice
 from noojee_django import services
-from noojee_django.models import RecordingTag, StoredAudio
+from noojee_django.models import RecordingLeg, RecordingTag, StoredAudio
 from noojee_django.stitching import stitch_wavs
 from tests.recordings import stored_files
 
@@ -64,3 +64,39 @@ def test_a_signature_of_two_calls_with_one_tag_joins_each_call_whole_in_turn(
     )
     with recording_tag.audio.open("rb") as signature:
         assert signature.read() == expected.getvalue()  # not leg 1, leg 1, leg 2, leg 2
+
+
+def test_a_fetching_recording_whose_legs_the_pbx_lost_fails_instead_of_polling_forever(
+    pbx: Any, settings: Any, noojee_emulator_control: Any, invoice: Invoice
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "GIVE_UP_AFTER": 0}
+    noojee_emulator_control.add_recording(tag="INV-42", legs=[1, 1])
+    recording_tag = services.watch_tag(invoice, "INV-42")
+    services.poll_tag(recording_tag.pk)  # the legs' fetch tasks are sent, and lost with their worker
+    noojee_emulator_control.reset()  # the PBX is cleaned up: it lists and has no legs any more
+
+    services.poll_tag(recording_tag.pk, fetch_inline=True)  # the sweep's poll
+
+    recording_tag.refresh_from_db()
+    assert recording_tag.status == RecordingTag.Status.FAILED  # not fetching for ever
+    assert "gone from the PBX" in recording_tag.last_error
+    assert set(recording_tag.legs.values_list("fetch_status", flat=True)) == {RecordingLeg.FetchStatus.GONE}
+
+
+def test_a_re_fetch_whose_task_was_lost_is_sent_again_by_the_next_poll(
+    pbx: Any, noojee_emulator_control: Any, superuser: Any, invoice: Invoice
+) -> None:
+    noojee_emulator_control.add_recording(tag="INV-42", legs=[1, 1])
+    recording_tag = services.watch_tag(invoice, "INV-42")
+    first, second = services.poll_tag(recording_tag.pk).legs_to_fetch
+    services.fetch_leg(second)
+    services.refetch_legs(RecordingLeg.objects.filter(pk=second), actor=superuser)  # its task is lost
+
+    services.poll_tag(recording_tag.pk, fetch_inline=True)  # the sweep's poll fetches leg 1, and leg 2 again
+
+    recording_tag.refresh_from_db()
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+    assert set(recording_tag.legs.values_list("fetch_status", flat=True)) == {
+        RecordingLeg.FetchStatus.FETCHED
+    }
+    assert first
