@@ -12,6 +12,7 @@ import pytest
 
 from example_project.crm.models import Invoice
 from noojee_django import services
+from noojee_django.exceptions import InvalidState
 from noojee_django.models import RecordingLeg, RecordingTag, StoredAudio
 from noojee_django.stitching import stitch_wavs
 from tests.recordings import stored_files
@@ -100,3 +101,19 @@ def test_a_re_fetch_whose_task_was_lost_is_sent_again_by_the_next_poll(
         RecordingLeg.FetchStatus.FETCHED
     }
     assert first
+
+
+def test_a_recording_still_being_collected_is_not_purged_into_a_state_it_never_leaves(
+    pbx: Any, noojee_emulator_control: Any, invoice: Invoice
+) -> None:
+    noojee_emulator_control.add_recording(tag="INV-43", legs=[1, 1])
+    recording_tag = services.watch_tag(invoice, "INV-43")
+    services.poll_tag(recording_tag.pk)  # fetching: its legs are pending
+    recording_tag.refresh_from_db()
+
+    with pytest.raises(InvalidState, match="still being collected"):
+        services.purge_audio(recording_tag)
+
+    recording_tag = collect(recording_tag)
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+    assert services.purge_audio(recording_tag)
