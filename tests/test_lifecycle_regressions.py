@@ -5,16 +5,19 @@ Each test is the machine's shrunk counterexample written out by hand, and fails 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from example_project.crm.models import Invoice
 from noojee_django import services
 from noojee_django.exceptions import InvalidState
-from noojee_django.models import RecordingLeg, RecordingTag, StoredAudio
+from noojee_django.models import CallSession, RecordingLeg, RecordingTag, StoredAudio
 from noojee_django.stitching import stitch_wavs
+from tests.polling import wait_for
 from tests.recordings import stored_files
 
 pytestmark = pytest.mark.django_db
@@ -117,3 +120,45 @@ def test_a_recording_still_being_collected_is_not_purged_into_a_state_it_never_l
     recording_tag = collect(recording_tag)
     assert recording_tag.status == RecordingTag.Status.ATTACHED
     assert services.purge_audio(recording_tag)
+
+
+def _connected(control: Any, unique_id: str) -> bool:
+    return any(c["unique_id"] == unique_id and c["phase"] == "connected" for c in control.calls())
+
+
+@pytest.mark.parametrize("asked_first", ["older", "newer"])
+def test_an_agent_with_two_calls_at_once_gets_each_calls_own_unique_id(
+    pbx: Any, noojee_emulator_control: Any, agent: Any, customer: Any, asked_first: str
+) -> None:
+    older = services.dial(agent, "0383208100", obj=customer)
+    (older_id,) = [c["unique_id"] for c in noojee_emulator_control.calls()]
+    newer = services.dial(agent, "0398765432", obj=customer)
+    (newer_id,) = [c["unique_id"] for c in noojee_emulator_control.calls() if c["unique_id"] != older_id]
+    wait_for(
+        lambda: (
+            _connected(noojee_emulator_control, older_id) and _connected(noojee_emulator_control, newer_id)
+        )
+    )
+
+    calls = [older, newer] if asked_first == "older" else [newer, older]
+    for call in calls:
+        services.current_call_status(call)
+
+    assert (older.unique_id, newer.unique_id) == (older_id, newer_id)
+    services.hangup(agent, newer)
+    assert [c["unique_id"] for c in noojee_emulator_control.calls()] == [older_id]  # only the one asked
+
+
+def test_hanging_up_the_newer_of_two_unidentified_calls_to_one_number_ends_that_call(
+    pbx: Any, noojee_emulator_control: Any, agent: Any, customer: Any
+) -> None:
+    older = services.dial(agent, "0383208100", obj=customer)
+    (older_id,) = [c["unique_id"] for c in noojee_emulator_control.calls()]
+    CallSession.objects.filter(pk=older.pk).update(created_at=timezone.now() - dt.timedelta(minutes=1))
+    newer = services.dial(agent, "0383208100", obj=customer)  # the same number again, out of the window
+    assert newer.pk != older.pk
+    (newer_id,) = [c["unique_id"] for c in noojee_emulator_control.calls() if c["unique_id"] != older_id]
+
+    services.hangup(agent, newer)
+
+    assert [c["unique_id"] for c in noojee_emulator_control.calls()] == [older_id], f"{newer_id} stays up"
