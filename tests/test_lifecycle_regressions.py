@@ -162,3 +162,23 @@ def test_hanging_up_the_newer_of_two_unidentified_calls_to_one_number_ends_that_
     services.hangup(agent, newer)
 
     assert [c["unique_id"] for c in noojee_emulator_control.calls()] == [older_id], f"{newer_id} stays up"
+
+
+def test_restoring_a_recording_kept_forever_keeps_it_forever(
+    pbx: Any, settings: Any, noojee_emulator_control: Any, superuser: Any, invoice: Invoice
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "RETENTION_DAYS": 30}
+    noojee_emulator_control.add_recording(tag="INV-42", legs=[1])
+    recording_tag = collect(services.watch_tag(invoice, "INV-42"))
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(keep_until=None)  # an operator: keep forever
+    recording_tag.refresh_from_db()
+    services.purge_audio(recording_tag)
+
+    recording_tag = services.restore_audio(superuser, recording_tag)
+    assert recording_tag.keep_until is None
+    for leg in recording_tag.legs.all():
+        services.fetch_leg(leg.pk)
+
+    recording_tag.refresh_from_db()
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+    assert recording_tag.keep_until is None  # not 30 days from now

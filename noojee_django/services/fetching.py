@@ -292,8 +292,8 @@ def retention_until(recording_tag: RecordingTag, now: dt.datetime) -> dt.date | 
     years stay ten years)."""
     retention = noojee_settings.RETENTION_DAYS
     computed = (now + dt.timedelta(days=int(retention))).date() if retention is not None else None
-    if recording_tag.keep_until is None:
-        return computed if recording_tag.status != RecordingTag.Status.ATTACHED else None
+    if recording_tag.keep_until is None:  # not set yet, or (once attached) kept forever
+        return computed if recording_tag.attached_at is None else None
     if computed is None:
         return recording_tag.keep_until
     return max(recording_tag.keep_until, computed)

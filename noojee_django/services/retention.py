@@ -129,6 +129,8 @@ def restore_audio(user: Any, recording_tag: RecordingTag) -> RecordingTag:
     keep_until = (now + dt.timedelta(days=int(retention))).date() if retention is not None else None
     if recording_tag.keep_until and keep_until and recording_tag.keep_until > keep_until:
         keep_until = recording_tag.keep_until
+    if recording_tag.keep_until is None and recording_tag.attached_at is not None:
+        keep_until = None  # kept forever: retention never shortens that
     transition(
         recording_tag,
         RecordingTag.Status.FETCHING,
