@@ -9,6 +9,7 @@ a last guard: no object of a held recording is ever deleted, whoever asks.
 
 from __future__ import annotations
 
+import os
 from typing import IO
 
 from django.core.files import File
@@ -45,6 +46,9 @@ def store(
     back, and an object that does not match is deleted again and :class:`StorageMismatch` raised.
     """
     backend = storage()
+    # A deleted object's name stays in the ledger (its history), while storage may hand it out again.
+    while StoredAudio.objects.filter(name=name).exists():
+        name = backend.get_alternative_name(*os.path.splitext(name))
     saved = backend.save(name, File(content))
     try:
         stored_size = backend.size(saved)

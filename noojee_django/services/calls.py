@@ -253,18 +253,37 @@ def _identify_on_pbx(call: CallSession) -> str:
     except client_errors.NoojeeError as exc:
         logger.info("Call snapshot for hang-up failed: %s", exc)
         return ""
-    for event in snapshot.events:
-        if (
-            event.extension == exten
-            and event.is_click_to_dial_call
-            and event.unique_call_id
-            and len(event.unique_call_id) <= UNIQUE_ID_MAX_LENGTH
-            and event.outbound_destination
-            and _same_number(call.number, event.outbound_destination)
-            and not CallSession.objects.filter(unique_id=event.unique_call_id).exclude(pk=call.pk).exists()
-        ):
-            return event.unique_call_id
-    return ""
+    event = _unidentified_call_event(call, [e for e in snapshot.events if e.extension == exten])
+    return event.unique_call_id if event is not None and event.outbound_destination else ""
+
+
+def _unidentified_call_event(call: CallSession, events: list[CallEvent]) -> CallEvent | None:
+    """The snapshot event of ``call``, whose unique id we do not know, among its extension's ``events``.
+
+    Only a click-to-dial call to its number (when the PBX names it) whose unique id no other row holds
+    can be it. The PBX originates an extension's calls in the order they were asked for, so our n-th
+    such call still unidentified is the n-th such call the snapshot lists; the newest, or the first,
+    would give one call's id to another when the agent has two calls at once.
+    """
+    theirs = [
+        e
+        for e in events
+        if e.is_click_to_dial_call
+        and e.unique_call_id
+        and len(e.unique_call_id) <= UNIQUE_ID_MAX_LENGTH
+        and (not e.outbound_destination or _same_number(call.number, e.outbound_destination))
+        and not CallSession.objects.filter(unique_id=e.unique_call_id).exclude(pk=call.pk).exists()
+    ]
+    by_number = all(e.outbound_destination for e in theirs)
+    ours = [
+        c.pk
+        for c in CallSession.objects.filter(extension=call.extension, unique_id="", status__in=LIVE_STATUSES)
+        .exclude(status=CallSession.Status.QUEUED)
+        .order_by("created_at", "pk")
+        if not by_number or _same_number(c.number, call.number)
+    ]
+    index = ours.index(call.pk) if call.pk in ours else 0
+    return theirs[index] if index < len(theirs) else None
 
 
 def answer(user: Any, unique_id: str) -> None:
@@ -414,7 +433,7 @@ def _is_listed(call: CallSession, events: list[CallEvent]) -> CallEvent | None:
     mine = [e for e in events if e.extension == exten]
     if call.unique_id:
         return next((e for e in reversed(mine) if e.unique_call_id == call.unique_id), None)
-    return next((e for e in reversed(mine) if e.is_click_to_dial_call), None)
+    return _unidentified_call_event(call, mine)
 
 
 def current_call_status(call: CallSession) -> CallSession:

@@ -44,6 +44,14 @@ from .base import (
 from .fetching import fetch_leg, join_if_complete
 from .recording import mark_waiting
 
+#: Legs whose fetch is still to be done; fetch_leg's claim decides whether a worker still has one
+#: (a lost worker's claim, or a re-fetch whose task was lost, is taken over once its lease passed).
+UNFINISHED_LEGS = (
+    RecordingLeg.FetchStatus.PENDING,
+    RecordingLeg.FetchStatus.FETCHING,
+    RecordingLeg.FetchStatus.REFETCHING,
+)
+
 #: How far outside a recording's start and stop a leg may start and still belong to it (clock skew).
 LEG_START_TOLERANCE = dt.timedelta(minutes=10)
 
@@ -92,7 +100,14 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
         return _retry_poll_or_give_up(recording_tag, outcome, reason=f"Polling the PBX failed: {exc}")
 
     legs = legs_of(recording_tag, metadata)
-    if not legs:
+    # Listed before and not now (the PBX lost its records): fetching the legs already known says
+    # whether their audio is still there, or fails them as gone, instead of waiting for a listing.
+    known = (
+        _unfinished_legs(recording_tag)
+        if not legs and recording_tag.status == RecordingTag.Status.FETCHING
+        else []
+    )
+    if not legs and not known:
         log_attempt(
             recording_tag, RecordingAttempt.Action.POLL, RecordingAttempt.Outcome.NO_LEGS, started=started
         )
@@ -102,7 +117,7 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
             reason=f"The PBX has no recording tagged {recording_tag.tag!r} for this call.",
         )
 
-    to_fetch = upsert_legs(recording_tag, legs)
+    to_fetch = upsert_legs(recording_tag, legs) if legs else known
     log_attempt(
         recording_tag,
         RecordingAttempt.Action.POLL,
@@ -139,6 +154,14 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
     if not to_fetch:
         join_if_complete(recording_tag.pk)
     return PollResult(RecordingAttempt.Outcome.OK, legs_found=len(legs), legs_to_fetch=tuple(to_fetch))
+
+
+def _unfinished_legs(recording_tag: RecordingTag) -> list[int]:
+    return list(
+        recording_tag.legs.filter(fetch_status__in=UNFINISHED_LEGS)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _call_is_up(recording_tag: RecordingTag, legs: list[LegMetadata]) -> bool:
@@ -238,15 +261,7 @@ def upsert_legs(recording_tag: RecordingTag | None, legs: list[LegMetadata]) -> 
                 values.update(recording_tag=recording_tag, kept_aside=frozen)
             RecordingLeg.objects.filter(pk=row.pk).update(**values)
             row.recording_tag_id = pk
-        if (
-            pk is not None
-            and row.recording_tag_id == pk
-            and row.fetch_status
-            in (
-                RecordingLeg.FetchStatus.PENDING,
-                RecordingLeg.FetchStatus.FETCHING,  # fetch_leg's claim decides whether a worker still has it
-            )
-        ):
+        if pk is not None and row.recording_tag_id == pk and row.fetch_status in UNFINISHED_LEGS:
             to_fetch.append(row.pk)
     return sorted(set(to_fetch))
 

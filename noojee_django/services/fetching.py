@@ -272,6 +272,16 @@ def _temporary_file() -> Iterator[Any]:
         yield tmp
 
 
+def in_call_order(legs: list[RecordingLeg]) -> list[RecordingLeg]:
+    """Legs as they were spoken: call after call (a tag recorded on two calls), each call's legs in
+    leg order. Sorting by leg number alone would interleave two calls' legs."""
+    first: dict[str, tuple[dt.datetime, int]] = {}
+    for leg in legs:
+        key = (leg.start or dt.datetime.max.replace(tzinfo=dt.UTC), leg.call_record_id)
+        first[leg.unique_id] = min(first.get(leg.unique_id, key), key)
+    return sorted(legs, key=lambda leg: (first[leg.unique_id], leg.leg, leg.call_record_id))
+
+
 def signature_sources(legs: list[RecordingLeg]) -> str:
     """What a signature is made of: each leg's CallRecordId and the start of its audio's sha256."""
     return ",".join(f"{leg.call_record_id}:{leg.audio_sha256[:12]}" for leg in legs)
@@ -282,8 +292,8 @@ def retention_until(recording_tag: RecordingTag, now: dt.datetime) -> dt.date | 
     years stay ten years)."""
     retention = noojee_settings.RETENTION_DAYS
     computed = (now + dt.timedelta(days=int(retention))).date() if retention is not None else None
-    if recording_tag.keep_until is None:
-        return computed if recording_tag.status != RecordingTag.Status.ATTACHED else None
+    if recording_tag.keep_until is None:  # not set yet, or (once attached) kept forever
+        return computed if recording_tag.attached_at is None else None
     if computed is None:
         return recording_tag.keep_until
     return max(recording_tag.keep_until, computed)
@@ -302,7 +312,7 @@ def join_if_complete(recording_tag_id: int) -> bool:
         return False
     if attached and (recording_tag.legal_hold or recording_tag.purged_at is not None):
         return False
-    legs = list(recording_tag.legs.filter(kept_aside=False).order_by("leg", "call_record_id"))
+    legs = in_call_order(list(recording_tag.legs.filter(kept_aside=False)))
     if not legs or any(leg.fetch_status != Leg.FETCHED for leg in legs):
         return False
     sources = signature_sources(legs)

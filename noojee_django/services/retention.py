@@ -47,10 +47,18 @@ def purge_audio(recording_tag: RecordingTag) -> bool:
     now = timezone.now()
     claim = RecordingTag.objects.filter(pk=recording_tag.pk)
     previous = claim.values_list("purged_at", flat=True).first()
-    if not claim.filter(legal_hold=False).update(purged_at=now, updated_at=now):
-        if claim.exists():
+    collecting = (RecordingTag.Status.RECORDING, *RecordingTag.PENDING_STATUSES)
+    if (
+        not claim.filter(legal_hold=False)
+        .exclude(status__in=collecting)
+        .update(purged_at=now, updated_at=now)
+    ):
+        held = claim.values_list("legal_hold", flat=True).first()
+        if held:
             recording_tag.legal_hold = True
             raise InvalidState(f"{recording_tag.tag} is on legal hold: its audio cannot be purged.")
+        if held is not None:  # a purge now would leave its legs purged and the recording never done
+            raise InvalidState(f"{recording_tag.tag} is still being collected: purge it once that is done.")
         return False
     deleted = False
     try:
@@ -121,6 +129,8 @@ def restore_audio(user: Any, recording_tag: RecordingTag) -> RecordingTag:
     keep_until = (now + dt.timedelta(days=int(retention))).date() if retention is not None else None
     if recording_tag.keep_until and keep_until and recording_tag.keep_until > keep_until:
         keep_until = recording_tag.keep_until
+    if recording_tag.keep_until is None and recording_tag.attached_at is not None:
+        keep_until = None  # kept forever: retention never shortens that
     transition(
         recording_tag,
         RecordingTag.Status.FETCHING,

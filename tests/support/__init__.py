@@ -1,0 +1,1 @@
+"""Harnesses that tests and benches share (state machines, drivers)."""
