@@ -80,7 +80,7 @@ def _database_from_url(url: str) -> dict[str, object]:
         name = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if not name:
             raise ValueError("DATABASE_URL sqlite:/// needs a file: sqlite:///var/db.sqlite3")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": _SQLITE_OPTIONS}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": dict(_SQLITE_OPTIONS)}
     engines = {
         "postgres": "django.db.backends.postgresql",
         "postgresql": "django.db.backends.postgresql",
@@ -116,7 +116,7 @@ DATABASES = {
     else {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("NOOJEE_EXAMPLE_DB", str(VAR_DIR / "db.sqlite3")),
-        "OPTIONS": _SQLITE_OPTIONS,
+        "OPTIONS": dict(_SQLITE_OPTIONS),
     }
 }
 
