@@ -58,15 +58,41 @@ TEMPLATES = [
 WSGI_APPLICATION = "example_project.wsgi.application"
 
 
+# Several processes (server, worker, listener) share a SQLite file: wait for locks instead of failing.
+# WAL lets readers work while one process writes; synchronous=NORMAL is safe with WAL.
+_SQLITE_OPTIONS = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
 def _database_from_url(url: str) -> dict[str, object]:
-    """``postgres://user:password@host:port/name`` -> a DATABASES entry (enough for the demo and tests)."""
+    """``DATABASE_URL`` -> a DATABASES entry: the one setting every process of a deployment shares.
+
+    ``postgres://user:password@host:port/name``, ``mysql://user:password@host:port/name`` (MariaDB or
+    MySQL, through mysqlclient), or ``sqlite:///relative/path`` and ``sqlite:////absolute/path``.
+    """
     from urllib.parse import unquote, urlsplit
 
     parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"DATABASE_URL must be a postgres:// URL, not {parts.scheme}://")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
+    if parts.scheme == "sqlite":
+        name = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if not name:
+            raise ValueError("DATABASE_URL sqlite:/// needs a file: sqlite:///var/db.sqlite3")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": dict(_SQLITE_OPTIONS)}
+    engines = {
+        "postgres": "django.db.backends.postgresql",
+        "postgresql": "django.db.backends.postgresql",
+        "mysql": "django.db.backends.mysql",
+        "mariadb": "django.db.backends.mysql",
+    }
+    if parts.scheme not in engines:
+        raise ValueError(
+            f"DATABASE_URL must be a postgres://, mysql:// or sqlite:/// URL, not {parts.scheme}://"
+        )
+    entry: dict[str, object] = {
+        "ENGINE": engines[parts.scheme],
         "NAME": unquote(parts.path.lstrip("/")),
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),
@@ -77,6 +103,11 @@ def _database_from_url(url: str) -> dict[str, object]:
         "CONN_MAX_AGE": int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
         "CONN_HEALTH_CHECKS": True,
     }
+    if entry["ENGINE"] == "django.db.backends.mysql":
+        # Four-byte UTF-8 on the wire, and the test database made the same way as a deployed one.
+        entry["OPTIONS"] = {"charset": "utf8mb4"}
+        entry["TEST"] = {"CHARSET": "utf8mb4"}
+    return entry
 
 
 DATABASES = {
@@ -85,13 +116,7 @@ DATABASES = {
     else {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("NOOJEE_EXAMPLE_DB", str(VAR_DIR / "db.sqlite3")),
-        # Several processes (server, worker, listener) share the file: wait for locks instead of failing.
-        # WAL lets readers work while one process writes; synchronous=NORMAL is safe with WAL.
-        "OPTIONS": {
-            "timeout": 30,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
+        "OPTIONS": dict(_SQLITE_OPTIONS),
     }
 }
 

@@ -147,7 +147,7 @@ def transition(
     except IntegrityError:
         # Only the one-live-recording-per-tag rule can refuse a status: the tag is live again elsewhere.
         obj.refresh_from_db()
-        live = RecordingTag.objects.filter(tag=getattr(obj, "tag", "")).exclude(pk=obj.pk).first()
+        live = RecordingTag.objects.filter(live_tag=getattr(obj, "tag", "")).exclude(pk=obj.pk).first()
         raise TransitionRefused(
             f"{_describe(obj)} is being recorded or collected again"
             + (f" (recording #{live.pk}, {live.get_status_display().lower()})" if live else "")

@@ -15,7 +15,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 
-from django.db import DatabaseError, close_old_connections, connections, transaction
+from django.db import DatabaseError, connections, transaction
 
 from . import services
 from .client import NoojeeClient
@@ -55,7 +55,7 @@ class CallStateListener:
         polls = 0
         while not self.stop_event.is_set() and (max_polls is None or polls < max_polls):
             polls += 1
-            close_old_connections()
+            _recycle_connections()
             services.mark_listener_alive()
             try:
                 self.poll_once()
@@ -65,7 +65,7 @@ class CallStateListener:
             except DatabaseError as exc:
                 # A busy SQLite file, a database restarting, a dropped connection: the events stay on
                 # the PBX (the cursor did not move), so wait and ask again with a fresh connection.
-                connections.close_all()
+                _recycle_connections(failed=True)
                 self._back_off("The database failed (%s); retrying in %.1f s", exc)
 
     def _back_off(self, message: str, exc: Exception) -> None:
@@ -97,6 +97,23 @@ class CallStateListener:
             # for one): wait a little instead of spinning.
             self.stop_event.wait(self.idle_wait)
         return applied
+
+
+def _recycle_connections(*, failed: bool = False) -> None:
+    """What Django does between requests, for a loop that never ends: drop each connection that is
+    unusable or past ``CONN_MAX_AGE`` (every one, after a database error), so the next poll opens a
+    fresh one.
+
+    A connection inside an atomic block is left alone: it carries its caller's transaction (a test's,
+    or a caller that runs the listener inside ``atomic()``), which closing it would break.
+    """
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            continue
+        if failed:
+            connection.close()
+        else:
+            connection.close_if_unusable_or_obsolete()
 
 
 def monitored_extensions() -> list[str]:

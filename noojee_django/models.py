@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.files.storage import InvalidStorageError, Storage, storages
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Lookup, lookups
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,6 +32,53 @@ extension_validator = RegexValidator(
     _("Enter an extension with its technology, such as SIP/101 or PJSIP/101."),
     code="invalid_extension",
 )
+
+
+def exact_collation(connection: Any) -> str | None:
+    """The collation under which text equals only itself, on ``connection``; ``None`` where that is
+    already the default (SQLite, PostgreSQL)."""
+    if connection.vendor != "mysql":
+        return None
+    # Binary and NO PAD: MariaDB's utf8mb4_bin still ignores trailing spaces, its nopad_bin does not.
+    return "utf8mb4_nopad_bin" if connection.mysql_is_mariadb else "utf8mb4_0900_bin"
+
+
+class ExactCharField(models.CharField):
+    """A ``CharField`` whose ``=``, unique index and joins compare byte for byte on every database.
+
+    A tag is an identifier: ``INV-42`` and ``inv-42 `` are two tags. MariaDB's and MySQL's default
+    collations (``utf8mb4_general_ci``) treat them as one, in lookups and in unique indexes alike; on
+    those the column is given a binary collation with no padding, chosen for the server the schema is
+    written to. SQLite and PostgreSQL already compare text exactly: there the column is a plain one.
+
+    On MariaDB/MySQL the case-insensitive lookups (``iexact``, ``icontains``... the admin's search)
+    compare under the server's case-insensitive collation, so they keep ignoring case there too.
+    """
+
+    def db_parameters(self, connection: Any) -> dict[str, Any]:
+        params = super().db_parameters(connection)
+        if not self.db_collation:
+            params["collation"] = exact_collation(connection)
+        return params
+
+
+def _ignoring_case_on_mysql(lookup: type[Lookup[Any]]) -> type[Lookup[Any]]:
+    """``lookup`` on an :class:`ExactCharField`: MySQL's ``LIKE`` follows the column's (binary)
+    collation, so there the column is compared under a case-insensitive one instead."""
+
+    class IgnoringCase(lookup):  # type: ignore[valid-type,misc]
+        def process_lhs(self, compiler: Any, connection: Any, lhs: Any = None) -> tuple[str, Any]:
+            sql, params = super().process_lhs(compiler, connection, lhs)
+            if connection.vendor == "mysql":
+                sql = f"({sql} COLLATE utf8mb4_general_ci)"
+            return sql, params
+
+    IgnoringCase.__name__ = lookup.__name__
+    return IgnoringCase
+
+
+for _lookup in (lookups.IExact, lookups.IContains, lookups.IStartsWith, lookups.IEndsWith):
+    ExactCharField.register_lookup(_ignoring_case_on_mysql(_lookup))
 
 
 def recordings_storage() -> Storage:
@@ -174,7 +222,7 @@ class CallSession(models.Model):
     pbx_status = models.CharField(_("raw PBX status"), max_length=64, blank=True)
     error = models.TextField(blank=True)
     record = models.BooleanField(default=False)
-    tag = models.CharField(max_length=64, blank=True)
+    tag = ExactCharField(max_length=64, blank=True)
     recording_tag = models.ForeignKey(
         "RecordingTag", null=True, blank=True, on_delete=models.SET_NULL, related_name="call_sessions"
     )
@@ -223,8 +271,10 @@ class RecordingTag(models.Model):
 
     PENDING_STATUSES = (Status.WAITING, Status.FETCHING)
     FINAL_STATUSES = (Status.ATTACHED, Status.ABSENT, Status.FAILED)
+    #: A recording in one of these is live: the PBX's legs with its tag are its own.
+    LIVE_STATUSES = (Status.RECORDING, Status.WAITING, Status.FETCHING)
 
-    tag = models.CharField(max_length=64, db_index=True)
+    tag = ExactCharField(max_length=64, db_index=True)
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
     object_id = models.CharField(max_length=64)
     content_object = GenericForeignKey("content_type", "object_id")
@@ -263,6 +313,19 @@ class RecordingTag(models.Model):
     audio_sha256 = models.CharField(max_length=64, blank=True)
     audio_duration = models.FloatField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # One live recording per tag: the PBX finds legs by tag, so two at once would share them. The
+    # database computes this column from the status; an unconditional unique constraint on it, which
+    # every database enforces (MariaDB and MySQL have no conditional one), is the rule.
+    live_tag = models.GeneratedField(
+        expression=models.Case(
+            models.When(status__in=[str(status) for status in LIVE_STATUSES], then=models.F("tag")),
+            default=None,
+        ),
+        output_field=ExactCharField(max_length=64, null=True),
+        db_persist=True,
+        verbose_name=_("live tag"),
+        help_text=_("The tag while the recording is live (recording, waiting or fetching); else empty."),
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -272,14 +335,7 @@ class RecordingTag(models.Model):
             models.Index(fields=["next_poll_at"], name="noojee_tag_next_poll_idx"),
             models.Index(fields=["status"], name="noojee_tag_status_idx"),
         ]
-        constraints = [
-            # One live recording per tag: the PBX finds legs by tag, so two at once would share them.
-            models.UniqueConstraint(
-                fields=["tag"],
-                condition=models.Q(status__in=["recording", "waiting", "fetching"]),
-                name="noojee_tag_unique_while_active",
-            )
-        ]
+        constraints = [models.UniqueConstraint(fields=["live_tag"], name="noojee_tag_one_live_recording")]
         permissions = [
             ("can_record", "Can record voice signatures"),
             ("restore_recordingtag", "Can restore purged audio from the PBX"),
@@ -321,7 +377,7 @@ class RecordingLeg(models.Model):
             "Empty for a leg nobody started here and RESOLVE_TAG did not place: an operator's to attach."
         ),
     )
-    tag = models.CharField(max_length=64, blank=True, help_text=_("The tag the PBX stored with the leg."))
+    tag = ExactCharField(max_length=64, blank=True, help_text=_("The tag the PBX stored with the leg."))
     call_record_id = models.BigIntegerField(unique=True)
     leg = models.PositiveIntegerField()
     unique_id = models.CharField(_("call unique id"), max_length=64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,22 +16,63 @@ from django.contrib.auth.models import Permission, User
 
 from example_project.crm.models import Customer, Invoice
 from noojee_django.models import AgentPhone
-from tests.servers import ServerUnavailable, postgres_server, redis_server, require
+from tests.servers import ServerUnavailable, mariadb_server, postgres_server, redis_server, require
+
+
+@contextlib.contextmanager
+def _required(server: contextlib.AbstractContextManager[str]) -> Iterator[str]:
+    """A server's URL, or the test skipped (failed under ``CI=true``) when it cannot start."""
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(server)
+        except ServerUnavailable as exc:
+            require(str(exc))
+        yield url
 
 
 @pytest.fixture(scope="session")
-def loopback_servers() -> Iterator[tuple[str, str]]:
+def redis_url() -> Iterator[str]:
+    """A throwaway Redis on loopback, for the whole session."""
+    with _required(redis_server()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback, for the whole session: make a database per test."""
+    with _required(postgres_server()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    """A throwaway MariaDB server on loopback, for the whole session: make a database per test."""
+    with _required(mariadb_server()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def loopback_servers(redis_url: str, postgres_url: str) -> tuple[str, str]:
     """``(redis_url, postgres_url)``: throwaway Redis and PostgreSQL on loopback for end-to-end tests.
 
     Skipped when a binary is missing, except under ``CI=true``, where that fails the run.
     """
-    with contextlib.ExitStack() as stack:
-        try:
-            redis_url = stack.enter_context(redis_server())
-            database_url = stack.enter_context(postgres_server())
-        except ServerUnavailable as exc:
-            require(str(exc))
-        yield redis_url, database_url
+    return redis_url, postgres_url
+
+
+#: The databases the database-heavy tests run on, each as other processes see it (``DATABASE_URL``).
+DATABASE_ENGINES = ["sqlite", "postgresql", "mariadb"]
+
+
+@pytest.fixture(params=DATABASE_ENGINES)
+def engine_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ``DATABASE_URL`` of a new, empty database, on SQLite, PostgreSQL and MariaDB in turn."""
+    from tests.drill_stack import fresh_database
+
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    server_url = request.getfixturevalue("postgres_url" if request.param == "postgresql" else "mariadb_url")
+    return fresh_database(server_url, f"t_{uuid.uuid4().hex[:16]}")
 
 
 def _grant(user: User, *codenames: str) -> None:

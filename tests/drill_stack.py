@@ -37,12 +37,29 @@ FAST_CLOCK = {
 
 
 def fresh_database(server_url: str, name: str) -> str:
-    """A new, empty database on the PostgreSQL server at ``server_url``; returns its URL."""
-    import psycopg
+    """A new, empty database on the PostgreSQL or MariaDB server at ``server_url``; returns its URL."""
+    if server_url.startswith("mysql://"):
+        from urllib.parse import urlsplit
 
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.execute(f'CREATE DATABASE "{name}"')
+        import MySQLdb
+
+        parts = urlsplit(server_url)
+        connection = MySQLdb.connect(
+            host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
+            password=parts.password or "",
+        )  # fmt: skip
+        try:
+            cursor = connection.cursor()
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        finally:
+            connection.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"')
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 

@@ -1,4 +1,4 @@
-"""Throwaway Redis and PostgreSQL servers, the emulator and gunicorn as processes, on loopback, for
+"""Throwaway Redis, PostgreSQL and MariaDB servers, the emulator and gunicorn as processes, on loopback, for
 end-to-end tests and benchmarks; and the one way to run a helper process that answers in JSON.
 
 Each server lives in a temporary folder and dies with its context manager. When a binary is missing
@@ -140,6 +140,90 @@ def postgres_server(*, max_connections: int = 200) -> Iterator[str]:
         ) from exc
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _mariadb_binary(*names: str) -> str:
+    for name in names:
+        for folder in ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"):
+            if (Path(folder) / name).exists():
+                return str(Path(folder) / name)
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    raise ServerUnavailable(f"MariaDB's {names[0]} is not installed (apt-get install mariadb-server)")
+
+
+@contextlib.contextmanager
+def mariadb_server(*, max_connections: int = 200, database: str = "noojee") -> Iterator[str]:
+    """Yield ``mysql://root@127.0.0.1:<port>/<database>`` for a fresh MariaDB with no access control.
+
+    The server runs with ``--skip-grant-tables`` (anyone on loopback is root: it lives only for the
+    test) and the character set and collation Debian configures by default, ``utf8mb4`` with
+    ``utf8mb4_general_ci``: the collation that ignores case and trailing spaces, which the app must
+    not be fooled by. MariaDB refuses to run as root; as root, it runs as the ``mysql`` user.
+    """
+    install_db = _mariadb_binary("mariadb-install-db", "mysql_install_db")
+    server = _mariadb_binary("mariadbd", "mysqld")
+    try:
+        import MySQLdb
+    except ImportError as exc:
+        raise ServerUnavailable("mysqlclient is not installed (pip install noojee-django[mysql])") from exc
+    as_user = ["--user=mysql"] if os.geteuid() == 0 else []
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="noojee-mariadb-"))
+    data, log_path = folder / "data", folder / "error.log"
+    if as_user:
+        shutil.chown(folder, "mysql", "mysql")
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+        try:
+            subprocess.run(
+                [install_db, "--no-defaults", f"--datadir={data}", *as_user, "--skip-test-db"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except subprocess.CalledProcessError as exc:
+            said = exc.stderr.decode(errors="replace")[-500:]
+            raise ServerUnavailable(f"mariadb-install-db failed: {said}") from exc
+        log = cleanup.enter_context(open(log_path, "ab"))
+        process = subprocess.Popen(
+            [
+                server,
+                "--no-defaults",
+                f"--datadir={data}",
+                *as_user,
+                f"--port={port}",
+                "--bind-address=127.0.0.1",
+                f"--socket={folder / 'mariadb.sock'}",
+                f"--pid-file={folder / 'mariadb.pid'}",
+                "--skip-grant-tables",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_general_ci",
+                f"--max-connections={max_connections}",
+                # Throwaway data: durability buys nothing here and costs the tests time.
+                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-doublewrite=0",
+                "--innodb-buffer-pool-size=64M",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        cleanup.callback(process.wait, 10)
+        cleanup.callback(process.kill)  # its data is thrown away: no shutdown to wait for
+        try:
+            _wait_for_port(port, process, timeout=60)
+        except ServerUnavailable as exc:
+            said = log_path.read_text(errors="replace")[-500:]
+            raise ServerUnavailable(f"MariaDB did not start ({exc}): {said}") from exc
+        connection = MySQLdb.connect(host="127.0.0.1", port=port, user="root")
+        try:
+            connection.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+        finally:
+            connection.close()
+        yield f"mysql://root@127.0.0.1:{port}/{database}"
 
 
 def require(reason: str) -> None:

@@ -1,38 +1,22 @@
-"""Simultaneous identical clicks, on PostgreSQL and on SQLite, from threads with their own connections:
-the customer is rung once per agent, and every click is answered with that one call."""
+"""Simultaneous identical clicks, on SQLite, PostgreSQL and MariaDB, from threads with their own
+connections: the customer is rung once per agent, and every click is answered with that one call."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.pipeline_harness import Pipeline
-from tests.servers import ServerUnavailable, postgres_server, require
 
 pytestmark = pytest.mark.slow
 
 AGENTS, CLICKS = 8, 4
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None  # the example project's SQLite file in the pipeline's folder
-        return
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(postgres_server())
-        except ServerUnavailable as exc:
-            require(str(exc))
-        yield url
-
-
 def test_simultaneous_double_clicks_ring_each_customer_once(
-    tmp_path: Path, database_url: str | None, noojee_emulator: Any
+    tmp_path: Path, engine_database: str, noojee_emulator: Any
 ) -> None:
     noojee_emulator.control.config(answer_delay=30)  # the calls stay "starting" for the whole test
     with Pipeline(
@@ -40,7 +24,7 @@ def test_simultaneous_double_clicks_ring_each_customer_once(
         emulator_url=noojee_emulator.url,
         api_key=noojee_emulator.config.api_key,
         broker_url="memory://",
-        database_url=database_url,
+        database_url=engine_database,
     ) as pipeline:
         pipeline.migrate()
         report = pipeline.run_driver(

@@ -1,4 +1,5 @@
-"""The recording pipeline end to end: a real Celery worker on a real Redis broker with PostgreSQL.
+"""The recording pipeline end to end: a real Celery worker on a real Redis broker, on SQLite,
+PostgreSQL and MariaDB in turn.
 
 The servers are started by the tests on loopback (see :mod:`tests.servers`); the worker and the driver
 are separate processes using the example project's settings, talking to the emulator over HTTP.
@@ -12,22 +13,22 @@ from typing import Any
 
 import pytest
 
-from tests.drill_stack import fresh_database, redis_database
+from tests.drill_stack import redis_database
 from tests.pipeline_harness import Pipeline
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, loopback_servers: tuple[str, str], noojee_emulator: Any) -> Iterator[Pipeline]:
-    redis_url, server_url = loopback_servers
-    database_url = fresh_database(server_url, "pipeline_e2e")
+def pipeline(
+    tmp_path: Path, redis_url: str, engine_database: str, noojee_emulator: Any
+) -> Iterator[Pipeline]:
     with Pipeline(
         tmp_path,
         emulator_url=noojee_emulator.url,
         api_key=noojee_emulator.config.api_key,
         broker_url=redis_database(redis_url, 0),
-        database_url=database_url,
+        database_url=engine_database,
     ) as running:
         running.migrate()
         yield running
