@@ -5,9 +5,9 @@ with the example project's settings, so the database is whatever ``DATABASE_URL`
 works in its own thread with its own connection, as the threads of a web server do. Prints one JSON
 line: what happened, for the test to judge.
 
-``rules`` races two agents and probes the rules; ``seed-duplicates`` writes, at migration 0004, the
+``rules`` races two agents and probes the rules; ``seed-duplicates`` writes, at migration 0005, the
 duplicate live recordings a MariaDB database may hold (it had no conditional unique constraint);
-``after-migration`` reports what migration 0005 made of them.
+``after-migration`` reports what migration 0006 made of them.
 """
 
 from __future__ import annotations
@@ -172,9 +172,9 @@ def _historical_models(migration: str) -> Any:
 
 
 def seed_duplicates() -> dict[str, Any]:
-    """Live duplicates as a MariaDB database could hold them before 0005 (the app's models are ahead
-    of the schema here: the rows are written through the historical models of 0004)."""
-    apps = _historical_models("0004_recording_lifecycle_and_audio_ledger")
+    """Live duplicates as a MariaDB database could hold them before 0006 (the app's models are ahead
+    of the schema here: the rows are written through the historical models of 0005)."""
+    apps = _historical_models("0005_agentphone_text_without_dial_commands")
     RecordingTag = apps.get_model("noojee_django", "RecordingTag")
     ContentType = apps.get_model("contenttypes", "ContentType")
     invoice_type = ContentType.objects.get(app_label="crm", model="invoice")

@@ -219,7 +219,7 @@ def scenarios() -> list[Scenario]:
             seconds=SLOW_READ,
             metadata_count=4,
             leg_count=4,
-            reason="did not answer in time",
+            reason="the total deadline",
             proves="a PBX slower than the client's timeout is retried; for good, the leg fails saying so",
         ),
         fault_scenario(

@@ -83,7 +83,7 @@ def test_the_migration_fails_all_but_the_newest_live_duplicate_of_a_tag_on_maria
     database_url = fresh_database(mariadb_url, "t_duplicates")
     with _pipeline(tmp_path, database_url, noojee_emulator) as pipeline:
         pipeline.manage("migrate", "--noinput", "-v0")
-        pipeline.manage("migrate", "noojee_django", "0004", "--noinput", "-v0")
+        pipeline.manage("migrate", "noojee_django", "0005", "--noinput", "-v0")
         ids = pipeline.run_driver(["seed-duplicates"], module=DRIVER)
         pipeline.migrate()
         report = pipeline.run_driver(["after-migration"], module=DRIVER)

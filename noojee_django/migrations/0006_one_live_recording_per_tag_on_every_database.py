@@ -49,7 +49,7 @@ def fail_older_live_duplicates(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("noojee_django", "0004_recording_lifecycle_and_audio_ledger"),
+        ("noojee_django", "0005_agentphone_text_without_dial_commands"),
     ]
 
     operations = [
