@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import zoneinfo
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from example_project.crm.models import Invoice
 from noojee_django import services
 from noojee_django.exceptions import InvalidState
 from noojee_django.models import CallSession, RecordingLeg, RecordingTag, StoredAudio
+from noojee_django.services.fetching import in_call_order
 from noojee_django.stitching import stitch_wavs
 from tests.polling import wait_for
 from tests.recordings import stored_files
@@ -182,3 +184,27 @@ def test_restoring_a_recording_kept_forever_keeps_it_forever(
     recording_tag.refresh_from_db()
     assert recording_tag.status == RecordingTag.Status.ATTACHED
     assert recording_tag.keep_until is None  # not 30 days from now
+
+
+def test_a_late_leg_joins_the_signature_while_another_leg_waits_to_be_fetched_again(
+    pbx: Any, noojee_emulator_control: Any, invoice: Invoice
+) -> None:
+    """A leg being fetched again still has its stored audio: a late leg's join must not wait for it
+    (the lifecycle machine found the signature left without the late leg)."""
+    first = noojee_emulator_control.add_recording(tag="INV-43", legs=[1])
+    recording_tag = collect(services.watch_tag(invoice, "INV-43"))
+    assert recording_tag.status == RecordingTag.Status.ATTACHED
+    services.refetch_legs(list(recording_tag.legs.all()))  # sent, not run yet
+    noojee_emulator_control.add_recording(tag="INV-43", legs=[1])  # a second handset call, later
+    pbx_now = timezone.now().astimezone(zoneinfo.ZoneInfo(pbx.config.pbx_time_zone))
+    assert services.reconcile_hour(pbx_now.date(), pbx_now.hour) == 1
+    late = recording_tag.legs.exclude(call_record_id=first["legs"][0]["call_record_id"]).get()
+    services.fetch_leg(late.pk)
+
+    recording_tag.refresh_from_db()
+    legs = in_call_order(list(recording_tag.legs.all()))
+    expected = io.BytesIO()
+    stitch_wavs([leg.audio.open("rb") for leg in legs], expected)
+    assert len(legs) == 2 and recording_tag.audio_duration == pytest.approx(2)
+    with recording_tag.audio.open("rb") as signature:
+        assert signature.read() == expected.getvalue()

@@ -136,7 +136,10 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
             RecordingTag.Status.FETCHING,
             reason=f"{len(legs)} leg(s) found",
             strict=False,
-            unique_id=recording_tag.unique_id or legs[0].unique_id[:UNIQUE_ID_MAX_LENGTH],
+            # A recording started on an agent's call learns that call's unique id (if it did not know
+            # it); a claimed one (watch_tag, RESOLVE_TAG) stays a claim on its tag's legs, of any call.
+            unique_id=recording_tag.unique_id
+            or (legs[0].unique_id[:UNIQUE_ID_MAX_LENGTH] if recording_tag.extension else ""),
             next_poll_at=now + watchdog,
         )
     else:

@@ -313,7 +313,11 @@ def join_if_complete(recording_tag_id: int) -> bool:
     if attached and (recording_tag.legal_hold or recording_tag.purged_at is not None):
         return False
     legs = in_call_order(list(recording_tag.legs.filter(kept_aside=False)))
-    if not legs or any(leg.fetch_status != Leg.FETCHED for leg in legs):
+    # A leg being fetched again still has its stored audio: the join uses that, and runs again if
+    # the re-fetch stores different audio.
+    if not legs or any(
+        leg.fetch_status not in (Leg.FETCHED, Leg.REFETCHING) or not leg.audio for leg in legs
+    ):
         return False
     sources = signature_sources(legs)
     current = ledger.current_signature(recording_tag)
