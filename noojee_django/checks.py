@@ -36,6 +36,39 @@ def _storage_has_urls(alias: str) -> bool:
     return True
 
 
+#: Canned ACLs that let someone other than the bucket's owner read an object.
+_READABLE_ACLS = ("public-read", "public-read-write", "authenticated-read")
+
+
+def _bucket_url_risks(alias: str) -> list[str] | None:
+    """For a bucket storage (django-storages' ``S3Storage`` and its kin), the options that would let an
+    object's URL work for whoever holds it; ``None`` for a storage without such options.
+
+    A private bucket's unsigned URL is refused by S3 itself, so only these options make a URL leak.
+    """
+    from django.core.files.storage import storages
+
+    try:
+        storage: Any = storages[alias]
+    except Exception:  # a storage that cannot be built here: E004, or the storage's own error
+        return None
+    if not all(hasattr(storage, name) for name in ("querystring_auth", "default_acl", "custom_domain")):
+        return None
+    risks = []
+    if storage.querystring_auth:
+        risks.append(
+            "querystring_auth is True (django-storages' default when unset): url() signs links that "
+            "work for anyone holding them until they expire"
+        )
+    if storage.custom_domain:
+        risks.append(f"custom_domain = {storage.custom_domain!r}: url() links through that domain")
+    object_acl = (getattr(storage, "object_parameters", None) or {}).get("ACL")
+    for name, acl in (("default_acl", storage.default_acl), ("object_parameters['ACL']", object_acl)):
+        if acl in _READABLE_ACLS:
+            risks.append(f"{name} = {acl!r}: every object can be read without the app")
+    return risks
+
+
 def _served_root(alias: str) -> str | None:
     """The setting (``MEDIA_ROOT``, ``STATIC_ROOT``) of a folder web servers serve that holds the audio.
 
@@ -194,6 +227,19 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="noojee.E004",
             )
         )
+    elif noojee_settings.ALLOW_AUDIO_URLS:
+        pass
+    elif (risks := _bucket_url_risks(alias)) is not None:
+        if risks:
+            messages.append(
+                Warning(
+                    f"The recordings storage {alias!r} would give audio URLs that bypass the playback "
+                    f"views: {'; '.join(risks)}.",
+                    hint="Set OPTIONS querystring_auth=False, no custom_domain, default_acl 'private' (or "
+                    "None); or NOOJEE['ALLOW_AUDIO_URLS'] = True if the project means to hand out URLs.",
+                    id="noojee.W009",
+                )
+            )
     elif _storage_has_urls(alias):
         messages.append(
             Warning(

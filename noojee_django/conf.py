@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     # Where the audio goes
     "STORAGE_ALIAS": "default",
     "UPLOAD_TO": "noojee/recordings/%Y/%m/",
+    # True: the project knowingly lets its recordings storage give audio URLs (presigned, a custom
+    # domain, a public ACL); the app itself never asks for one. Silences noojee.W005 and W009.
+    "ALLOW_AUDIO_URLS": False,
     # Polling a tag for its legs
     "POLL_DELAY": 5,  # seconds between "stop" and the first poll
     "POLL_BACKOFF_BASE": 10,  # seconds, doubled on every "not ready yet"

@@ -331,3 +331,34 @@ def run_for_json(
         said = result.stderr.decode(errors="replace")[-4000:] if result.stderr else ""
         raise RuntimeError(f"{' '.join(command[1:4])} failed with exit status {result.returncode}:\n{said}")
     return json.loads(result.stdout.decode().strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """Yield ``http://127.0.0.1:<port>`` for moto's S3 API server, in its own process, keeping nothing.
+
+    moto answers the S3 API as boto3 calls it (signatures checked for presence, not against keys), and
+    refuses an anonymous GET of an object whose ACL is not public, as S3 does.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        raise ServerUnavailable("moto's S3 server is not installed (pip install 'moto[server]')")
+    port = free_port()
+    env = {**os.environ, "MOTO_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
