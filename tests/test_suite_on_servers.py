@@ -3,8 +3,9 @@
 The suite runs on SQLite, where a few things cannot go wrong: an in-memory test database ignores a
 ``close()``, so code that closes the connection of a test's transaction passes there and breaks on a
 server. These files run again, in a pytest of their own, with ``DATABASE_URL`` naming a server:
-the listener (which recycles connections) and the permission matrix (every URL, API action and admin
-page, with its queries).
+the listener (which recycles connections), the permission matrix (every URL, API action and admin
+page, with its queries), and the lifecycle's stateful test with the defects it pins (every use case
+of the recording lifecycle, in any order, with its compare-and-set updates and the ledger).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from tests.servers import REPO
 
 pytestmark = pytest.mark.slow
 
-FILES = ["tests/test_listener.py", "tests/test_permission_matrix.py"]
+FILES = [
+    "tests/test_listener.py",
+    "tests/test_permission_matrix.py",
+    "tests/test_lifecycle_stateful.py",
+    "tests/test_lifecycle_regressions.py",
+    "tests/test_recording_lifecycle.py",
+]
 # Reads the URL configuration, not the database: it runs in the main suite.
 DATABASE_FREE = [
     "tests/test_permission_matrix.py::test_the_matrix_covers_every_url_api_action_admin_page_and_admin_action"
@@ -28,7 +35,7 @@ DATABASE_FREE = [
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
-def test_the_listener_and_the_permission_matrix_pass_with_a_server_as_the_suites_database(
+def test_the_database_heavy_files_pass_with_a_server_as_the_suites_database(
     engine: str, request: pytest.FixtureRequest
 ) -> None:
     server_url = request.getfixturevalue("postgres_url" if engine == "postgresql" else "mariadb_url")
