@@ -168,9 +168,21 @@ def test_a_character_outside_the_alphabet_anywhere_is_invalid_audio(
     assume(encoded[where : where + len(garbage)] != garbage)
     broken = encoded[:where] + garbage + encoded[where + 1 :]
     cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(broken)), max_size=5))
-    # a stray "=" is in the alphabet: it reads as padding in the wrong place, or a cut-short group
+    # a stray "=" is in the alphabet: it reads as padding in the wrong place, or a cut-short group;
+    # some such audio decodes to fewer bytes than the WAV declares, refused when the stream ends
     with pytest.raises(InvalidAudioError, match=r"invalid base64|padding|truncated"):
-        decode_and_verify(cut(broken, cuts), sniff)
+        _, verifier = decode_and_verify(cut(broken, cuts), sniff)
+        verifier.finish()
+
+
+def test_an_equals_sign_just_before_the_final_padding_is_refused_when_the_audio_ends() -> None:
+    """The case a draw found: the decoder reads the stray "=" as padding, the WAV falls short."""
+    encoded = base64.b64encode(make_wav(b"\x00" * 6))
+    assert encoded.endswith(b"A=")
+    broken = encoded[:-2] + b"=="  # "...AA=" becomes "...A==": padding one byte early
+    with pytest.raises(InvalidAudioError, match=r"truncated"):
+        _, verifier = decode_and_verify(cut(broken, []), 16)
+        verifier.finish()
 
 
 def test_a_wav_of_zero_frames_is_valid() -> None:
