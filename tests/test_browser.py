@@ -81,10 +81,10 @@ def test_clicking_a_number_shows_ringing_then_connected(browser: Any, stack: Dem
     status = page.locator("[data-noojee-call-status] .noojee-call-text")
     status.filter(has_text="Ringing").wait_for()
     shot(page, "dial-ringing")
-    status.filter(has_text="Connected").wait_for()
+    status.filter(has_text="On the call").wait_for()
     shot(page, "dial-connected")
     page.click("form[data-noojee=hangup] button")
-    status.filter(has_text="Hung up").wait_for()
+    status.filter(has_text="Call ended").wait_for()
     page.close()
 
 
@@ -92,7 +92,7 @@ def test_a_recorded_voice_signature_appears_with_a_playable_player(browser: Any,
     page = logged_in(browser, stack, "agent")
     page.click("a[href^='/invoices/'] >> nth=0")
     page.click("form.noojee-dial button >> nth=0")
-    page.locator("[data-noojee-call-status] .noojee-call-text").filter(has_text="Connected").wait_for()
+    page.locator("[data-noojee-call-status] .noojee-call-text").filter(has_text="On the call").wait_for()
     page.check("input[name=consent]")
     page.click("form.noojee-record-start button")
     page.locator("form.noojee-record-stop:not([hidden]) button").wait_for()
