@@ -37,12 +37,11 @@ from .base import (
     fetch_lease,
     log_attempt,
     pbx_error,
-    required_object_ref,
     schedule_fetch,
     schedule_poll,
 )
 from .fetching import fetch_leg, join_if_complete
-from .recording import mark_waiting
+from .recording import create_claimed_recording, mark_waiting
 
 #: Legs whose fetch is still to be done; fetch_leg's claim decides whether a worker still has one
 #: (a lost worker's claim, or a re-fetch whose task was lost, is taken over once its lease passed).
@@ -409,22 +408,13 @@ def reconcile_hour(date: dt.date, hour: int) -> int:
         if obj is None:
             upsert_legs(None, unplaced)  # kept for operators to see, attached to nothing
             continue
-        content_type, object_id = required_object_ref(obj)
-        try:
-            with transaction.atomic():
-                recording_tag = RecordingTag.objects.create(
-                    tag=tag,
-                    content_type=content_type,
-                    object_id=object_id,
-                    status=RecordingTag.Status.WAITING,
-                    start_accepted=True,
-                    started_at=min((m.start for m in unplaced if m.start), default=timezone.now()),
-                    stopped_at=timezone.now(),
-                )
-        except IntegrityError:  # the tag is live here again: its own poll will find these legs
+        claimed = create_claimed_recording(
+            obj, tag, started_at=min((m.start for m in unplaced if m.start), default=timezone.now())
+        )
+        if claimed is None:  # the tag is live here again: its own poll will find these legs
             upsert_legs(None, unplaced)
             continue
-        added += _add_found_legs(recording_tag, unplaced)
+        added += _add_found_legs(claimed, unplaced)
     return added
 
 

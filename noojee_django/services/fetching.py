@@ -93,14 +93,10 @@ def fetch_leg(leg_id: int) -> FetchResult:
             info = get_client().download_leg(
                 tmp, unique_id=leg.unique_id, leg=leg.leg, call_record_id=leg.call_record_id
             )
-            tmp.flush()
-            tmp.seek(0)
-            name = RecordingLeg._meta.get_field("audio").generate_filename(
-                leg, f"{safe_name(recording_tag.tag)}-{leg.call_record_id}.wav"
-            )
-            stored = ledger.store(
+            stored = _store_new_object(
                 tmp,
-                name,
+                leg,
+                f"{safe_name(recording_tag.tag)}-{leg.call_record_id}.wav",
                 kind=StoredAudio.Kind.LEG,
                 size=info.bytes_written,
                 sha256=info.sha256,
@@ -261,6 +257,16 @@ def _after_failed_fetch(
     return FetchResult(RecordingAttempt.Outcome.ERROR, retry_in=delay)
 
 
+def _store_new_object(
+    tmp: Any, owner: RecordingTag | RecordingLeg, filename: str, **entry: Any
+) -> StoredAudio:
+    """A finished temporary file into storage under a new name from ``UPLOAD_TO``, and the ledger."""
+    tmp.flush()
+    tmp.seek(0)
+    name = type(owner)._meta.get_field("audio").generate_filename(owner, filename)
+    return ledger.store(tmp, name, **entry)
+
+
 @contextmanager
 def _temporary_file() -> Iterator[Any]:
     """A temporary file with no name on disk, so that it goes even with a worker killed mid-download.
@@ -331,14 +337,10 @@ def join_if_complete(recording_tag_id: int) -> bool:
         except StitchError as exc:
             _fail_collection(recording_tag, f"The legs could not be joined: {exc}")
             return False
-        tmp.flush()
-        tmp.seek(0)
-        name = RecordingTag._meta.get_field("audio").generate_filename(
-            recording_tag, f"{safe_name(recording_tag.tag)}-signature.wav"
-        )
-        stored = ledger.store(
+        stored = _store_new_object(
             tmp,
-            name,
+            recording_tag,
+            f"{safe_name(recording_tag.tag)}-signature.wav",
             kind=StoredAudio.Kind.SIGNATURE,
             size=stitched.bytes_written,
             sha256=stitched.sha256,

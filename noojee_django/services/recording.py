@@ -166,26 +166,42 @@ def watch_tag(
     if user is not None:
         require("MAY_RECORD", user, obj, "You may not attach recordings to this record.")
     tag = validate_tag(tag)
-    content_type, object_id = required_object_ref(obj)
     now = timezone.now()
     delay = float(noojee_settings.POLL_DELAY)
+    recording_tag = create_claimed_recording(
+        obj,
+        tag,
+        started_by=user,
+        started_at=since or now - dt.timedelta(days=1),
+        next_poll_at=now + dt.timedelta(seconds=delay),
+    )
+    if recording_tag is None:
+        raise InvalidState(f"Tag {tag!r} is already being collected.")
+    schedule_poll(recording_tag, countdown=delay)
+    return recording_tag
+
+
+def create_claimed_recording(
+    obj: Any, tag: str, *, started_at: dt.datetime, **values: Any
+) -> RecordingTag | None:
+    """A recording claimed for ``obj`` (``watch_tag``, or what ``RESOLVE_TAG`` named): waiting, and
+    taking its tag's legs of any call that started after ``started_at``. ``None`` when the tag is live
+    on another recording already."""
+    content_type, object_id = required_object_ref(obj)
     try:
         with transaction.atomic():
-            recording_tag = RecordingTag.objects.create(
+            return RecordingTag.objects.create(
                 tag=tag,
                 content_type=content_type,
                 object_id=object_id,
                 status=RecordingTag.Status.WAITING,
                 start_accepted=True,
-                started_by=user,
-                started_at=since or now - dt.timedelta(days=1),
-                stopped_at=now,
-                next_poll_at=now + dt.timedelta(seconds=delay),
+                started_at=started_at,
+                stopped_at=timezone.now(),
+                **values,
             )
     except IntegrityError:
-        raise InvalidState(f"Tag {tag!r} is already being collected.") from None
-    schedule_poll(recording_tag, countdown=delay)
-    return recording_tag
+        return None
 
 
 def mark_waiting(recording_tag: RecordingTag, reason: str, *, actor: Any | None = None) -> RecordingTag:
