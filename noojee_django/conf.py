@@ -69,6 +69,10 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_ADDRESS": "noojee_django.playback.remote_addr",  # request -> the address the access log keeps
 }
 
+#: Settings whose None is a value of its own, documented in docs/settings.md.
+_NONE_MEANS_SOMETHING = frozenset(
+    {"DIAL_RATE_LIMIT", "DOWNLOAD_DEADLINE", "RETENTION_DAYS", "ATTACHABLE_MODELS", "RESOLVE_TAG"}
+)
 _ENV_FALLBACKS = {"API_KEY": "NOOJEE_API_KEY", "BASE_URL": "NOOJEE_BASE_URL"}
 _REQUIRED = {"BASE_URL", "API_KEY"}
 
@@ -92,7 +96,9 @@ class NoojeeSettings:
         value = user.get(name)
         if value in (None, "") and name in _ENV_FALLBACKS:
             value = os.environ.get(_ENV_FALLBACKS[name]) or None
-        if value is None:
+        # For the settings where None means something ("no limit", "keep forever"), an explicit None
+        # is kept; elsewhere (the hooks above all: None never lifts a permission check) it is the default.
+        if value is None and (name not in user or name not in _NONE_MEANS_SOMETHING):
             value = DEFAULTS[name]
         if value in (None, "") and (name in _REQUIRED if required is None else required):
             env = f" or the {_ENV_FALLBACKS[name]} environment variable" if name in _ENV_FALLBACKS else ""

@@ -198,3 +198,15 @@ def test_a_bad_noojee_or_storage_alias_is_reported_by_check_not_a_traceback(
     )
     assert result.returncode == 1, result.stderr
     assert f"({check_id})" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_an_explicit_none_means_none_and_a_missing_key_the_default(settings: Any) -> None:
+    settings.NOOJEE = {**GOOD, "DIAL_RATE_LIMIT": None, "DOWNLOAD_DEADLINE": None}
+    assert noojee_settings.DIAL_RATE_LIMIT is None and noojee_settings.DOWNLOAD_DEADLINE is None
+    settings.NOOJEE = dict(GOOD)
+    assert noojee_settings.DIAL_RATE_LIMIT == 30 and noojee_settings.DOWNLOAD_DEADLINE == 3600
+
+
+def test_an_explicit_none_for_a_permission_hook_keeps_the_default_check(settings: Any) -> None:
+    settings.NOOJEE = {**GOOD, "MAY_HEAR": None}
+    assert noojee_settings.MAY_HEAR == "noojee_django.permissions.default_may_hear"
