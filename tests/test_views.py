@@ -570,16 +570,6 @@ def test_a_dial_past_the_rate_limit_is_429_in_words(
     assert CallSession.objects.count() == 2  # the refused click left no row
 
 
-def test_a_double_click_is_not_counted_against_the_dial_rate_limit(
-    settings: Any, pbx: Any, noojee_emulator_control: Any, agent: User
-) -> None:
-    settings.NOOJEE = {**settings.NOOJEE, "DIAL_RATE_LIMIT": 2}
-    client = logged_in(agent)
-    answers = [dial_json(client, number) for number in ("0383208101", "0383208101", "0383208102")]
-    assert [a.status_code for a in answers] == [200, 200, 200]
-    assert dials(noojee_emulator_control) == 2
-
-
 def _raising(exc: Exception, *, for_a_record_only: bool = False) -> Any:
     """A ``MAY_DIAL`` hook that raises ``exc`` (asked about a record, when ``for_a_record_only``)."""
 
