@@ -153,11 +153,6 @@ class AttachTargetForm(forms.Form):
         field.queryset = attachable_content_types()
 
 
-def _may_view(user: Any, obj: Any) -> bool:
-    perm = f"{obj._meta.app_label}.view_{obj._meta.model_name}"
-    return bool(user.has_perm(perm) or user.has_perm(perm, obj))
-
-
 def _record_label(content_type: ContentType | None, object_id: str) -> str:
     return f"{content_type.app_label}.{content_type.model} #{object_id}" if content_type else "—"
 
@@ -188,7 +183,9 @@ def attach_to(
     content_type = form.cleaned_data["content_type"]
     try:  # a record the operator may not view is answered as a missing one
         target = resolve_object(
-            str(content_type.pk), form.cleaned_data["object_id"], may_use=lambda obj: _may_view(user, obj)
+            str(content_type.pk),
+            form.cleaned_data["object_id"],
+            may_use=lambda obj: services.may_view(user, obj),
         )
     except Exception as exc:
         modeladmin.message_user(request, refusal(exc), messages.ERROR)

@@ -16,6 +16,7 @@ APP = Path(__file__).resolve().parent.parent / "noojee_django"
 MODEL_LAYER = {
     "models",
     "lifecycle",
+    "states",
     "ledger",
     "exceptions",
     "conf",

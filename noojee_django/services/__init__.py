@@ -19,7 +19,14 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 
 from __future__ import annotations
 
-from .access import attach_to, check_may_attach, check_may_hear, record_access, recordings_for
+from .access import (
+    attach_to,
+    check_may_attach,
+    check_may_hear,
+    may_view,
+    record_access,
+    recordings_for,
+)
 from .base import (
     LISTENER_HEARTBEAT_KEY,
     LISTENER_HEARTBEAT_TTL,
@@ -98,6 +105,7 @@ __all__ = [
     "may_dial",
     "may_hear",
     "may_record",
+    "may_view",
     "poll_again",
     "poll_now",
     "poll_tag",

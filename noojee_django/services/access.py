@@ -50,12 +50,19 @@ def recordings_for(obj: Any) -> models.QuerySet[RecordingTag]:
     )
 
 
+def _has_model_perm(user: Any, action: str, obj: Any) -> bool:
+    """``user`` holds ``<app>.<action>_<model>`` for ``obj``'s model, or for ``obj`` itself (an
+    object-level permission backend)."""
+    perm = f"{obj._meta.app_label}.{action}_{obj._meta.model_name}"
+    return bool(user.has_perm(perm) or user.has_perm(perm, obj))
+
+
+def may_view(user: Any, obj: Any) -> bool:
+    return _has_model_perm(user, "view", obj)
+
+
 def _may_view_and_change(user: Any, obj: Any) -> bool:
-    meta = obj._meta
-    return bool(
-        user.has_perm(f"{meta.app_label}.view_{meta.model_name}")
-        and user.has_perm(f"{meta.app_label}.change_{meta.model_name}")
-    )
+    return may_view(user, obj) and _has_model_perm(user, "change", obj)
 
 
 def check_may_attach(user: Any, recording_tag: RecordingTag, obj: Any) -> None:

@@ -40,21 +40,31 @@ from .base import (
 def create_recording_tag(
     user: Any, obj: Any, tag: str, phone: AgentPhone, *, consent_given: bool, unique_id: str = ""
 ) -> RecordingTag:
+    """A recording about to be started on the agent's call: not yet accepted by the PBX."""
+    recording_tag = _new_recording(
+        obj,
+        tag,
+        extension=phone.extension,
+        unique_id=unique_id,
+        started_by=user,
+        consent_given=consent_given,
+        start_accepted=False,  # until the PBX says yes
+    )
+    if recording_tag is None:
+        raise InvalidState(f"Tag {tag!r} is already being recorded; stop that recording first.")
+    return recording_tag
+
+
+def _new_recording(obj: Any, tag: str, **values: Any) -> RecordingTag | None:
+    """A new recording of ``tag`` on ``obj``; ``None`` when the tag is live on another one already."""
     content_type, object_id = required_object_ref(obj)
     try:
         with transaction.atomic():
             return RecordingTag.objects.create(
-                tag=tag,
-                content_type=content_type,
-                object_id=object_id,
-                extension=phone.extension,
-                unique_id=unique_id,
-                started_by=user,
-                consent_given=consent_given,
-                start_accepted=False,  # until the PBX says yes
+                tag=tag, content_type=content_type, object_id=object_id, **values
             )
     except IntegrityError:
-        raise InvalidState(f"Tag {tag!r} is already being recorded; stop that recording first.") from None
+        return None
 
 
 def _current_call(user: Any, phone: AgentPhone) -> CallSession | None:
@@ -187,21 +197,15 @@ def create_claimed_recording(
     """A recording claimed for ``obj`` (``watch_tag``, or what ``RESOLVE_TAG`` named): waiting, and
     taking its tag's legs of any call that started after ``started_at``. ``None`` when the tag is live
     on another recording already."""
-    content_type, object_id = required_object_ref(obj)
-    try:
-        with transaction.atomic():
-            return RecordingTag.objects.create(
-                tag=tag,
-                content_type=content_type,
-                object_id=object_id,
-                status=RecordingTag.Status.WAITING,
-                start_accepted=True,
-                started_at=started_at,
-                stopped_at=timezone.now(),
-                **values,
-            )
-    except IntegrityError:
-        return None
+    return _new_recording(
+        obj,
+        tag,
+        status=RecordingTag.Status.WAITING,
+        start_accepted=True,
+        started_at=started_at,
+        stopped_at=timezone.now(),
+        **values,
+    )
 
 
 def mark_waiting(recording_tag: RecordingTag, reason: str, *, actor: Any | None = None) -> RecordingTag:
