@@ -31,7 +31,7 @@ def normalize_number(raw: object) -> str:
             "A phone number may contain only digits, spaces, hyphens, dots, parentheses and a leading +.",
             code="invalid_number",
         )
-    max_digits = int(noojee_settings.NUMBER_MAX_DIGITS)
+    max_digits = noojee_settings.NUMBER_MAX_DIGITS
     if len(digits) > max_digits:
         raise ValidationError(f"A phone number has at most {max_digits} digits.", code="number_too_long")
     return number
@@ -42,7 +42,7 @@ def validate_tag(raw: object) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError("Enter a tag, such as the invoice number.", code="tag_required")
     tag = raw.strip()
-    max_length = int(noojee_settings.TAG_MAX_LENGTH)
+    max_length = noojee_settings.TAG_MAX_LENGTH
     if len(tag) > max_length:
         raise ValidationError(f"A tag has at most {max_length} characters.", code="tag_too_long")
     if not tag.isascii() or not _TAG_RE.match(tag):

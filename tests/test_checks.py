@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from noojee_django.checks import check_settings
-from noojee_django.conf import noojee_settings
+from noojee_django.conf import DEFAULTS, RULES, noojee_settings
 
 GOOD = {
     "BASE_URL": "https://pbx.example.com",
@@ -210,3 +210,50 @@ def test_an_explicit_none_means_none_and_a_missing_key_the_default(settings: Any
 def test_an_explicit_none_for_a_permission_hook_keeps_the_default_check(settings: Any) -> None:
     settings.NOOJEE = {**GOOD, "MAY_HEAR": None}
     assert noojee_settings.MAY_HEAR == "noojee_django.permissions.default_may_hear"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("VERIFY_TLS", 0), ("ALLOW_AUDIO_URLS", "yes"), ("API_SCHEMA_PUBLIC", 1), ("UPLOAD_TO", 3),
+     ("ATTACHABLE_MODELS", "crm.invoice"), ("ATTACHABLE_MODELS", ["crm.invoice", 7]), ("MAY_HEAR", 42)],
+)  # fmt: skip
+def test_a_value_of_the_wrong_kind_is_e009(settings: Any, name: str, value: Any) -> None:
+    settings.NOOJEE = {**GOOD, name: value}
+    errors = [m for m in check_settings() if m.id == "noojee.E009"]
+    assert len(errors) == 1 and f"NOOJEE['{name}']" in errors[0].msg and repr(value) in errors[0].msg
+
+
+def test_reading_a_setting_with_a_bad_value_raises_what_the_check_says(settings: Any) -> None:
+    settings.NOOJEE = {**GOOD, "RETENTION_DAYS": "365"}
+    (message,) = [m.msg for m in check_settings()]
+    with pytest.raises(ImproperlyConfigured) as raised:
+        noojee_settings.POLL_DELAY  # noqa: B018
+    assert message in str(raised.value)
+
+
+def test_the_snapshot_holds_the_declared_types_and_follows_the_setting(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.NOOJEE = {**GOOD, "ATTACHABLE_MODELS": ["crm.invoice"], "TIMEOUT": 3}
+    first = noojee_settings.snapshot()
+    assert noojee_settings.snapshot() is first  # read once, kept
+    assert first.ATTACHABLE_MODELS == ("crm.invoice",) and first.TIMEOUT == 3
+    assert first.POLL_DELAY == DEFAULTS["POLL_DELAY"]
+    settings.NOOJEE = {**GOOD, "TIMEOUT": 4}
+    assert noojee_settings.TIMEOUT == 4 and noojee_settings.snapshot() is not first
+    monkeypatch.delenv("NOOJEE_API_KEY", raising=False)
+    settings.NOOJEE = {"BASE_URL": "https://pbx.example.com"}
+    before = noojee_settings.snapshot()
+    monkeypatch.setenv("NOOJEE_API_KEY", "later")
+    assert noojee_settings.API_KEY == "later" and noojee_settings.snapshot() is not before
+
+
+def test_every_key_has_a_declared_rule_and_a_line_in_the_settings_doc() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "settings.md").read_text()
+    assert set(RULES) == set(DEFAULTS)
+    missing = [name for name in DEFAULTS if f"| `{name}` |" not in text]
+    assert missing == []
+    undocumented_checks = [
+        check for check in ("E000", "E005", "E008", "E009") if f"`noojee.{check}`" not in text
+    ]
+    assert undocumented_checks == []

@@ -176,13 +176,13 @@ def attachable_model(model: type[Any]) -> bool:
 
 def fetch_lease() -> dt.timedelta:
     """A leg whose download was claimed this long ago and never finished belongs to a lost worker."""
-    return dt.timedelta(seconds=float(noojee_settings.FETCH_LEASE))
+    return dt.timedelta(seconds=noojee_settings.FETCH_LEASE)
 
 
 def backoff_delay(attempt: int) -> float:
     """Capped exponential backoff with jitter: about base·2^attempt seconds, never above the cap."""
-    base = float(noojee_settings.POLL_BACKOFF_BASE)
-    cap = float(noojee_settings.POLL_BACKOFF_CAP)
+    base = noojee_settings.POLL_BACKOFF_BASE
+    cap = noojee_settings.POLL_BACKOFF_CAP
     ceiling = min(cap, base * (2 ** min(max(attempt, 0), 30)))
     return random.uniform(ceiling / 2, ceiling)
 

@@ -409,7 +409,7 @@ def _same_number(ours: str, theirs: str) -> bool:
 
 
 def _unlisted_grace() -> dt.timedelta:
-    return dt.timedelta(seconds=float(noojee_settings.UNLISTED_CALL_GRACE))
+    return dt.timedelta(seconds=noojee_settings.UNLISTED_CALL_GRACE)
 
 
 def _end_unlisted(call: CallSession) -> CallSession:

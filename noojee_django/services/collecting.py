@@ -128,7 +128,7 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
     call_is_up = _call_is_up(recording_tag, legs)
     # The next poll is a watchdog: if the fetches are lost with their worker, the sweep picks the
     # tag up again. While the call is up it is the longest wait: the call's end comes first.
-    watchdog = dt.timedelta(seconds=float(noojee_settings.POLL_BACKOFF_CAP)) if call_is_up else fetch_lease()
+    watchdog = dt.timedelta(seconds=noojee_settings.POLL_BACKOFF_CAP) if call_is_up else fetch_lease()
     if recording_tag.status == RecordingTag.Status.WAITING:
         transition(
             recording_tag,
@@ -271,7 +271,7 @@ def upsert_legs(recording_tag: RecordingTag | None, legs: list[LegMetadata]) -> 
 def _retry_poll_or_give_up(recording_tag: RecordingTag, outcome: str, *, reason: str) -> PollResult:
     stopped = recording_tag.stopped_at or recording_tag.started_at
     age = (timezone.now() - stopped).total_seconds()
-    if age >= float(noojee_settings.GIVE_UP_AFTER):
+    if age >= noojee_settings.GIVE_UP_AFTER:
         to = (
             RecordingTag.Status.ABSENT
             if outcome == RecordingAttempt.Outcome.NO_LEGS
@@ -316,10 +316,10 @@ def collect_after_call(call: CallSession) -> int:
             moved += 1
         elif recording_tag.status == RecordingTag.Status.WAITING:
             RecordingTag.objects.filter(pk=recording_tag.pk).update(next_poll_at=timezone.now())
-            schedule_poll(recording_tag, countdown=float(noojee_settings.POLL_DELAY))
+            schedule_poll(recording_tag, countdown=noojee_settings.POLL_DELAY)
             moved += 1
         else:
-            moved += bool(_fetch_pending_legs(recording_tag, countdown=float(noojee_settings.POLL_DELAY)))
+            moved += bool(_fetch_pending_legs(recording_tag, countdown=noojee_settings.POLL_DELAY))
     return moved
 
 
@@ -348,8 +348,8 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
     that is due has a late leg to fetch: its pending legs are sent instead.
     """
     now = now or timezone.now()
-    limit = limit or int(noojee_settings.SWEEP_BATCH_SIZE)
-    cutoff = now - dt.timedelta(seconds=float(noojee_settings.SWEEP_GRACE))
+    limit = limit or noojee_settings.SWEEP_BATCH_SIZE
+    cutoff = now - dt.timedelta(seconds=noojee_settings.SWEEP_GRACE)
     due = list(
         RecordingTag.objects.filter(next_poll_at__lte=cutoff)
         .order_by("next_poll_at")
@@ -358,7 +358,7 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
     if not due:
         return 0
     RecordingTag.objects.filter(pk__in=[pk for pk, _ in due]).update(
-        next_poll_at=now + dt.timedelta(seconds=float(noojee_settings.POLL_BACKOFF_CAP))
+        next_poll_at=now + dt.timedelta(seconds=noojee_settings.POLL_BACKOFF_CAP)
     )
     for tag_id, status in due:
         if status in RecordingTag.PENDING_STATUSES:

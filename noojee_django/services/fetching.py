@@ -85,7 +85,7 @@ def fetch_leg(leg_id: int) -> FetchResult:
     mine = Q(fetch_status=leg.fetch_status, fetch_attempts=leg.fetch_attempts)
     if refetch and (recording_tag.legal_hold or recording_tag.purged_at is not None):
         return _end_refetch(leg, mine, "the recording is on legal hold or purged: its audio stays as it is")
-    if not refetch and leg.fetch_attempts > int(noojee_settings.MAX_FETCH_ATTEMPTS):
+    if not refetch and leg.fetch_attempts > noojee_settings.MAX_FETCH_ATTEMPTS:
         return _give_up_fetching(leg, mine)
     started = time.monotonic()
     try:
@@ -178,7 +178,7 @@ def _give_up_fetching(leg: RecordingLeg, mine: Q) -> FetchResult:
         .first()
     )
     cause = last.message if last is not None else "no download finished (the worker was lost each time)"
-    tried = int(noojee_settings.MAX_FETCH_ATTEMPTS)
+    tried = noojee_settings.MAX_FETCH_ATTEMPTS
     if not transition(leg, Leg.FAILED, reason=cause, where=mine, strict=False, last_error=cause):
         return FetchResult("skipped")
     assert leg.recording_tag is not None
@@ -239,7 +239,7 @@ def _after_failed_fetch(
             return FetchResult("skipped")
         _fail_collection(recording_tag, f"Leg {leg.leg} (#{leg.call_record_id}) is gone from the PBX: {exc}")
         return FetchResult(RecordingAttempt.Outcome.GONE)
-    if leg.fetch_attempts >= int(noojee_settings.MAX_FETCH_ATTEMPTS) or not exc.retryable:
+    if leg.fetch_attempts >= noojee_settings.MAX_FETCH_ATTEMPTS or not exc.retryable:
         if not transition(leg, Leg.FAILED, reason=str(exc), where=mine, strict=False, last_error=str(exc)):
             return FetchResult("skipped")
         _fail_collection(

@@ -177,7 +177,7 @@ def watch_tag(
         require("MAY_RECORD", user, obj, "You may not attach recordings to this record.")
     tag = validate_tag(tag)
     now = timezone.now()
-    delay = float(noojee_settings.POLL_DELAY)
+    delay = noojee_settings.POLL_DELAY
     recording_tag = create_claimed_recording(
         obj,
         tag,
@@ -211,7 +211,7 @@ def create_claimed_recording(
 def mark_waiting(recording_tag: RecordingTag, reason: str, *, actor: Any | None = None) -> RecordingTag:
     """A recording that stopped (or whose call ended) starts waiting for its legs."""
     now = timezone.now()
-    delay = float(noojee_settings.POLL_DELAY)
+    delay = noojee_settings.POLL_DELAY
     if transition(
         recording_tag,
         RecordingTag.Status.WAITING,
@@ -248,7 +248,7 @@ def recordings_whose_call_ended(
     By the call's unique id when the row knows it; else the row's extension must show no call at all.
     A row gets ``UNLISTED_CALL_GRACE`` seconds from its start first.
     """
-    grace = dt.timedelta(seconds=float(noojee_settings.UNLISTED_CALL_GRACE))
+    grace = dt.timedelta(seconds=noojee_settings.UNLISTED_CALL_GRACE)
     listed_ids = {e.unique_call_id for e in events if e.unique_call_id}
     busy_extens = {e.extension for e in events if (e.status or "") != "Hungup"}
     ended = 0
