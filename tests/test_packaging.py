@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import email
+import email.message
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +38,7 @@ def source_tree(into: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def wheel_members(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = source_tree(tmp_path_factory.mktemp("source"))
     out = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(
@@ -45,9 +48,20 @@ def wheel_members(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         timeout=240,
     )
     assert built.returncode == 0, built.stderr[-2000:]
-    (wheel,) = out.glob("noojee_django-*.whl")
+    (built_wheel,) = out.glob("noojee_django-*.whl")
+    return built_wheel
+
+
+@pytest.fixture(scope="module")
+def wheel_members(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as archive:
         return set(archive.namelist())
+
+
+def wheel_metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        return email.message_from_bytes(archive.read(name))
 
 
 def app_files() -> set[str]:
@@ -67,3 +81,13 @@ def test_the_wheel_holds_nothing_but_the_app(wheel_members: set[str]) -> None:
     tops = {name.split("/", 1)[0] for name in wheel_members}
     assert {top for top in tops if not top.endswith(".dist-info")} == {"noojee_django"}
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in wheel_members)
+
+
+def test_the_metadata_names_the_project_its_extras_and_an_uncapped_django(wheel: Path) -> None:
+    metadata = wheel_metadata(wheel)
+    urls = dict(entry.split(", ", 1) for entry in metadata.get_all("Project-URL") or [])
+    assert {"Homepage", "Documentation", "Source", "Issues", "Changelog"} <= set(urls)
+    assert all(url.startswith("https://") for url in urls.values())
+    assert {"redis", "s3", "postgres", "mysql"} <= set(metadata.get_all("Provides-Extra") or [])
+    (django,) = [r for r in metadata.get_all("Requires-Dist") or [] if re.match(r"(?i)django\b(?!-)", r)]
+    assert ">=5.2" in django and "<" not in django
