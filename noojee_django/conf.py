@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "ATTACHABLE_MODELS": None,
     # The REST API
     "API_SCHEMA_PUBLIC": False,  # True: anonymous users may read the OpenAPI schema
+    "REGISTER_ADMIN": True,  # False: the app's admin pages only on the sites given to admin.register_admin
     # Hooks (dotted paths to callables)
     "MAY_DIAL": "noojee_django.permissions.default_may_dial",
     "MAY_RECORD": "noojee_django.permissions.default_may_record",
