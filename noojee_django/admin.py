@@ -5,8 +5,13 @@ and annotations, nothing looked up per row). The actions live in ``admin_actions
 service. Recordings and legs cannot be deleted here: deleting would take the access log with them and
 bypass legal hold; "Purge audio" deletes the audio and keeps the trail.
 
-For a CRM's own admins: :class:`RecordingTagInline` (see and play a record's voice signatures) and
-:class:`DialActionMixin` (call a record's phone number).
+The pages are registered on ``django.contrib.admin.site`` unless ``NOOJEE["REGISTER_ADMIN"]`` is
+False; :func:`register_admin` puts them on any other ``AdminSite``, and every link between them stays on
+the site it was followed from (``self.admin_site.name``).
+
+For a CRM's own admins: :class:`NoojeeAdminMixin` (dial, record and hear on a record's change page,
+in ``admin_kit``), :class:`RecordingTagInline` (a record's voice signatures as rows) and
+:class:`DialActionMixin` (a changelist action calling a record's phone number).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, QuerySet
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Count, Model, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -26,6 +32,8 @@ from django.utils.safestring import SafeString
 
 from . import admin_actions, services
 from .admin_actions import DialActionMixin
+from .admin_kit import NoojeeAdminMixin
+from .conf import noojee_settings
 from .models import (
     AgentPhone,
     CallSession,
@@ -37,7 +45,7 @@ from .models import (
     StoredAudio,
 )
 
-__all__ = ["DialActionMixin", "RecordingTagInline"]
+__all__ = ["DialActionMixin", "NoojeeAdminMixin", "RecordingTagInline", "register_admin"]
 
 #: Attempts shown on a tag's page; the rest are one link away.
 ATTEMPT_LOG_LIMIT = 50
@@ -93,7 +101,6 @@ class _WritesWhatChanged(admin.ModelAdmin):
             obj.save(update_fields=[*fields, *(["updated_at"] if "updated_at" in concrete else [])])
 
 
-@admin.register(AgentPhone)
 class AgentPhoneAdmin(admin.ModelAdmin):
     list_display = ["extension", "user", "handset_brand", "login_name", "is_active"]
     list_filter = ["is_active", "handset_brand"]
@@ -102,7 +109,6 @@ class AgentPhoneAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]  # autocomplete would need search_fields on the project's user admin
 
 
-@admin.register(CallSession)
 class CallSessionAdmin(_WritesWhatChanged):
     list_display = [
         "created_at",
@@ -130,7 +136,6 @@ class CallSessionAdmin(_WritesWhatChanged):
         return _object_link(self.admin_site, obj.content_type, obj.object_id) if obj.object_id else "—"
 
 
-@admin.register(RecordingTag)
 class RecordingTagAdmin(_WritesWhatChanged):
     list_display = [
         "tag",
@@ -267,7 +272,6 @@ class RecordingTagAdmin(_WritesWhatChanged):
         )
 
 
-@admin.register(RecordingLeg)
 class RecordingLegAdmin(_WritesWhatChanged):
     list_display = [
         "__str__",
@@ -327,7 +331,6 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(StoredAudio)
 class StoredAudioAdmin(_ReadOnlyAdmin):
     """The audio ledger: every object ever written to the recordings storage, live or deleted."""
 
@@ -337,7 +340,6 @@ class StoredAudioAdmin(_ReadOnlyAdmin):
     list_select_related = ["recording_tag"]
 
 
-@admin.register(RecordingTransition)
 class RecordingTransitionAdmin(_ReadOnlyAdmin):
     """Every status change of every recording and leg, with its reason."""
 
@@ -347,7 +349,6 @@ class RecordingTransitionAdmin(_ReadOnlyAdmin):
     list_select_related = ["recording_tag", "leg", "actor"]
 
 
-@admin.register(RecordingAttempt)
 class RecordingAttemptAdmin(_ReadOnlyAdmin):
     list_display = [
         "created_at",
@@ -366,7 +367,6 @@ class RecordingAttemptAdmin(_ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
 
-@admin.register(RecordingAccess)
 class RecordingAccessAdmin(_ReadOnlyAdmin):
     list_display = ["created_at", "user", "action", "recording_tag", "leg", "byte_range", "ip_address"]
     list_filter = ["action", "created_at"]
@@ -395,7 +395,7 @@ class RecordingTagInline(GenericTabularInline):
     can_delete = False
     show_change_link = True
     verbose_name = "voice signature"
-    verbose_name_plural = "voice signatures"
+    verbose_name_plural = "Voice signatures"
     Media = NoojeeMedia
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RecordingTag]:
@@ -422,3 +422,36 @@ class RecordingTagInline(GenericTabularInline):
         if obj.purged_at:
             return "audio purged"
         return obj.last_error or obj.get_status_display()
+
+
+#: The app's own pages, as :func:`register_admin` registers them.
+APP_ADMINS: dict[type[Model], type[admin.ModelAdmin[Any]]] = {
+    AgentPhone: AgentPhoneAdmin,
+    CallSession: CallSessionAdmin,
+    RecordingTag: RecordingTagAdmin,
+    RecordingLeg: RecordingLegAdmin,
+    StoredAudio: StoredAudioAdmin,
+    RecordingTransition: RecordingTransitionAdmin,
+    RecordingAttempt: RecordingAttemptAdmin,
+    RecordingAccess: RecordingAccessAdmin,
+}
+
+
+def register_admin(site: admin.AdminSite) -> None:
+    """Put the app's pages (agent phones, calls, recordings, legs, the audio ledger, transitions,
+    attempts, the access log) on ``site``. A model ``site`` already has a page for keeps it, so calling
+    this again, or after registering one of them your own way, changes nothing."""
+    for model, model_admin in APP_ADMINS.items():
+        if not site.is_registered(model):
+            site.register(model, model_admin)
+
+
+def _registers_on_the_default_site() -> bool:
+    try:
+        return bool(noojee_settings.REGISTER_ADMIN)
+    except ImproperlyConfigured:  # NOOJEE is not a dict: ``noojee.E000`` says so, the default stands
+        return True
+
+
+if _registers_on_the_default_site():
+    register_admin(admin.site)

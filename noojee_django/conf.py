@@ -129,6 +129,8 @@ class Snapshot:
     ATTACHABLE_MODELS: tuple[str, ...] | None = _key(None, Rule((list, tuple), none=True))
     # The REST API
     API_SCHEMA_PUBLIC: bool = _flag(False)  # True: anonymous users may read the OpenAPI schema
+    # The admin
+    REGISTER_ADMIN: bool = _flag(True)  # False: the app's pages only on the sites given to register_admin
     # Hooks (dotted paths to callables, or the callables)
     MAY_DIAL: Hook = _hook("noojee_django.permissions.default_may_dial")
     MAY_RECORD: Hook = _hook("noojee_django.permissions.default_may_record")

@@ -33,6 +33,7 @@ ENTRY_POINTS = {
     "api",
     "admin",
     "admin_actions",
+    "admin_kit",
     "templatetags",
     "management",
     "listener",

@@ -29,6 +29,12 @@ from ..validation import normalize_number, validate_tag
 
 register = template.Library()
 
+#: The partials behind the inclusion tags; the admin kit renders the same ones with the same contexts.
+DIAL_BUTTON_TEMPLATE = "noojee_django/dial_button.html"
+RECORD_BUTTON_TEMPLATE = "noojee_django/record_button.html"
+RECORDINGS_TEMPLATE = "noojee_django/recordings.html"
+CALL_STATUS_TEMPLATE = "noojee_django/call_status.html"
+
 
 @register.filter(name="noojee_words")
 def noojee_words(obj: Any) -> str:
@@ -88,7 +94,7 @@ def _next(context: template.Context) -> str:
     return request.get_full_path() if request is not None else ""
 
 
-@register.inclusion_tag("noojee_django/dial_button.html", takes_context=True)
+@register.inclusion_tag(DIAL_BUTTON_TEMPLATE, takes_context=True)
 def noojee_dial_button(context: template.Context, number: Any, obj: Any = None) -> dict[str, Any]:
     """``{% noojee_dial_button customer.phone customer %}``: ring the agent's phone, then the number."""
     shown = str(number or "").strip()
@@ -107,7 +113,7 @@ def noojee_dial_button(context: template.Context, number: Any, obj: Any = None) 
     }
 
 
-@register.inclusion_tag("noojee_django/record_button.html", takes_context=True)
+@register.inclusion_tag(RECORD_BUTTON_TEMPLATE, takes_context=True)
 def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[str, Any]:
     """``{% noojee_record_button invoice invoice.number %}``: start or stop recording the current call."""
     user = _user(context)
@@ -143,7 +149,7 @@ def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[
     }
 
 
-@register.inclusion_tag("noojee_django/recordings.html", takes_context=True)
+@register.inclusion_tag(RECORDINGS_TEMPLATE, takes_context=True)
 def noojee_recordings(context: template.Context, obj: Any) -> dict[str, Any]:
     """``{% noojee_recordings invoice %}``: the record's voice signatures, for those who may hear them."""
     user = _user(context)
@@ -152,7 +158,7 @@ def noojee_recordings(context: template.Context, obj: Any) -> dict[str, Any]:
     return {"may_hear": may_hear, "recordings": recordings, "obj": obj}
 
 
-@register.inclusion_tag("noojee_django/call_status.html", takes_context=True)
+@register.inclusion_tag(CALL_STATUS_TEMPLATE, takes_context=True)
 def noojee_call_status(context: template.Context) -> dict[str, Any]:
     """``{% noojee_call_status %}``: where the widget shows the current call and its hang-up button.
 
