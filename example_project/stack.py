@@ -1,5 +1,5 @@
 """The example CRM's processes, started and stopped together: used by ``make demo`` and by
-``manage.py noojee_demo --scripted``.
+``manage.py crm_demo --scripted``.
 
 The emulator, the Django server, the call-state listener and a Celery worker with embedded beat, on
 SQLite and kombu's filesystem broker inside ``var_dir``: nothing to install.

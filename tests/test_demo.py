@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_scripted_demo_attaches_a_voice_signature_identical_to_the_pbx_audio() -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), "noojee_demo", "--scripted"],
+        [sys.executable, str(REPO / "manage.py"), "crm_demo", "--scripted"],
         capture_output=True,
         text=True,
         timeout=240,

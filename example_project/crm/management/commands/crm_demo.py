@@ -1,4 +1,4 @@
-"""``manage.py noojee_demo --scripted``: the whole product, headless, through its real HTTP endpoints.
+"""``manage.py crm_demo --scripted``: the whole product, headless, through its real HTTP endpoints.
 
 Starts the demo stack (emulator, Django server, listener, Celery worker on the filesystem broker) in a
 throwaway folder on free ports, then does what an agent does: logs in, dials a customer, records a
