@@ -317,3 +317,12 @@ def test_the_guide_builds_a_crm_that_attaches_a_voice_signature(
     assert audio.headers["Content-Type"] == "audio/wav"
     assert audio.content[:4] == b"RIFF" and len(audio.content) > 8000
     assert "attached" in browser.get(web + page_path, timeout=10).text
+
+    # The admin kit's section: the invoice's change page, on the admin and on the CRM's own admin
+    # site, has the panel (a dial button and the signature's player) outside the admin's form.
+    invoice_id = page_path.rstrip("/").rsplit("/", 1)[-1]
+    for site in ("admin", "sales"):
+        change_page = browser.get(f"{web}/{site}/crm/invoice/{invoice_id}/change/", timeout=10)
+        assert change_page.status_code == 200, (site, change_page.status_code)
+        panel = Page(change_page.text)
+        assert "data-noojee" in panel.marked and source in [p["src"] for p in panel.players], site
