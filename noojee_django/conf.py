@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_BATCH_SIZE": 500,
     "SWEEP_GRACE": 60,  # seconds a poll may be late before the sweep sends it again
     "UNLISTED_CALL_GRACE": 15,  # seconds a dialled call may go unlisted by the PBX before it counts as ended
+    "METADATA_HOUR_INTERVAL": 60,  # seconds between two retrieveMetaDataByHour (the PBX allows one a minute)
     # Abuse limits
     "DIAL_RATE_LIMIT": 30,  # new calls one agent may place a minute (None: no limit)
     # Input rules
