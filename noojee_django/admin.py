@@ -36,6 +36,7 @@ from .admin_kit import NoojeeAdminMixin
 from .conf import noojee_settings
 from .models import (
     AgentPhone,
+    BackfillProgress,
     CallSession,
     RecordingAccess,
     RecordingAttempt,
@@ -373,6 +374,27 @@ class RecordingAccessAdmin(_ReadOnlyAdmin):
     search_fields = ["user__username", "recording_tag__tag", "ip_address"]
     list_select_related = ["user", "recording_tag", "leg__recording_tag"]
     date_hierarchy = "created_at"
+
+
+@admin.register(BackfillProgress)
+class BackfillProgressAdmin(_ReadOnlyAdmin):
+    """Each ``noojee_backfill`` range: how far it walked the PBX's hours and what it attached."""
+
+    list_display = [
+        "key",
+        "hours_done",
+        "next_hour",
+        "legs_found",
+        "legs_attached",
+        "legs_unattached",
+        "legs_known",
+        "rate_limited",
+        "started_at",
+        "updated_at",
+        "finished_at",
+    ]
+    list_filter = [("finished_at", admin.EmptyFieldListFilter), "started_at"]
+    search_fields = ["key"]
 
 
 class RecordingTagInline(GenericTabularInline):

@@ -117,6 +117,8 @@ class Snapshot:
     SWEEP_BATCH_SIZE: int = _number(500, least=1, whole=True)
     SWEEP_GRACE: float = _number(60, least=0)  # a poll may be this late before the sweep sends it again
     UNLISTED_CALL_GRACE: float = _number(15, least=0)  # a dialled call may go unlisted this long
+    # seconds between two hourly listings (retrieveMetaDataByHour): the PBX allows one a minute
+    METADATA_HOUR_INTERVAL: float = _number(60, least=0, above=True)
     # Abuse limits
     DIAL_RATE_LIMIT: int | None = _number(30, least=1, whole=True, none=True)  # calls an agent a minute
     # Input rules

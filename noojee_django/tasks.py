@@ -9,15 +9,12 @@ a failure means "not ready yet", "gone" or "broken".
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from typing import Any
 
 from celery import shared_task
-from django.core.cache import cache
 from django.utils import timezone
 
 from . import services
-from .conf import noojee_settings
 
 TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
@@ -49,13 +46,13 @@ def purge_expired_recordings() -> int:
 
 @shared_task(name="noojee_django.reconcile_recent_recordings", **TASK_OPTIONS)
 def reconcile_recent_recordings() -> int:
-    """List the legs of the PBX hour that just ended (or is ending), at most once a minute.
+    """List the legs of the PBX hour that just ended (or is ending).
 
-    The PBX refuses ``retrieveMetaDataByHour`` more often than once a minute, across all workers:
-    a cache key shared by the workers enforces it.
+    The PBX allows one ``retrieveMetaDataByHour`` a minute, across all workers and commands: the task
+    waits for the shared slot (a running ``noojee_backfill`` lets it go first), and does nothing when
+    it does not come within two intervals (the next beat tries again).
     """
-    if not cache.add("noojee_django:reconcile-lock", 1, timeout=60):
+    if not services.take_hour_listing_slot(wait=2 * services.hour_listing_interval()):
         return 0
-    pbx_now = timezone.now().astimezone(zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE))
-    moment = pbx_now - dt.timedelta(minutes=5)
+    moment = services.current_pbx_hour(timezone.now() - dt.timedelta(minutes=5))
     return services.reconcile_hour(moment.date(), moment.hour)

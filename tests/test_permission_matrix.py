@@ -10,6 +10,7 @@ action the app has, and that the docs show this very table.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from django.contrib.messages import get_messages
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from example_project.crm.models import Customer, Invoice
 from noojee_django import admin as noojee_admin
@@ -213,6 +215,7 @@ def admin_rows(w: World) -> None:
     w.made["recordingtransition"] = RecordingTransition.objects.create(
         recording_tag=w.made["attached"], from_status="fetching", to_status="attached", reason="joined"
     )
+    w.made["backfillprogress"] = services.start_backfill(timezone.now() - dt.timedelta(days=1))
 
 
 def purged(w: World) -> None:
@@ -360,6 +363,7 @@ ADMIN_MODELS = {
     "recordingaccess": ("listens", "a listen"),
     "storedaudio": ("the audio ledger", "an audio ledger entry"),
     "recordingtransition": ("status changes", "a status change"),
+    "backfillprogress": ("backfill progress", "a backfill range"),
 }
 TAGS = "noojee_django_recordingtag"
 LEGS = "noojee_django_recordingleg"

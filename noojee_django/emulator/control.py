@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.error
 import urllib.request
@@ -82,7 +83,10 @@ class ControlClient:
         in_progress: bool = False,
         late: dict[int | str, float] | None = None,
         duplicate_rows: bool = False,
+        ended_at: float | dt.datetime | None = None,
     ) -> dict[str, Any]:
+        """A finished recorded call; ``ended_at`` (epoch seconds, or an aware datetime) puts its end
+        in the past instead of now."""
         payload: dict[str, Any] = {
             "tag": tag,
             "legs": list(legs),
@@ -90,6 +94,8 @@ class ControlClient:
             "duplicate_rows": duplicate_rows,
             "late": {str(k): v for k, v in (late or {}).items()},
         }
+        if ended_at is not None:
+            payload["ended_at"] = ended_at.timestamp() if isinstance(ended_at, dt.datetime) else ended_at
         for name, value in (
             ("exten", exten),
             ("number", number),

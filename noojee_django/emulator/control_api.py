@@ -141,4 +141,5 @@ class ControlApi:
             in_progress=bool(data.get("in_progress")),
             late=data.get("late"),
             duplicate_rows=bool(data.get("duplicate_rows")),
+            ended_at=None if data.get("ended_at") is None else float(data["ended_at"]),
         )

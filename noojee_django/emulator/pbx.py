@@ -375,8 +375,9 @@ class Pbx:
 
     # ------------------------------------------------------------------------------------------ calls
 
-    def _new_unique_id(self) -> str:
-        return f"{int(self.now())}.{self._next_id('unique')}"
+    def _new_unique_id(self, at: float | None = None) -> str:
+        """``<epoch seconds of the call's start>.<counter>``."""
+        return f"{int(self.now() if at is None else at)}.{self._next_id('unique')}"
 
     def _find_active(self, exten_or_unique_id: str) -> Call | None:
         value = exten_or_unique_id.strip()
@@ -612,8 +613,10 @@ class Pbx:
         in_progress: bool = False,
         late: dict[str, float] | None = None,
         duplicate_rows: bool = False,
+        ended_at: float | None = None,
     ) -> dict[str, Any]:
-        """A scripted, already recorded call: legs back to back, the last ending now."""
+        """A scripted, already recorded call: legs back to back, the last ending now, or at
+        ``ended_at`` (epoch seconds, not in the future): a call recorded before anyone asked."""
         if not legs:
             raise PbxError("legs: at least one leg duration is needed", status=400)
         durations = [int(d) for d in legs]
@@ -623,22 +626,26 @@ class Pbx:
             raise PbxError(f"direction: one of {sorted(DIRECTION_NAMES)}", status=400)
         direction_code = DIRECTION_NAMES[str(direction).lower()]
         late = {str(k): float(v) for k, v in (late or {}).items()}
+        if ended_at is not None and in_progress:
+            raise PbxError("ended_at: a call still in progress has not ended", status=400)
         with self._lock:
-            now = float(int(self.now()))
+            if ended_at is not None and float(ended_at) > self.now():
+                raise PbxError("ended_at: a recorded call cannot end in the future", status=400)
+            end = float(int(self.now() if ended_at is None else ended_at))
             exten = strip_exten(exten)
             call = Call(
                 call_id=self._next_id("call"),
-                unique_id=self._new_unique_id(),
+                unique_id=self._new_unique_id(end - sum(durations)),
                 kind=SCRIPTED,
                 exten=exten,
                 number=number,
                 caller_id=number,
-                started_at=now - sum(durations),
+                started_at=end - sum(durations),
                 phase="connected" if in_progress else "ended",
                 status="Connected" if in_progress else "Hungup",
                 direction=direction_code,
                 did=did or ("" if direction_code == DIRECTION_OUTBOUND else "internal"),
-                ended_at=None if in_progress else now,
+                ended_at=None if in_progress else end,
                 duplicate_rows=duplicate_rows,
             )
             start = call.started_at

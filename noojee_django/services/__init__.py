@@ -11,7 +11,9 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 
 - :mod:`.calls` — dial, hang up, answer; call state from the listener, snapshots, the live-call sweep
 - :mod:`.recording` — start, stop, watch a tag recorded elsewhere
-- :mod:`.collecting` — find a recording's legs (poll, reconcile, sweep), operator "poll again"
+- :mod:`.collecting` — find a recording's legs (poll, reconcile, sweep), operator "poll again"; the
+  PBX's one hourly listing a minute
+- :mod:`.backfill` — walk a range of past PBX hours and place their legs, resumably
 - :mod:`.fetching` — download legs, join the signature, operator "fetch again"
 - :mod:`.retention` — purge, legal hold, restore
 - :mod:`.access` — who may hear, the listening log, attach to another record
@@ -26,6 +28,15 @@ from .access import (
     may_view,
     record_access,
     recordings_for,
+)
+from .backfill import (
+    BackfillStatus,
+    backfill_hours,
+    current_pbx_hour,
+    last_completed_hour,
+    pbx_time_zone,
+    run_backfill,
+    start_backfill,
 )
 from .base import (
     LISTENER_HEARTBEAT_KEY,
@@ -57,15 +68,20 @@ from .calls import (
     sweep_live_calls,
 )
 from .collecting import (
+    HOUR_LISTING_SLOT_KEY,
     LEG_START_TOLERANCE,
+    HourReport,
     PollResult,
     collect_after_call,
+    hour_listing_interval,
     legs_of,
     poll_again,
     poll_now,
     poll_tag,
     reconcile_hour,
+    reconcile_hour_report,
     sweep_due_tags,
+    take_hour_listing_slot,
 )
 from .fetching import FetchResult, RefetchResult, fetch_leg, join_if_complete, refetch_legs
 from .recording import require_own_recording, start_recording, stop_recording, watch_tag
@@ -73,11 +89,14 @@ from .retention import purge_audio, purge_expired_audio, restore_audio, set_lega
 
 __all__ = [
     "DUPLICATE_DIAL_WINDOW",
+    "HOUR_LISTING_SLOT_KEY",
     "LEG_START_TOLERANCE",
     "LISTENER_HEARTBEAT_KEY",
     "LISTENER_HEARTBEAT_TTL",
     "UNIQUE_ID_MAX_LENGTH",
+    "BackfillStatus",
     "FetchResult",
+    "HourReport",
     "PollResult",
     "RefetchResult",
     "_claim_dial",
@@ -87,6 +106,7 @@ __all__ = [
     "apply_call_status",
     "attach_to",
     "attachable_model",
+    "backfill_hours",
     "backoff_delay",
     "check_may_attach",
     "check_may_dial",
@@ -94,11 +114,14 @@ __all__ = [
     "check_may_record",
     "collect_after_call",
     "current_call_status",
+    "current_pbx_hour",
     "dial",
     "fetch_lease",
     "fetch_leg",
     "hangup",
+    "hour_listing_interval",
     "join_if_complete",
+    "last_completed_hour",
     "legs_of",
     "listener_is_running",
     "mark_listener_alive",
@@ -106,23 +129,28 @@ __all__ = [
     "may_hear",
     "may_record",
     "may_view",
+    "pbx_time_zone",
     "poll_again",
     "poll_now",
     "poll_tag",
     "purge_audio",
     "purge_expired_audio",
     "reconcile_hour",
+    "reconcile_hour_report",
     "record_access",
     "recordings_for",
     "refetch_legs",
     "require_own_call",
     "require_own_recording",
     "restore_audio",
+    "run_backfill",
     "set_legal_hold",
+    "start_backfill",
     "start_recording",
     "status_from_pbx",
     "stop_recording",
     "sweep_due_tags",
     "sweep_live_calls",
+    "take_hour_listing_slot",
     "watch_tag",
 ]

@@ -18,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -370,28 +371,104 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
     return len(due)
 
 
+#: The cache key that holds the PBX's one ``retrieveMetaDataByHour`` per ``METADATA_HOUR_INTERVAL``
+#: for every worker and command (the name it had as the reconcile's lock, so releases share it).
+HOUR_LISTING_SLOT_KEY = "noojee_django:reconcile-lock"
+#: Set while a caller that does not defer (the beat's reconcile) waits for the slot.
+HOUR_LISTING_WAITING_KEY = "noojee_django:reconcile-waiting"
+
+
+def hour_listing_interval() -> float:
+    """Seconds between two hourly listings: the PBX's documented limit, one a minute."""
+    return noojee_settings.METADATA_HOUR_INTERVAL
+
+
+def take_hour_listing_slot(*, wait: float | None = 0.0, defer: bool = False) -> bool:
+    """Take the one ``retrieveMetaDataByHour`` the PBX allows per ``METADATA_HOUR_INTERVAL``.
+
+    Every process asks through the cache, so the beat's reconcile and a backfill never make the PBX
+    refuse each other. ``wait`` is how long to wait for the slot (``None``: as long as it takes);
+    False when it did not come. A caller with ``defer`` (a backfill, walking hundreds of hours) lets
+    the slot go to a caller that waits without deferring (the reconcile of the hour that just ended),
+    so a long backfill never starves the live reconcile.
+    """
+    interval = hour_listing_interval()
+    deadline = None if wait is None else time.monotonic() + wait
+    announced = False
+    try:
+        while True:
+            someone_first = defer and cache.get(HOUR_LISTING_WAITING_KEY) is not None
+            if not someone_first and cache.add(
+                HOUR_LISTING_SLOT_KEY, time.time() + interval, timeout=interval
+            ):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if not defer:
+                cache.set(HOUR_LISTING_WAITING_KEY, 1, timeout=2 * interval)
+                announced = True
+            free_at = cache.get(HOUR_LISTING_SLOT_KEY)
+            pause = free_at - time.time() if isinstance(free_at, float) else interval / 10
+            pause = min(max(pause, interval / 50), interval)
+            if deadline is not None:
+                pause = min(pause, max(deadline - time.monotonic(), 0.0))
+            time.sleep(pause)
+    finally:
+        if announced:
+            cache.delete(HOUR_LISTING_WAITING_KEY)
+
+
+@dataclass(frozen=True)
+class HourReport:
+    """What reconciling one PBX hour did, leg by leg (each leg counted once, by ``CallRecordId``)."""
+
+    #: legs the PBX listed for the hour
+    legs_listed: int = 0
+    #: of those, legs a poll or an earlier listing already brought here: left as they are
+    legs_known: int = 0
+    #: tagged legs nobody here knew: ``attached`` + ``kept_unattached``
+    legs_found: int = 0
+    #: placed on a recording (the one started for their call, or one for what ``RESOLVE_TAG`` named)
+    attached: int = 0
+    #: kept for an operator, attached to nothing
+    kept_unattached: int = 0
+
+
 def reconcile_hour(date: dt.date, hour: int) -> int:
+    """Find tagged legs that ended in one PBX hour and that no poll has seen; place them.
+
+    Returns the number of legs added to recordings; :func:`reconcile_hour_report` says more.
+    """
+    return reconcile_hour_report(date, hour).attached
+
+
+def reconcile_hour_report(date: dt.date, hour: int) -> HourReport:
     """Find tagged legs that ended in one PBX hour and that no poll has seen; place them.
 
     A leg goes to a recording here that was started for its call (see :func:`legs_of`); else to a
     new recording for the CRM object ``RESOLVE_TAG`` names; else it is kept unattached, for an
-    operator to attach. Returns the number of legs added to recordings.
+    operator to attach. A leg already here (any ``CallRecordId`` known) is left alone, so asking for
+    an hour twice adds nothing twice. The caller owns the PBX's rate: see :func:`take_hour_listing_slot`.
     """
     try:
         metadata = get_client().retrieve_metadata_by_hour(date, hour)
     except client_errors.NoojeeError as exc:
         raise pbx_error("list the hour's recordings", exc) from exc
+    by_record_id: dict[int, LegMetadata] = {}
+    for meta in metadata:  # a PBX may list a row twice
+        by_record_id.setdefault(meta.call_record_id, meta)
+    listed = list(by_record_id.values())
     known = set(
-        RecordingLeg.objects.filter(call_record_id__in=[m.call_record_id for m in metadata]).values_list(
+        RecordingLeg.objects.filter(call_record_id__in=[m.call_record_id for m in listed]).values_list(
             "call_record_id", flat=True
         )
     )
     by_tag: dict[str, list[LegMetadata]] = {}
-    for meta in metadata:
+    for meta in listed:
         if meta.tag and meta.call_record_id not in known:
             by_tag.setdefault(meta.tag, []).append(meta)
     resolve = noojee_settings.hook("RESOLVE_TAG")
-    added = 0
+    added = kept = 0
     for tag, legs in by_tag.items():
         unplaced = list(legs)
         candidates = RecordingTag.objects.filter(tag=tag, start_accepted=True).exclude(
@@ -407,15 +484,23 @@ def reconcile_hour(date: dt.date, hour: int) -> int:
         obj = resolve(tag) if resolve is not None else None
         if obj is None:
             upsert_legs(None, unplaced)  # kept for operators to see, attached to nothing
+            kept += len(unplaced)
             continue
         claimed = create_claimed_recording(
             obj, tag, started_at=min((m.start for m in unplaced if m.start), default=timezone.now())
         )
         if claimed is None:  # the tag is live here again: its own poll will find these legs
             upsert_legs(None, unplaced)
+            kept += len(unplaced)
             continue
         added += _add_found_legs(claimed, unplaced)
-    return added
+    return HourReport(
+        legs_listed=len(listed),
+        legs_known=len(known),
+        legs_found=added + kept,
+        attached=added,
+        kept_unattached=kept,
+    )
 
 
 def _add_found_legs(recording_tag: RecordingTag, legs: list[LegMetadata]) -> int:

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from noojee_django.emulator import ControlClient, EmulatorServer
+from noojee_django.emulator.control import ControlError
 
 from .helpers import API_KEY, RECORDINGS, Api, decode_wav, sha256, wav_info
 
@@ -309,6 +310,31 @@ def test_by_hour_is_rate_limited_per_key(
     assert api.rec("retrieveMetaDataByHour", date="2021/09/14", hour=15).status_code == 200
     ControlClient(emulator.url).config(rate_limit_status=503)
     assert api.rec("retrieveMetaDataByHour", date="2021/09/14", hour=15).status_code == 503
+
+
+def test_a_call_recorded_in_the_past_is_listed_in_the_hour_it_ended(api: Api, control: ControlClient) -> None:
+    zone = ZoneInfo("Australia/Melbourne")
+    control.config(pbx_time_zone="Australia/Melbourne")
+    ended = (dt.datetime.now(zone) - dt.timedelta(days=2)).replace(minute=40, second=0, microsecond=0)
+    created = control.add_recording("EARLIER", [60, 30], ended_at=ended)
+    assert int(created["unique_id"].split(".")[0]) == int(ended.timestamp()) - 90  # the call's start
+
+    def tagged(moment: dt.datetime) -> list[dict[str, str]]:
+        response = api.rec("retrieveMetaDataByHour", date=moment.strftime("%Y/%m/%d"), hour=moment.hour)
+        return [row for row in response.json() if row["Tag"] == "EARLIER"]
+
+    control.config(metadata_rate_limit_seconds=0)
+    rows = tagged(ended)
+    assert [row["Leg"] for row in rows] == ["1", "2"]
+    assert rows[1]["callend"].startswith(ended.strftime("%a %b %d %H:40:00"))
+    assert tagged(dt.datetime.now(zone)) == []
+    assert fetch(api, uniqueId=created["unique_id"], leg=2).status_code == 200  # its audio is there
+
+
+def test_a_recorded_call_cannot_end_in_the_future(control: ControlClient) -> None:
+    with pytest.raises(ControlError) as refused:
+        control.add_recording("LATER", [1], ended_at=time.time() + 3600)
+    assert refused.value.status == 400 and "future" in refused.value.message
 
 
 @pytest.mark.parametrize(("date", "hour"), [("14/09/2021", "3"), ("2021/09/14", "24"), ("2021/09/14", "x")])

@@ -1,0 +1,229 @@
+"""Backfill: adopting a PBX that recorded calls before the app was installed.
+
+The PBX lists the legs that ended in one of its hours (``retrieveMetaDataByHour``), one listing a
+minute. A backfill walks a range of those hours, oldest first, and places each hour's legs the way
+the hourly reconcile does (:func:`~.collecting.reconcile_hour_report`: the recording started for the
+call, else what ``RESOLVE_TAG`` names, else kept unattached). It takes its turns through
+:func:`~.collecting.take_hour_listing_slot`, deferring to the beat's reconcile, so neither makes the
+PBX refuse the other. Its progress is a :class:`~noojee_django.models.BackfillProgress` row, saved
+after every hour: a stopped run repeats at most the hour it was in, which adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db.models import F
+from django.utils import timezone
+
+from ..client import errors as client_errors
+from ..conf import noojee_settings
+from ..exceptions import PbxError
+from ..models import BackfillProgress
+from .collecting import HourReport, hour_listing_interval, reconcile_hour_report, take_hour_listing_slot
+
+#: Failures in a row, other than "too soon", after which a backfill stops (to be run again later).
+MAX_FAILURES_PER_HOUR = 3
+HOUR = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class BackfillStatus:
+    """Where a running backfill is, for a progress display.
+
+    ``event`` is ``asking`` (waiting for the PBX's slot, then asking for ``hour``), ``done`` (``hour``
+    is completed and saved), ``rate_limited`` (the PBX said "too soon": the hour is asked again) or
+    ``retrying`` (the PBX failed; the hour is asked again).
+    """
+
+    event: str
+    hour: dt.datetime  # PBX-local start of the hour
+    hours_done: int
+    hours_total: int
+    legs_found: int
+    attached: int
+    kept_unattached: int
+    seconds_left: float
+    message: str = ""
+
+
+def pbx_time_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE)
+
+
+def current_pbx_hour(now: dt.datetime | None = None) -> dt.datetime:
+    """The start of the PBX's current hour, in PBX-local time."""
+    local = (now or timezone.now()).astimezone(pbx_time_zone())
+    return local.replace(minute=0, second=0, microsecond=0)
+
+
+def _pbx_hour(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as the start of its PBX-local hour; a naive datetime is PBX-local time."""
+    zone = pbx_time_zone()
+    local = moment.replace(tzinfo=zone) if timezone.is_naive(moment) else moment.astimezone(zone)
+    return local.replace(minute=0, second=0, microsecond=0)
+
+
+def _label(hour: dt.datetime) -> str:
+    return f"{hour.astimezone(pbx_time_zone()):%Y-%m-%dT%H}"
+
+
+def _next_pbx_hour(hour: dt.datetime) -> dt.datetime:
+    """The start of the PBX-local hour after ``hour``. Clocks going back show an hour twice: the PBX
+    lists both as one ``date``/``hour``, asked once."""
+    zone = pbx_time_zone()
+    wall = hour.astimezone(zone).replace(tzinfo=None)
+    following = hour
+    while True:
+        following = (following.astimezone(dt.UTC) + HOUR).astimezone(zone).replace(minute=0, second=0)
+        if following.replace(tzinfo=None) > wall:
+            return following
+
+
+def start_backfill(
+    since: dt.datetime, until: dt.datetime | None = None, *, restart: bool = False
+) -> BackfillProgress:
+    """The progress row of the range from the hour of ``since`` to the hour of ``until`` (inclusive;
+    ``None``: the current hour of each run); found again for the same range, started over with
+    ``restart``. Naive datetimes are PBX-local. Raises ``ValidationError`` for a range that starts in
+    the future or ends before it starts.
+    """
+    first = _pbx_hour(since)
+    last = _pbx_hour(until) if until is not None else None
+    now_hour = current_pbx_hour()
+    if first > now_hour:
+        raise ValidationError(
+            f"The backfill cannot start at {first:%Y-%m-%d %H:%M}: that hour is in the future "
+            f"(it is {now_hour:%Y-%m-%d %H}:xx on the PBX, {first.tzinfo})."
+        )
+    if last is not None and last < first:
+        raise ValidationError(
+            f"The first hour ({first:%Y-%m-%d %H:%M}) is after the last ({last:%Y-%m-%d %H:%M})."
+        )
+    key = f"{_label(first)}..{_label(last) if last is not None else 'now'} {first.tzinfo}"
+    fresh = {
+        "next_hour": first,
+        "hours_done": 0,
+        "legs_found": 0,
+        "legs_attached": 0,
+        "legs_unattached": 0,
+        "legs_known": 0,
+        "rate_limited": 0,
+        "started_at": timezone.now(),
+        "finished_at": None,
+    }
+    progress, created = BackfillProgress.objects.get_or_create(
+        key=key,
+        defaults={"time_zone": str(first.tzinfo), "first_hour": first, "last_hour": last, **fresh},
+    )
+    if restart and not created:
+        for name, value in fresh.items():
+            setattr(progress, name, value)
+        progress.save()
+    return progress
+
+
+def backfill_hours(progress: BackfillProgress, *, now: dt.datetime | None = None) -> list[dt.datetime]:
+    """The PBX-local hours of ``progress`` still to ask, oldest first; never an hour to come."""
+    end = current_pbx_hour(now)
+    if progress.last_hour is not None:
+        end = min(end, progress.last_hour.astimezone(pbx_time_zone()))
+    hours: list[dt.datetime] = []
+    hour = progress.next_hour.astimezone(pbx_time_zone())
+    while hour <= end:
+        hours.append(hour)
+        hour = _next_pbx_hour(hour)
+    return hours
+
+
+def last_completed_hour(progress: BackfillProgress) -> dt.datetime | None:
+    """The PBX-local start of the last hour ``progress`` completed; ``None`` before the first."""
+    if not progress.hours_done:
+        return None
+    before = progress.next_hour.astimezone(dt.UTC) - HOUR
+    return before.astimezone(pbx_time_zone()).replace(minute=0, second=0, microsecond=0)
+
+
+def run_backfill(
+    progress: BackfillProgress, *, on_status: Callable[[BackfillStatus], None] | None = None
+) -> BackfillProgress:
+    """Ask the PBX for every hour of ``progress`` still to do, one a ``METADATA_HOUR_INTERVAL``, and
+    place their legs; ``on_status`` hears of each step.
+
+    The row is saved after each hour. A "too soon" from the PBX is waited out and the same hour asked
+    again, never skipped; any other failure is asked again up to :data:`MAX_FAILURES_PER_HOUR` times
+    in a row, then raised (:class:`~noojee_django.exceptions.PbxError`) with the row where it stopped.
+    A KeyboardInterrupt goes through untouched: the hour it interrupted is simply not saved.
+    """
+    hours = backfill_hours(progress)
+    total = progress.hours_done + len(hours)
+    interval = hour_listing_interval()
+
+    def tell(event: str, hour: dt.datetime, message: str = "") -> None:
+        if on_status is not None:
+            on_status(
+                BackfillStatus(
+                    event=event,
+                    hour=hour,
+                    hours_done=progress.hours_done,
+                    hours_total=total,
+                    legs_found=progress.legs_found,
+                    attached=progress.legs_attached,
+                    kept_unattached=progress.legs_unattached,
+                    seconds_left=(total - progress.hours_done) * interval,
+                    message=message,
+                )
+            )
+
+    for hour in hours:
+        report = _ask_until_answered(progress, hour, tell)
+        _complete_hour(progress, hour, report)
+        tell("done", hour)
+    progress.finished_at = timezone.now()
+    progress.save(update_fields=["finished_at", "updated_at"])
+    return progress
+
+
+def _ask_until_answered(
+    progress: BackfillProgress, hour: dt.datetime, tell: Callable[[str, dt.datetime, str], None]
+) -> HourReport:
+    failures = 0
+    tell("asking", hour, "")
+    while True:
+        take_hour_listing_slot(wait=None, defer=True)
+        try:
+            return reconcile_hour_report(hour.date(), hour.hour)
+        except PbxError as exc:
+            if isinstance(exc.cause, client_errors.RateLimited):
+                BackfillProgress.objects.filter(pk=progress.pk).update(rate_limited=F("rate_limited") + 1)
+                progress.rate_limited += 1
+                tell("rate_limited", hour, "the PBX said it was asked too soon; asking again")
+                continue
+            failures += 1
+            if not exc.cause.retryable or failures >= MAX_FAILURES_PER_HOUR:
+                raise
+            tell("retrying", hour, str(exc))
+
+
+def _complete_hour(progress: BackfillProgress, hour: dt.datetime, report: HourReport) -> None:
+    progress.next_hour = _next_pbx_hour(hour)
+    progress.hours_done += 1
+    progress.legs_found += report.legs_found
+    progress.legs_attached += report.attached
+    progress.legs_unattached += report.kept_unattached
+    progress.legs_known += report.legs_known
+    progress.save(
+        update_fields=[
+            "next_hour",
+            "hours_done",
+            "legs_found",
+            "legs_attached",
+            "legs_unattached",
+            "legs_known",
+            "updated_at",
+        ]
+    )
