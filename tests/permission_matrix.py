@@ -72,6 +72,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "GET legs/<id>/audio/ with Range":            ("login", "ok",    "ok",     "403",    "ok",          "ok"),
     "GET api/":                                   ("403",   "ok",    "ok",     "ok",     "ok",          "ok"),
     "GET api/schema/":                            ("403",   "ok",    "ok",     "ok",     "ok",          "ok"),
+    "GET api/docs/":                              ("login", "ok",    "ok",     "ok",     "ok",          "ok"),
     "GET api/calls/":                             ("403",   "ok",    "hidden", "hidden", "hidden",      "hidden"),
     "POST api/calls/":                            ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
     "GET api/calls/<id>/":                        ("403",   "ok",    "404",    "404",    "ok",          "ok"),

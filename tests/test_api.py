@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -376,6 +377,63 @@ def test_the_openapi_schema_describes_the_endpoints(agent: User) -> None:
     assert "/noojee/api/recordings/{id}/poll/" in paths
     assert "/noojee/api/legs/{id}/" in paths
     assert not any(path.startswith("/admin") for path in paths)
+
+
+def test_the_schema_is_valid_openapi_with_every_operation_described_in_markdown(agent: User) -> None:
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.validation import validate_schema
+
+    GENERATOR_STATS.reset()
+    schema = api(agent).get(reverse("noojee:api-schema")).json()
+    validate_schema(schema)  # raises on anything OpenAPI 3 does not allow
+    assert not GENERATOR_STATS, "drf-spectacular warned while generating the schema"
+    operations = [(path, method, op) for path, item in schema["paths"].items() for method, op in item.items()]
+    assert len(operations) >= 9
+    for path, method, operation in operations:
+        description = operation.get("description", "")
+        assert description, (path, method)
+        assert "``" not in description and ":class:" not in description, (path, method, description)
+    dial = schema["paths"]["/noojee/api/calls/"]["post"]
+    assert "201" in dial["responses"] and "requestBody" in dial
+    stop = schema["paths"]["/noojee/api/recordings/{id}/stop/"]["post"]
+    assert "requestBody" not in stop
+    listing = schema["paths"]["/noojee/api/recordings/"]["get"]
+    assert {"content_type", "object_id", "tag", "status", "page"} <= {
+        p["name"] for p in listing["parameters"]
+    }
+
+
+def test_the_schema_comes_as_yaml_too(agent: User) -> None:
+    response = api(agent).get(reverse("noojee:api-schema"), {"format": "yaml"})
+    assert response.status_code == 200
+    assert response.content.startswith(b"openapi: 3.")
+
+
+def test_the_interactive_api_docs_are_for_logged_in_users_and_need_no_cdn(agent: User) -> None:
+    from django.contrib.staticfiles import finders
+    from django.test import Client
+
+    url = reverse("noojee:api-docs")
+    anonymous = Client().get(url)
+    assert anonymous.status_code == 302 and "login" in anonymous["Location"]
+    client = Client()
+    client.force_login(agent)
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert reverse("noojee:api-schema") in html and "<script>" not in html  # no inline script
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources and all(source.startswith("/static/") for source in sources), sources
+    for source in sources:
+        assert finders.find(source.removeprefix("/static/")), source
+
+
+def test_the_browsable_api_renders_the_markdown_descriptions(agent: User) -> None:
+    client = api(agent)
+    page = client.get(reverse("noojee:api-recording-list"), HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<code>create</code>" in html and "``" not in html
 
 
 def test_the_schema_and_the_index_are_for_logged_in_users_unless_a_setting_opens_the_schema(

@@ -450,6 +450,12 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         kind="api",
         covers=("noojee:api-schema",),
     ),
+    "GET api/docs/": EntryPoint(
+        get("noojee:api-docs"),
+        lambda w, r: (reverse("noojee:api-schema").encode() in body(r),),
+        kind="page",
+        covers=("noojee:api-docs",),
+    ),
     "GET api/calls/": EntryPoint(
         get("noojee:api-call-list"),
         listed("call"),

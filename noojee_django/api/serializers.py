@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
@@ -29,6 +30,7 @@ def content_type_label(content_type: ContentType | None) -> str | None:
     return f"{content_type.app_label}.{content_type.model}" if content_type is not None else None
 
 
+@extend_schema_field({"type": "string", "nullable": True, "example": "crm.invoice"})
 class ContentTypeLabelField(serializers.Field):
     """A content type shown as ``"app_label.model"`` (``"crm.invoice"``)."""
 

@@ -1,4 +1,5 @@
-"""The API's routes, under the app's namespace (``noojee:api-call-list``, ``noojee:api-schema`` ...)."""
+"""The API's routes, under the app's namespace (``noojee:api-call-list``, ``noojee:api-schema``,
+``noojee:api-docs`` ...)."""
 
 from django.urls import path
 from rest_framework.routers import DefaultRouter
@@ -13,5 +14,6 @@ router.register("legs", views.RecordingLegViewSet, basename="api-leg")
 
 urlpatterns = [
     path("schema/", views.SchemaView.as_view(), name="api-schema"),
+    path("docs/", views.APIDocsView.as_view(), name="api-docs"),
     *router.urls,
 ]

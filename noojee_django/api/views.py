@@ -14,23 +14,32 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Q
 from django.http import Http404
-from django.urls import reverse
+from django.urls import include, path, reverse
+from django.views.generic import TemplateView
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
+from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, mixins, routers, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.renderers import JSONOpenAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.schemas.openapi import SchemaGenerator
 from rest_framework.serializers import as_serializer_error
-from rest_framework.views import APIView
+from rest_framework.settings import api_settings
 
 from .. import services
 from ..conf import noojee_settings
@@ -85,7 +94,35 @@ class NoojeePagination(PageNumberPagination):
     max_page_size = 200
 
 
+class NoojeeSchema(AutoSchema):
+    """drf-spectacular's schema, whatever the project's ``DEFAULT_SCHEMA_CLASS``, with each action's
+    description, body, answers and query parameters read from its view's ``api_docs``."""
+
+    def _documented(self, key: str) -> tuple[bool, Any]:
+        docs = getattr(self.view, "api_docs", {}).get(getattr(self.view, "action", None), {})
+        return key in docs, docs.get(key)
+
+    def get_description(self) -> str:  # type: ignore[override]  # drf-spectacular narrows it
+        given, description = self._documented("description")
+        return description if given else super().get_description()
+
+    def get_request_serializer(self) -> Any:
+        given, request = self._documented("request")
+        return request if given else super().get_request_serializer()
+
+    def get_response_serializers(self) -> Any:
+        given, responses = self._documented("responses")
+        return responses if given else super().get_response_serializers()
+
+    def get_override_parameters(self) -> list[Any]:
+        return [*super().get_override_parameters(), *(self._documented("parameters")[1] or [])]
+
+
 class NoojeeAPIView(viewsets.GenericViewSet[Any]):
+    schema = NoojeeSchema()
+    #: Per action: its ``description``, ``request`` and ``responses`` serializers and query
+    #: ``parameters``, for the schema (see :class:`NoojeeSchema`).
+    api_docs: dict[str, dict[str, Any]] = {}
     # Authentication is the project's (REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]: session,
     # token, JWT, OAuth...): the app asks only that the user is logged in, then its own rules.
     permission_classes = [IsAuthenticated]
@@ -152,7 +189,21 @@ def hearable(user: Any, queryset: models.QuerySet[RecordingTag]) -> models.Query
 
 
 class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIView):
-    """The user's own calls. ``create`` dials; ``retrieve`` answers with the call's fresh status."""
+    """The user's own calls. `create` dials; `retrieve` answers with the call's fresh status."""
+
+    api_docs = {
+        "list": {"description": "The user's own calls, newest first."},
+        "create": {
+            "description": "Ring the user's phone, then `number`. With `record`, the call is recorded "
+            "under `tag` and attached to the CRM record `content_type` + `object_id`. A second click on "
+            "the same number within ten seconds answers with the first call instead of ringing the "
+            "customer twice.",
+            "request": DialSerializer,
+            "responses": {201: CallSerializer},
+        },
+        "retrieve": {"description": "One call, with its status fresh from the PBX."},
+        "hangup": {"description": "End the call on the PBX.", "request": None, "responses": CallSerializer},
+    }
 
     queryset = CallSession.objects.all()
     serializer_class = CallSerializer
@@ -208,10 +259,35 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIVie
 
 
 class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIView):
-    """Voice signatures the user may hear. ``create`` starts recording the user's current call.
+    """Voice signatures the user may hear. `create` starts recording the user's current call.
 
-    Filters: ``?content_type=crm.invoice&object_id=42``, ``?tag=INV-42``, ``?status=attached``.
+    Filters: `?content_type=crm.invoice&object_id=42`, `?tag=INV-42`, `?status=attached`.
     """
+
+    api_docs = {
+        "list": {
+            "description": "Voice signatures the user may hear, newest first; filter by record, tag or "
+            "status.",
+            "parameters": [RecordingFilterSerializer],
+        },
+        "create": {
+            "description": "Start recording the user's current call under `tag`, for the CRM record "
+            "`content_type` + `object_id`.",
+            "request": StartRecordingSerializer,
+            "responses": {201: RecordingTagSerializer},
+        },
+        "retrieve": {"description": "One voice signature, with its legs and where to play its audio."},
+        "stop": {
+            "description": "Stop recording. The audio is collected once the call has ended.",
+            "request": None,
+            "responses": RecordingTagSerializer,
+        },
+        "poll": {
+            "description": "Ask the PBX for the recording's legs again now (operators only).",
+            "request": None,
+            "responses": RecordingTagSerializer,
+        },
+    }
 
     queryset = RecordingTag.objects.all()
     serializer_class = RecordingTagSerializer
@@ -283,7 +359,15 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
 
 
 class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIView):
-    """The legs of the recordings the user may hear; ``?recording_tag=ID`` narrows to one recording."""
+    """The legs of the recordings the user may hear; `?recording_tag=ID` narrows to one recording."""
+
+    api_docs = {
+        "list": {
+            "parameters": [
+                OpenApiParameter("recording_tag", int, description="Only the legs of this recording.")
+            ]
+        },
+    }
 
     queryset = RecordingLeg.objects.all()
     serializer_class = RecordingLegSerializer
@@ -320,26 +404,45 @@ class APIRootView(routers.APIRootView):
     permission_classes = [IsAuthenticated]
 
 
-class SchemaView(APIView):
-    """The API's OpenAPI 3 schema, as JSON (DRF's own generator: no YAML library needed)."""
+class SchemaView(SpectacularAPIView):
+    """The API's OpenAPI 3 schema (drf-spectacular): JSON, or YAML with `?format=yaml`.
 
+    Only the app's own endpoints, at the paths the project mounted them on, whatever else the project
+    serves; for logged-in users unless `NOOJEE["API_SCHEMA_PUBLIC"]`.
+    """
+
+    renderer_classes = [OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2]
     permission_classes = [IsAuthenticated]
-    renderer_classes = [JSONOpenAPIRenderer]
-    schema = None  # the schema view is not an endpoint of the schema
+    serve_public = True
+
+    def get_authenticators(self) -> Any:
+        # The project's classes as they are now (drf-spectacular's are read once, at import).
+        classes: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+        return [authentication() for authentication in classes]
 
     def get_permissions(self) -> Any:
         if noojee_settings.API_SCHEMA_PUBLIC:
             return [AllowAny()]
-        return super().get_permissions()
+        return [IsAuthenticated()]
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         from .urls import router
 
-        generator = SchemaGenerator(
-            title="Noojee API",
-            description="Calls, voice-signature recordings and their legs.",
-            version="1",
-            patterns=router.urls,
-            url=reverse("noojee:api-root"),
-        )
-        return Response(generator.get_schema(request=request, public=True))
+        root = reverse("noojee:api-root")
+        self.patterns = [path(root.lstrip("/"), include(router.urls))]
+        self.custom_settings = {
+            "TITLE": "Noojee API",
+            "DESCRIPTION": "Calls, voice-signature recordings and their legs. Every endpoint is for "
+            "logged-in users, authenticated the way the project's REST framework settings say.",
+            "VERSION": "1",
+            "SCHEMA_PATH_PREFIX": root.rstrip("/"),
+            "SCHEMA_PATH_PREFIX_TRIM": False,
+        }
+        return super().get(request, *args, **kwargs)
+
+
+class APIDocsView(LoginRequiredMixin, TemplateView):
+    """The interactive API documentation (Swagger UI, served from the app's static files) for
+    logged-in users; it reads :class:`SchemaView` and sends the CSRF token with what it tries out."""
+
+    template_name = "noojee_django/api_docs.html"
