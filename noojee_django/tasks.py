@@ -44,15 +44,18 @@ def purge_expired_recordings() -> int:
     return services.purge_expired_audio()
 
 
-@shared_task(name="noojee_django.reconcile_recent_recordings", **TASK_OPTIONS)
-def reconcile_recent_recordings() -> int:
+@shared_task(name="noojee_django.reconcile_recent_recordings", bind=True, max_retries=2, **TASK_OPTIONS)
+def reconcile_recent_recordings(self: Any) -> int:
     """List the legs of the PBX hour that just ended (or is ending).
 
-    The PBX allows one ``retrieveMetaDataByHour`` a minute, across all workers and commands: the task
-    waits for the shared slot (a running ``noojee_backfill`` lets it go first), and does nothing when
-    it does not come within two intervals (the next beat tries again).
+    The PBX allows one ``retrieveMetaDataByHour`` a minute, across all workers and commands. When the
+    shared slot is taken, the task is sent again for when it frees (a running ``noojee_backfill`` lets
+    it go first) instead of holding a worker; after two tries the next beat tries again.
     """
-    if not services.take_hour_listing_slot(wait=2 * services.hour_listing_interval()):
-        return 0
+    retry_in = services.hour_listing_slot_or_wait()
+    if retry_in is not None:
+        if self.request.retries >= self.max_retries:
+            return 0
+        raise self.retry(countdown=retry_in)
     moment = services.current_pbx_hour(timezone.now() - dt.timedelta(minutes=5))
     return services.reconcile_hour(moment.date(), moment.hour)

@@ -18,6 +18,7 @@ import zoneinfo
 from typing import Any
 
 import pytest
+from celery.exceptions import Retry
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -217,35 +218,44 @@ def test_never_more_than_one_hourly_listing_per_interval_and_the_beat_waits_its_
 
     started = time.monotonic()
     backfill("--since", arg(first), "--until", arg(pbx_hour(backfill_pbx, 1)))
-    # The beat's reconcile right after the backfill: it waits for the slot instead of being refused.
-    recorded(noojee_emulator_control, "INV-42", pbx_hour(backfill_pbx, 0), minute=0)
-    tasks.reconcile_recent_recordings()
     elapsed = time.monotonic() - started
+    # The beat's reconcile right after the backfill: the slot is taken, so the task asks to be sent
+    # again (it does not hold a worker) for when the slot frees, and asks nothing of the PBX.
+    recorded(noojee_emulator_control, "INV-42", pbx_hour(backfill_pbx, 0), minute=0)
+    retry_in = services.hour_listing_slot_or_wait()
+    assert retry_in is not None and 0 < retry_in <= INTERVAL
+    with pytest.raises(Retry):
+        tasks.reconcile_recent_recordings()
+    assert hour_requests(noojee_emulator_control) == 4
+    time.sleep(retry_in)
+    tasks.reconcile_recent_recordings()  # its retry: the slot is free again
 
     assert hour_requests(noojee_emulator_control) == 5  # four hours and the beat's: none refused
-    assert elapsed >= 4 * INTERVAL
+    assert elapsed >= 3 * INTERVAL
     assert RecordingTag.objects.filter(tag__in=["INV-1", "INV-2", "INV-3"]).count() == 3
 
 
 def test_the_backfill_lets_a_waiting_reconcile_go_first(backfill_pbx: Any) -> None:
-    """The slot lives in the cache: a thread is as good as another worker to wait for it."""
+    """The slot lives in the cache: a thread is as good as another process to wait for it."""
     assert services.take_hour_listing_slot(wait=0)  # somebody has just listed an hour
     assert not services.take_hour_listing_slot(wait=0)  # and nobody else may, yet
+    retry_in = services.hour_listing_slot_or_wait()  # the beat's reconcile: "send me again then"
+    assert retry_in is not None
     taken: dict[str, float] = {}
 
-    def beat() -> None:
-        if services.take_hour_listing_slot(wait=INTERVAL * 3):
-            taken["beat"] = time.monotonic()
+    def backfill_hour() -> None:
+        if services.take_hour_listing_slot(wait=INTERVAL * 3, defer=True):
+            taken["backfill"] = time.monotonic()
 
-    reconcile = threading.Thread(target=beat)
-    reconcile.start()
-    time.sleep(INTERVAL / 4)  # the beat's reconcile is waiting for the slot
-    assert services.take_hour_listing_slot(wait=INTERVAL * 3, defer=True)
-    taken["backfill"] = time.monotonic()
-    reconcile.join()
+    backfilling = threading.Thread(target=backfill_hour)
+    backfilling.start()
+    time.sleep(retry_in + INTERVAL / 10)  # the slot is free: the backfill leaves it to the reconcile
+    assert services.hour_listing_slot_or_wait() is None
+    taken["beat"] = time.monotonic()
+    backfilling.join()
 
     assert taken["beat"] < taken["backfill"]  # the slot that freed went to the live reconcile
-    assert taken["backfill"] - taken["beat"] >= INTERVAL * 0.9  # and the backfill waited its own turn
+    assert taken["backfill"] - taken["beat"] >= INTERVAL * 0.8  # and the backfill waited its own turn
 
 
 def test_a_rate_limited_answer_is_retried_not_skipped(

@@ -389,33 +389,45 @@ def take_hour_listing_slot(*, wait: float | None = 0.0, defer: bool = False) -> 
     Every process asks through the cache, so the beat's reconcile and a backfill never make the PBX
     refuse each other. ``wait`` is how long to wait for the slot (``None``: as long as it takes);
     False when it did not come. A caller with ``defer`` (a backfill, walking hundreds of hours) lets
-    the slot go to a caller that waits without deferring (the reconcile of the hour that just ended),
-    so a long backfill never starves the live reconcile.
+    the slot go to a caller that is waiting without deferring (the reconcile of the hour that just
+    ended: see :func:`hour_listing_slot_or_wait`), so a long backfill never starves the live reconcile.
     """
     interval = hour_listing_interval()
     deadline = None if wait is None else time.monotonic() + wait
-    announced = False
-    try:
-        while True:
-            someone_first = defer and cache.get(HOUR_LISTING_WAITING_KEY) is not None
-            if not someone_first and cache.add(
-                HOUR_LISTING_SLOT_KEY, time.time() + interval, timeout=interval
-            ):
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
+    while True:
+        someone_first = defer and cache.get(HOUR_LISTING_WAITING_KEY) is not None
+        if not someone_first and cache.add(HOUR_LISTING_SLOT_KEY, time.time() + interval, timeout=interval):
             if not defer:
-                cache.set(HOUR_LISTING_WAITING_KEY, 1, timeout=2 * interval)
-                announced = True
-            free_at = cache.get(HOUR_LISTING_SLOT_KEY)
-            pause = free_at - time.time() if isinstance(free_at, float) else interval / 10
-            pause = min(max(pause, interval / 50), interval)
-            if deadline is not None:
-                pause = min(pause, max(deadline - time.monotonic(), 0.0))
-            time.sleep(pause)
-    finally:
-        if announced:
-            cache.delete(HOUR_LISTING_WAITING_KEY)
+                cache.delete(HOUR_LISTING_WAITING_KEY)
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        if not defer:
+            _say_waiting(interval)
+        pause = min(max(_slot_free_in(interval), interval / 50), interval)
+        if deadline is not None:
+            pause = min(pause, max(deadline - time.monotonic(), 0.0))
+        time.sleep(pause)
+
+
+def hour_listing_slot_or_wait() -> float | None:
+    """For a task, which must not sleep in a worker: ``None`` when the slot is taken now; otherwise the
+    seconds until it frees, having said that a caller is waiting for it (a backfill then lets it go
+    first). The task asks again after that long."""
+    if take_hour_listing_slot(wait=0):
+        return None
+    interval = hour_listing_interval()
+    _say_waiting(interval)
+    return min(max(_slot_free_in(interval), interval / 50), interval)
+
+
+def _say_waiting(interval: float) -> None:
+    cache.set(HOUR_LISTING_WAITING_KEY, 1, timeout=max(2 * interval, 1))
+
+
+def _slot_free_in(interval: float) -> float:
+    free_at = cache.get(HOUR_LISTING_SLOT_KEY)
+    return free_at - time.time() if isinstance(free_at, float) else interval / 10
 
 
 @dataclass(frozen=True)
