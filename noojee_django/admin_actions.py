@@ -23,6 +23,7 @@ from . import services
 from .exceptions import http_status_for, message_for
 from .forms import resolve_object
 from .models import RecordingLeg, RecordingTag
+from .states import display_number
 
 
 def refusal(exc: Exception) -> str:
@@ -261,5 +262,7 @@ class DialActionMixin:
             message_user(request, about + refusal(exc), messages.ERROR)
         else:
             message_user(
-                request, f"Calling {call.number} from {call.extension}: pick up your phone.", messages.SUCCESS
+                request,
+                f"Calling {display_number(call.number)} from {call.extension}: pick up your phone.",
+                messages.SUCCESS,
             )

@@ -139,6 +139,7 @@ class Snapshot:
     MAY_HEAR: Hook = _hook("noojee_django.permissions.default_may_hear")
     RESOLVE_TAG: Hook | None = _hook(None)  # tag -> CRM object, for legs found by the hourly reconcile
     CLIENT_ADDRESS: Hook = _hook("noojee_django.playback.remote_addr")  # request -> the address logged
+    FORMAT_NUMBER: Hook = _hook("noojee_django.states.format_number")  # number -> how every page shows it
 
     def snapshot(self) -> Snapshot:
         """This snapshot (``noojee_settings.snapshot()`` is how code that reads several keys that must

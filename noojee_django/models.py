@@ -348,6 +348,11 @@ class RecordingTag(models.Model):
     def is_pending(self) -> bool:
         return self.status in self.PENDING_STATUSES
 
+    @property
+    def is_final(self) -> bool:
+        """Attached, absent or failed: nothing more happens unless an operator acts."""
+        return self.status in self.FINAL_STATUSES
+
 
 class RecordingLeg(models.Model):
     """One leg of a recorded call, as the PBX's metadata describes it, and its audio once fetched."""

@@ -8,11 +8,14 @@ reads what happened and what to do.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from .client import errors as client_errors
+from .conf import noojee_settings
 from .models import CallSession, RecordingTag
+from .validation import normalize_number
 
 Tag = RecordingTag.Status
 Call = CallSession.Status
@@ -82,3 +85,20 @@ def pbx_reason(action: str, exc: client_errors.NoojeeError) -> str:
 def pbx_error_words(action: str, exc: client_errors.NoojeeError) -> str:
     """``The PBX could not <action>: <what happened, and what to do>``, without the PBX's diagnostic."""
     return f"The PBX could not {action}: {pbx_reason(action, exc)}"
+
+
+def format_number(number: str) -> str:
+    """The default ``FORMAT_NUMBER``: the number as it is dialled (``"03 8320 8100"`` ->
+    ``"0383208100"``), so the button, the call bar and every answer show it the same way."""
+    return normalize_number(number)
+
+
+def display_number(number: str) -> str:
+    """A phone number as every page and answer shows it (the ``FORMAT_NUMBER`` hook); a number that
+    cannot be dialled is shown as it was written."""
+    try:
+        normalize_number(number)
+    except ValidationError:
+        return str(number).strip()
+    hook = noojee_settings.hook("FORMAT_NUMBER")
+    return str(hook(number)) if hook is not None else normalize_number(number)

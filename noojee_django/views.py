@@ -1,4 +1,5 @@
-"""The buttons' endpoints: dial, hang up, answer, start and stop recording, and a call's live status.
+"""The buttons' endpoints: dial, hang up, answer, start and stop recording, and the live status of a
+call and of a recording.
 
 Each view checks its input, calls one service and answers in the form the request asked for: JSON for
 the JavaScript widget (``Accept: application/json`` or ``X-Requested-With``), or a redirect back to the
@@ -25,6 +26,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -35,7 +37,8 @@ from . import services
 from .exceptions import NotFound, http_status_for, message_for
 from .forms import AnswerForm, DialForm, StartRecordingForm, describe_error, first_error
 from .models import CallSession, RecordingTag
-from .states import call_words, recording_words
+from .states import call_words, display_number, recording_words
+from .templatetags.noojee import RECORDING_CARD_TEMPLATE
 
 logger = logging.getLogger("noojee_django")
 
@@ -138,6 +141,7 @@ def call_payload(call: CallSession) -> dict[str, Any]:
         "status_words": call_words(call),
         "pbx_status": call.pbx_status,
         "number": call.number,
+        "number_display": display_number(call.number),
         "connected_at": call.connected_at.isoformat() if call.connected_at else None,
         "ended_at": call.ended_at.isoformat() if call.ended_at else None,
         "is_active": call.is_active,
@@ -154,8 +158,16 @@ def recording_payload(recording_tag: RecordingTag) -> dict[str, Any]:
         "status_display": recording_tag.get_status_display(),
         "status_words": recording_words(recording_tag),
         "is_recording": recording_tag.status == RecordingTag.Status.RECORDING,
+        "is_final": recording_tag.status in RecordingTag.FINAL_STATUSES,
         "stop_url": reverse("noojee:stop-recording", args=[recording_tag.pk]),
+        "status_url": reverse("noojee:recording-status", args=[recording_tag.pk]),
     }
+
+
+def _require_may_follow_recording(user: Any, recording_tag: RecordingTag) -> None:
+    """A recording's progress is its recorder's business, and that of who may hear it."""
+    if recording_tag.started_by_id != user.pk:
+        services.check_may_hear(user, recording_tag)
 
 
 def may_see_call(user: Any, call: CallSession) -> bool:
@@ -192,7 +204,7 @@ def dial(request: HttpRequest) -> HttpResponse:
     call = services.dial(
         request.user, data["number"], obj=data["obj"], record=data["record"], tag=data["tag"] or None
     )
-    return _done(request, f"Calling {call.number}: pick up your phone.", call_payload(call))
+    return _done(request, f"Calling {display_number(call.number)}: pick up your phone.", call_payload(call))
 
 
 @require_POST
@@ -200,7 +212,7 @@ def dial(request: HttpRequest) -> HttpResponse:
 def hangup(request: HttpRequest, call_id: int) -> HttpResponse:
     call = _get(CallSession, call_id, "call", request.user, services.require_own_call)
     call = services.hangup(request.user, call)
-    return _done(request, f"Hung up the call to {call.number}.", call_payload(call))
+    return _done(request, f"Hung up the call to {display_number(call.number)}.", call_payload(call))
 
 
 @require_POST
@@ -247,6 +259,20 @@ def stop_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
             "and attached here then."
         )
     return _done(request, message, recording_payload(recording_tag))
+
+
+@require_GET
+@entry_point(always_json=True)
+def recording_status(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
+    """Where a recording is, for the widget to follow it until it is final. ``card`` is the recording
+    as ``{% noojee_recordings %}`` shows it (with its players once attached), for who may hear it."""
+    recording_tag = _get(
+        RecordingTag, recording_tag_id, "recording", request.user, _require_may_follow_recording
+    )
+    card = None
+    if services.may_hear(request.user, recording_tag.content_object):
+        card = render_to_string(RECORDING_CARD_TEMPLATE, {"recording_tag": recording_tag}, request=request)
+    return JsonResponse({**recording_payload(recording_tag), "card": card})
 
 
 @require_GET

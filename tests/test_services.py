@@ -278,7 +278,7 @@ def test_a_tag_cannot_be_recorded_twice_at_once(
 ) -> None:
     connected_call(agent, customer)
     services.start_recording(agent, invoice, "INV-42")
-    with pytest.raises(InvalidState, match="already being recorded"):
+    with pytest.raises(InvalidState, match="is being recorded already: stop that recording first"):
         services.start_recording(agent, invoice, "INV-42")
 
 

@@ -48,7 +48,7 @@ def test_dial_button_posts_the_number_and_the_record_with_a_csrf_token(
     assert 'name="content_type" value="crm.customer"' in html
     assert f'name="object_id" value="{customer.pk}"' in html
     assert 'name="next" value="/customers/1/"' in html
-    assert "03 8320 8100</button>" in html
+    assert "0383208100</button>" in html  # shown as every page shows it: FORMAT_NUMBER
 
 
 @pytest.mark.parametrize("user_fixture", ["outsider", "staff"])
@@ -192,12 +192,60 @@ def test_call_status_shows_the_current_call_with_a_hang_up_button(agent: User) -
     assert csrf_value(html)
 
 
+def test_call_status_shows_every_live_call_of_the_agent_each_with_its_hang_up(agent: User) -> None:
+    first = CallSession.objects.create(
+        user=agent, extension="SIP/101", number="0383208100", status="connected"
+    )
+    second = CallSession.objects.create(
+        user=agent, extension="SIP/101", number="0412345678", status="ringing"
+    )
+    CallSession.objects.create(user=agent, extension="SIP/101", number="0399999999", status="hungup")
+
+    html = render("{% noojee_call_status %}", agent)
+
+    assert form_actions(html) == [reverse("noojee:hangup", args=[c.pk]) for c in (first, second)]
+    assert "On the call: 0383208100" in html and "Ringing: 0412345678" in html
+    assert "0399999999" not in html
+    assert html.count("data-status-url=") == 2
+
+
+def spaced(number: str) -> str:
+    """A CRM's own FORMAT_NUMBER: groups of four from the right."""
+    digits = number.replace(" ", "")
+    return " ".join(digits[max(i - 4, 0) : i] for i in range(len(digits), 0, -4)[::-1])
+
+
+def test_format_number_shows_a_number_one_way_on_the_button_the_call_bar_and_the_answers(
+    settings: Any, agent: User, customer: Customer
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "FORMAT_NUMBER": "tests.test_templatetags.spaced"}
+    CallSession.objects.create(user=agent, extension="SIP/101", number="0383208100", status="ringing")
+
+    button = render("{% noojee_dial_button customer.phone customer %}", agent, customer=customer)
+    bar = render("{% noojee_call_status %}", agent)
+
+    assert "03 8320 8100</button>" in button and "Ringing: 03 8320 8100" in bar
+    assert 'name="number" value="03 8320 8100"' in button  # what is posted is the record's own
+
+
+def test_a_number_that_cannot_be_dialled_says_why_where_the_button_would_be(
+    agent: User, outsider: User, customer: Customer
+) -> None:
+    customer.phone = "1300 FLOWERS"
+    html = render("{% noojee_dial_button customer.phone customer %}", agent, customer=customer)
+    assert "<form" not in html and "1300 FLOWERS" in html
+    assert "Cannot be called from here. A phone number may contain only digits" in html
+    # who could not call it anyway reads the number only
+    plain = render("{% noojee_dial_button customer.phone customer %}", outsider, customer=customer)
+    assert plain.strip() == '<span class="noojee-number">1300 FLOWERS</span>'
+
+
 def test_call_status_is_an_empty_hidden_area_without_a_call(agent: User, other_agent: User) -> None:
     CallSession.objects.create(user=other_agent, extension="SIP/102", number="101", status="ringing")
     CallSession.objects.create(user=agent, extension="SIP/101", number="101", status="hungup")
     html = render("{% noojee_call_status %}", agent)
     assert "data-noojee-call-status" in html
-    assert "data-status-url" not in html
+    assert "data-status-url" not in html and "data-noojee-call=" not in html
     assert re.search(r"data-noojee-call-status[^>]* hidden", html)
 
 
@@ -221,3 +269,30 @@ def test_the_example_invoice_page_renders_every_tag(client: Any, agent: User, in
     assert reverse("noojee:start-recording") in html
     assert "<audio" in html
     assert "noojee.js" in html
+
+
+def test_the_example_invoice_page_shows_no_heading_without_its_content(
+    client: Any, staff: User, outsider: User, invoice: Invoice
+) -> None:
+    """Staff may view invoices (and so hear them) but have no phone; an outsider may do neither (the
+    invoice page itself only needs a login)."""
+    attached_recording(invoice)
+    client.force_login(staff)
+    html = client.get(invoice.get_absolute_url()).content.decode()
+    assert "<h2>Recordings</h2>" in html and "<audio" in html
+    assert "Voice signature</h2>" not in html and "Call the customer, then record" not in html
+
+    client.force_login(outsider)
+    html = client.get(invoice.get_absolute_url()).content.decode()
+    assert "<h2>" not in html
+
+
+def test_noojee_permissions_asks_the_rules_the_buttons_ask(
+    agent: User, outsider: User, invoice: Invoice
+) -> None:
+    template = (
+        "{% noojee_permissions invoice as may %}"
+        + "{{ may.dial }} {{ may.record }} {{ may.hear }} {{ may.has_phone }}"
+    )
+    assert render(template, agent, invoice=invoice) == "True True True True"
+    assert render(template, outsider, invoice=invoice) == "False False False False"

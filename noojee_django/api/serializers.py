@@ -18,7 +18,7 @@ from rest_framework.exceptions import NotFound
 
 from ..forms import ObjectNotFound, clean_number, clean_tag, resolve_object
 from ..models import CallSession, RecordingLeg, RecordingTag
-from ..states import call_words, recording_words
+from ..states import call_words, display_number, recording_words
 
 
 def _absolute(context: Mapping[str, Any], url: str) -> str:
@@ -47,9 +47,15 @@ class CallSerializer(serializers.ModelSerializer[CallSession]):
     status_words = serializers.SerializerMethodField(help_text="The call's state, as an agent reads it.")
     content_type = ContentTypeLabelField(read_only=True)
     is_active = serializers.BooleanField(read_only=True)
+    number_display = serializers.SerializerMethodField(
+        help_text="The number as every page shows it (the FORMAT_NUMBER setting)."
+    )
 
     def get_status_words(self, call: CallSession) -> str:
         return call_words(call)
+
+    def get_number_display(self, call: CallSession) -> str:
+        return display_number(call.number)
 
     class Meta:
         model = CallSession
@@ -61,6 +67,7 @@ class CallSerializer(serializers.ModelSerializer[CallSession]):
             "pbx_status",
             "is_active",
             "number",
+            "number_display",
             "extension",
             "record",
             "tag",

@@ -51,8 +51,19 @@ def create_recording_tag(
         start_accepted=False,  # until the PBX says yes
     )
     if recording_tag is None:
-        raise InvalidState(f"Tag {tag!r} is already being recorded; stop that recording first.")
+        raise InvalidState(_tag_is_live(tag))
     return recording_tag
+
+
+def _tag_is_live(tag: str) -> str:
+    """Why ``tag`` cannot be recorded now: what its live recording is doing."""
+    live = RecordingTag.objects.filter(tag=tag, status__in=RecordingTag.LIVE_STATUSES).first()
+    if live is None or live.status == RecordingTag.Status.RECORDING:
+        return f"{tag} is being recorded already: stop that recording first."
+    return (
+        f"{tag} was recorded already and is being collected: its voice signature is attached when the "
+        "call ends. Record again once it is attached, or under another tag."
+    )
 
 
 def _new_recording(obj: Any, tag: str, **values: Any) -> RecordingTag | None:

@@ -24,7 +24,7 @@ from .. import services
 from ..conf import noojee_settings
 from ..exceptions import NoojeeServiceError
 from ..models import AgentPhone, CallSession, RecordingTag
-from ..states import call_words, recording_words
+from ..states import call_words, display_number, recording_words
 from ..validation import normalize_number, validate_tag
 
 register = template.Library()
@@ -34,6 +34,14 @@ DIAL_BUTTON_TEMPLATE = "noojee_django/dial_button.html"
 RECORD_BUTTON_TEMPLATE = "noojee_django/record_button.html"
 RECORDINGS_TEMPLATE = "noojee_django/recordings.html"
 CALL_STATUS_TEMPLATE = "noojee_django/call_status.html"
+#: One recording's card, in ``{% noojee_recordings %}`` and in the recording status view's answer.
+RECORDING_CARD_TEMPLATE = "noojee_django/includes/recording_card.html"
+
+
+@register.filter(name="noojee_number")
+def noojee_number(number: Any) -> str:
+    """``{{ customer.phone|noojee_number }}``: the number as every page of the app shows it."""
+    return display_number(str(number or ""))
 
 
 @register.filter(name="noojee_words")
@@ -94,20 +102,52 @@ def _next(context: template.Context) -> str:
     return request.get_full_path() if request is not None else ""
 
 
+def _may_record(context: template.Context, obj: Any) -> bool:
+    return (
+        obj is not None
+        and getattr(obj, "pk", None) is not None
+        and _phone(context) is not None
+        and _allowed("MAY_RECORD", _user(context), obj)
+    )
+
+
+def _may_hear(context: template.Context, obj: Any) -> bool:
+    user = _user(context)
+    return obj is not None and user is not None and services.may_hear(user, obj)
+
+
+@register.simple_tag(takes_context=True)
+def noojee_permissions(context: template.Context, obj: Any = None) -> dict[str, bool]:
+    """``{% noojee_permissions invoice as may %}``: what the user may do here, for the page's own
+    headings and texts (``{% if may.record %}<h2>Voice signature</h2>…{% endif %}``), asked by the same
+    rules as the buttons: ``may.dial`` and ``may.record`` need a phone too; ``may.hear`` is ``MAY_HEAR``."""
+    has_phone = _phone(context) is not None
+    return {
+        "has_phone": has_phone,
+        "dial": has_phone and _allowed("MAY_DIAL", _user(context), obj),
+        "record": _may_record(context, obj),
+        "hear": _may_hear(context, obj),
+    }
+
+
 @register.inclusion_tag(DIAL_BUTTON_TEMPLATE, takes_context=True)
 def noojee_dial_button(context: template.Context, number: Any, obj: Any = None) -> dict[str, Any]:
     """``{% noojee_dial_button customer.phone customer %}``: ring the agent's phone, then the number."""
     shown = str(number or "").strip()
     user = _user(context)
-    try:
-        normalize_number(shown)
-        dialable = True
-    except ValidationError:
-        dialable = False
-    can_dial = bool(shown) and dialable and _phone(context) is not None and _allowed("MAY_DIAL", user, obj)
+    not_dialable = ""
+    if shown:
+        try:
+            normalize_number(shown)
+        except ValidationError as exc:
+            not_dialable = exc.messages[0]
+    may_dial = bool(shown) and _phone(context) is not None and _allowed("MAY_DIAL", user, obj)
     return {
         "number": shown,
-        "can_dial": can_dial,
+        "number_display": display_number(shown),
+        "can_dial": may_dial and not not_dialable,
+        # to who could call it: why this number has no button ("1300 FLOWERS")
+        "not_dialable": not_dialable if may_dial else "",
         "next": _next(context),
         **_object_fields(obj),
     }
@@ -116,19 +156,12 @@ def noojee_dial_button(context: template.Context, number: Any, obj: Any = None) 
 @register.inclusion_tag(RECORD_BUTTON_TEMPLATE, takes_context=True)
 def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[str, Any]:
     """``{% noojee_record_button invoice invoice.number %}``: start or stop recording the current call."""
-    user = _user(context)
     try:
         tag = validate_tag(str(tag or ""))
         valid_tag = True
     except ValidationError:
         valid_tag = False
-    can_record = (
-        valid_tag
-        and obj is not None
-        and getattr(obj, "pk", None) is not None
-        and _phone(context) is not None
-        and _allowed("MAY_RECORD", user, obj)
-    )
+    can_record = valid_tag and _may_record(context, obj)
     latest = None
     if can_record:
         latest = (
@@ -152,30 +185,28 @@ def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[
 @register.inclusion_tag(RECORDINGS_TEMPLATE, takes_context=True)
 def noojee_recordings(context: template.Context, obj: Any) -> dict[str, Any]:
     """``{% noojee_recordings invoice %}``: the record's voice signatures, for those who may hear them."""
-    user = _user(context)
-    may_hear = obj is not None and user is not None and services.may_hear(user, obj)
+    may_hear = _may_hear(context, obj)
     recordings = list(services.recordings_for(obj)) if may_hear else []
-    return {"may_hear": may_hear, "recordings": recordings, "obj": obj}
+    return {"may_hear": may_hear, "recordings": recordings, "obj": obj, **_object_fields(obj)}
 
 
 @register.inclusion_tag(CALL_STATUS_TEMPLATE, takes_context=True)
 def noojee_call_status(context: template.Context) -> dict[str, Any]:
     """``{% noojee_call_status %}``: where the widget shows the current call and its hang-up button.
 
-    Rendered with the user's call in progress, if any, so a page loaded mid-call (or after a dial
-    without JavaScript) shows it too.
+    Rendered with every call of the user in progress, each with its own state and hang-up button, so a
+    page loaded mid-call (or after a dial without JavaScript) shows them too.
     """
     user = _user(context)
-    call = None
+    calls: list[CallSession] = []
     has_phone = _phone(context) is not None
     if has_phone:
-        call = (
+        calls = list(
             CallSession.objects.filter(user_id=user.pk, created_at__gte=timezone.now() - CURRENT_CALL_WINDOW)
             .exclude(status__in=CallSession.FINAL_STATUSES)
-            .order_by("-created_at")
-            .first()
+            .order_by("created_at")
         )
-    return {"has_phone": has_phone, "call": call, "next": _next(context)}
+    return {"has_phone": has_phone, "calls": calls, "next": _next(context)}
 
 
 @register.simple_tag

@@ -7,6 +7,8 @@
   "use strict";
 
   var POLL_INTERVAL_MS = 1000;
+  /* A recording after Stop waits for the call to end, then for the PBX: followed less often. */
+  var RECORDING_POLL_MS = 2000;
   /* Only for an answer without status_words (the server writes the words: noojee_django/states.py). */
   var LABELS = {
     queued: "Placing the call",
@@ -17,6 +19,7 @@
     failed: "Call not connected"
   };
   var pollTimer = null;
+  var followedRecordings = {};
 
   function cookie(name) {
     var match = document.cookie.match(new RegExp("(?:^|;\\s*)" + name + "=([^;]*)"));
@@ -56,7 +59,9 @@
   }
 
   function say(container, text, isError) {
-    var region = container && container.querySelector(".noojee-message");
+    var region =
+      container &&
+      (container.querySelector(":scope > .noojee-message") || container.querySelector(".noojee-message"));
     if (!region) region = statusArea().querySelector(".noojee-message");
     if (!region) return;
     region.textContent = text || "";
@@ -64,7 +69,11 @@
     region.setAttribute("role", isError ? "alert" : "status");
   }
 
-  /* ---------------------------------------------------------------- call status area */
+  /* ---------------------------------------------------------------- the call bar: every live call */
+
+  /* How long an ended call stays in the bar, saying so, before it goes. */
+  var ENDED_CALL_SHOWN_MS = 8000;
+  var callPollers = {};
 
   function statusArea() {
     var area = document.querySelector("[data-noojee-call-status]");
@@ -72,67 +81,201 @@
     area = document.createElement("div");
     area.className = "noojee-call-status";
     area.setAttribute("data-noojee-call-status", "");
-    area.setAttribute("role", "status");
-    area.setAttribute("aria-live", "polite");
     area.hidden = true;
     area.innerHTML =
-      '<span class="noojee-call-text"></span>' +
-      '<form class="noojee-hangup" method="post" data-noojee="hangup" hidden>' +
-      '<button type="submit" class="noojee-button noojee-hangup-button">Hang up</button></form>' +
+      '<ul class="noojee-calls" aria-label="Your calls" aria-live="polite"></ul>' +
       '<span class="noojee-message" role="alert"></span>';
     document.body.insertBefore(area, document.body.firstChild);
     return area;
   }
 
-  function showCall(call) {
+  function callList() {
     var area = statusArea();
+    var list = area.querySelector(".noojee-calls");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "noojee-calls";
+      area.insertBefore(list, area.firstChild);
+    }
+    return list;
+  }
+
+  /* The same markup as includes/call_item.html, for a call placed on this page. */
+  function callItem(call) {
+    var item = document.createElement("li");
+    item.className = "noojee-call";
+    item.setAttribute("data-noojee-call", String(call.id));
+    var text = document.createElement("span");
+    text.className = "noojee-call-text";
+    var form = document.createElement("form");
+    form.className = "noojee-hangup";
+    form.method = "post";
+    form.setAttribute("data-noojee", "hangup");
+    var token = document.createElement("input");
+    token.type = "hidden";
+    token.name = "csrfmiddlewaretoken";
+    token.value = csrfToken(document.querySelector("form[data-noojee]"));
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "noojee-button noojee-hangup-button";
+    button.textContent = "Hang up";
+    form.appendChild(token);
+    form.appendChild(button);
+    var message = document.createElement("span");
+    message.className = "noojee-message";
+    message.setAttribute("role", "status");
+    item.appendChild(text);
+    item.appendChild(form);
+    item.appendChild(message);
+    return item;
+  }
+
+  function itemOf(call) {
+    var item = statusArea().querySelector('[data-noojee-call="' + call.id + '"]');
+    if (!item) {
+      item = callItem(call);
+      callList().appendChild(item);
+    }
+    return item;
+  }
+
+  function showCall(call, message) {
+    var area = statusArea();
+    var item = itemOf(call);
+    var number = call.number_display || call.number;
     var label = call.status_words || LABELS[call.status] || call.status_display || call.status;
     area.hidden = false;
-    area.setAttribute("data-call-state", call.status);
-    area.querySelector(".noojee-call-text").textContent = label + ": " + call.number;
-    var hangup = area.querySelector("form[data-noojee=hangup]");
+    item.setAttribute("data-call-state", call.status);
+    if (call.status_url) item.setAttribute("data-status-url", call.status_url);
+    item.querySelector(".noojee-call-text").textContent = label + ": " + number;
+    var hangup = item.querySelector("form[data-noojee=hangup]");
     if (hangup) {
       if (call.hangup_url) hangup.action = call.hangup_url;
       hangup.hidden = !call.is_active;
+      var button = hangup.querySelector("button");
+      if (button) button.setAttribute("aria-label", "Hang up the call to " + number);
+    }
+    /* One message per call: the dial's "pick up your phone" until the call is answered, then none. */
+    var region = item.querySelector(".noojee-message");
+    if (message !== undefined) region.textContent = message;
+    else if (call.status === "connected" || !call.is_active) region.textContent = "";
+    if (!call.is_active) {
+      window.setTimeout(function () {
+        item.remove();
+        if (!area.querySelector("[data-noojee-call]")) area.hidden = true;
+      }, ENDED_CALL_SHOWN_MS);
     }
   }
 
-  function stopPolling() {
-    if (pollTimer !== null) window.clearTimeout(pollTimer);
-    pollTimer = null;
+  function stopPolling(callId) {
+    if (callPollers[callId] !== undefined) window.clearTimeout(callPollers[callId]);
+    delete callPollers[callId];
   }
 
-  function pollCall(url) {
-    stopPolling();
-    var area = statusArea();
-    area.setAttribute("data-status-url", url);
+  function pollCall(callId, url, now) {
+    stopPolling(callId);
     function tick() {
       request(url)
         .then(function (call) {
           showCall(call);
-          if (call.is_active) pollTimer = window.setTimeout(tick, POLL_INTERVAL_MS);
-          else pollTimer = null;
+          if (call.is_active) callPollers[callId] = window.setTimeout(tick, POLL_INTERVAL_MS);
+          else delete callPollers[callId];
         })
         .catch(function (error) {
-          say(area, "Lost track of the call: " + error.message, true);
-          pollTimer = null;
+          var item = statusArea().querySelector('[data-noojee-call="' + callId + '"]');
+          say(item || statusArea(), "Lost track of the call: " + error.message, true);
+          delete callPollers[callId];
         });
     }
-    pollTimer = window.setTimeout(tick, POLL_INTERVAL_MS);
+    callPollers[callId] = window.setTimeout(tick, now ? 0 : POLL_INTERVAL_MS);
+  }
+
+  /* ---------------------------------------------------------------- recordings, followed until final */
+
+  function sameRecord(element, record) {
+    return (
+      Boolean(record) &&
+      element.getAttribute("data-content-type") === record.contentType &&
+      element.getAttribute("data-object-id") === record.objectId
+    );
+  }
+
+  /* The recording's card (server-rendered: the player and legs picture once attached) put where the
+     page shows it, or added at the top of the record's recordings section. */
+  function placeCard(recording, record) {
+    var holder = document.createElement("template");
+    holder.innerHTML = recording.card.trim();
+    var card = holder.content.firstElementChild;
+    if (!card) return;
+    var shown = document.querySelectorAll('[data-noojee-recording="' + recording.id + '"]');
+    if (shown.length) {
+      shown.forEach(function (old) {
+        if (old.className !== card.className) old.replaceWith(card.cloneNode(true));
+      });
+      return;
+    }
+    document.querySelectorAll("[data-noojee-recordings]").forEach(function (section) {
+      if (!sameRecord(section, record)) return;
+      var none = section.querySelector(".noojee-no-recordings");
+      if (none) none.remove();
+      section.insertBefore(card.cloneNode(true), section.firstChild);
+    });
+  }
+
+  function showRecording(recording, record) {
+    document.querySelectorAll("[data-noojee-record]").forEach(function (widget) {
+      if (widget.getAttribute("data-status-url") !== recording.status_url) return;
+      if (!recording.is_recording) {
+        var stop = widget.querySelector("form[data-noojee=record-stop]");
+        var start = widget.querySelector("form[data-noojee=record-start]");
+        if (stop && start && !stop.hidden) {
+          stop.hidden = true;
+          start.hidden = false;
+          widget.removeAttribute("data-recording");
+        }
+        say(widget, recording.tag + ": " + recording.status_words + ".", recording.status === "failed");
+      }
+      if (recording.is_final) widget.removeAttribute("data-status-url");
+    });
+    if (recording.card) placeCard(recording, record);
+  }
+
+  /* Ask where a recording is until it is attached, absent or failed (the same polling as the call's). */
+  function followRecording(url, record) {
+    if (!url || followedRecordings[url]) return;
+    followedRecordings[url] = true;
+    function tick() {
+      request(url)
+        .then(function (recording) {
+          showRecording(recording, record);
+          if (recording.is_final) delete followedRecordings[url];
+          else window.setTimeout(tick, RECORDING_POLL_MS);
+        })
+        .catch(function () {
+          delete followedRecordings[url]; /* a reload follows it again */
+        });
+    }
+    window.setTimeout(tick, RECORDING_POLL_MS);
+  }
+
+  function recordOf(element) {
+    return {
+      contentType: element.getAttribute("data-content-type"),
+      objectId: element.getAttribute("data-object-id")
+    };
   }
 
   /* ---------------------------------------------------------------- what each form does on success */
 
   var handlers = {
     dial: function (form, data) {
-      say(form, data.message, false);
-      showCall(data);
-      if (data.is_active) pollCall(data.status_url);
+      say(form, "", false);
+      showCall(data, data.message);
+      if (data.is_active) pollCall(data.id, data.status_url);
     },
     hangup: function (form, data) {
-      showCall(data);
-      stopPolling();
-      say(statusArea(), "", false);
+      stopPolling(data.id);
+      showCall(data, "");
     },
     answer: function (form, data) {
       say(form, data.message, false);
@@ -149,6 +292,11 @@
         if (button) button.focus();
       }
       say(widget || form, data.message, false);
+      if (widget) {
+        widget.setAttribute("data-status-url", data.status_url);
+        showRecording(data, recordOf(widget));
+        followRecording(data.status_url, recordOf(widget));
+      }
     },
     "record-stop": function (form, data) {
       var widget = form.closest("[data-noojee-record]");
@@ -181,7 +329,7 @@
       .then(function (data) { handler(form, data); })
       .catch(function (error) {
         var text = error instanceof TypeError ? "The server could not be reached." : error.message;
-        say(kind === "hangup" ? statusArea() : container, text, true);
+        say(kind === "hangup" ? form.closest("[data-noojee-call]") || statusArea() : container, text, true);
       })
       .then(function () {
         form.removeAttribute("aria-busy");
@@ -190,8 +338,17 @@
   });
 
   function start() {
-    var area = document.querySelector("[data-noojee-call-status][data-status-url]");
-    if (area) pollCall(area.getAttribute("data-status-url"));
+    /* The calls the page was rendered with: asked at once, so a reload shows the state of now. */
+    document.querySelectorAll("[data-noojee-call][data-status-url]").forEach(function (item) {
+      pollCall(item.getAttribute("data-noojee-call"), item.getAttribute("data-status-url"), true);
+    });
+    document.querySelectorAll("[data-noojee-record][data-status-url]").forEach(function (widget) {
+      followRecording(widget.getAttribute("data-status-url"), recordOf(widget));
+    });
+    document.querySelectorAll("[data-noojee-recording][data-status-url]").forEach(function (card) {
+      var section = card.closest("[data-noojee-recordings]");
+      followRecording(card.getAttribute("data-status-url"), section ? recordOf(section) : null);
+    });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
