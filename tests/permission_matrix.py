@@ -64,6 +64,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "POST answer/ (a call ringing on SIP/101)":   ("403",   "ok",    "403",    "403",    "403",         "no phone"),
     "POST recordings/start/":                     ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
     "POST recordings/<id>/stop/":                 ("403",   "ok",    "404",    "404",    "ok",          "ok"),
+    "GET recordings/<id>/status/":                ("403",   "ok",    "ok",     "404",    "ok",          "ok"),
     "GET recordings/<id>/audio/":                 ("login", "ok",    "ok",     "403",    "ok",          "ok"),
     "GET recordings/<id>/audio/ with Range":      ("login", "ok",    "ok",     "403",    "ok",          "ok"),
     "HEAD recordings/<id>/audio/":                ("login", "ok",    "ok",     "403",    "ok",          "ok"),

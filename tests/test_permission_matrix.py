@@ -395,6 +395,12 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         agent_recording,
         covers=("noojee:stop-recording",),
     ),
+    "GET recordings/<id>/status/": EntryPoint(
+        get("noojee:recording-status", "recording", **JSON),
+        lambda w, r: (json_of(r).get("id") == w.made["recording"].pk and bool(json_of(r).get("card")),),
+        agent_recording,
+        covers=("noojee:recording-status",),
+    ),
     # Private playback (playback.py)
     "GET recordings/<id>/audio/": EntryPoint(
         get("noojee:recording-audio", "attached"),
