@@ -20,7 +20,6 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count, Model, QuerySet
 from django.http import HttpRequest
@@ -48,8 +47,8 @@ from .models import (
 
 __all__ = ["DialActionMixin", "NoojeeAdminMixin", "RecordingTagInline", "register_admin"]
 
-#: Attempts shown on a tag's page; the rest are one link away.
-ATTEMPT_LOG_LIMIT = 50
+#: Attempts shown on a tag's page, the latest first; the rest are one link away.
+ATTEMPT_LOG_LIMIT = 20
 
 
 class NoojeeMedia:
@@ -64,18 +63,23 @@ def _player(url: str) -> SafeString:
     )
 
 
-def _object_link(admin_site: admin.AdminSite, content_type: ContentType | None, object_id: str) -> str:
-    """A link to the CRM record's admin page, made without loading the record."""
-    if content_type is None:
+def _object_link(admin_site: admin.AdminSite, obj: Any) -> str:
+    """The CRM record a call or recording is linked to, by its own name, linking to its admin page on
+    ``admin_site``. The record comes from ``content_object``: changelists prefetch it, one query per
+    kind of record, whatever their number of rows."""
+    content_type, object_id = obj.content_type, obj.object_id
+    if content_type is None or not object_id:
         return "—"
-    label = f"{content_type.app_label}.{content_type.model} #{object_id}"
+    record = obj.content_object
+    if record is None:
+        return f"{content_type.app_label}.{content_type.model} #{object_id} (deleted)"
     try:
         url = reverse(
             f"{admin_site.name}:{content_type.app_label}_{content_type.model}_change", args=[object_id]
         )
     except NoReverseMatch:
-        return label
-    return format_html('<a href="{}">{}</a>', url, label)
+        return str(record)
+    return format_html('<a href="{}">{}</a>', url, record)
 
 
 class _WritesWhatChanged(admin.ModelAdmin):
@@ -129,12 +133,15 @@ class CallSessionAdmin(_WritesWhatChanged):
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in CallSession._meta.fields if f.name not in ("id", "dial_guard")]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CallSession]:
+        return super().get_queryset(request).prefetch_related("content_object")
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.display(description="called from")
     def linked_object(self, obj: CallSession) -> str:
-        return _object_link(self.admin_site, obj.content_type, obj.object_id) if obj.object_id else "—"
+        return _object_link(self.admin_site, obj)
 
 
 class RecordingTagAdmin(_WritesWhatChanged):
@@ -143,7 +150,7 @@ class RecordingTagAdmin(_WritesWhatChanged):
         "status",
         "linked_object",
         "leg_count",
-        "attempts",
+        "polls",
         "next_poll_at",
         "attached_at",
         "audio_duration",
@@ -155,7 +162,7 @@ class RecordingTagAdmin(_WritesWhatChanged):
         "needs_review",
         "legal_hold",
         "consent_given",
-        "content_type",
+        ("content_type", admin.RelatedOnlyFieldListFilter),  # the kinds of record that have recordings
         "started_at",
         "attached_at",
     ]
@@ -181,7 +188,7 @@ class RecordingTagAdmin(_WritesWhatChanged):
         "unique_id",
         "started_by",
         "consent_given",
-        "attempts",
+        "polls",
         "next_poll_at",
         "last_error",
         "started_at",
@@ -208,7 +215,7 @@ class RecordingTagAdmin(_WritesWhatChanged):
                     "start_accepted",
                     "extension",
                     "unique_id",
-                    "attempts",
+                    "polls",
                     "next_poll_at",
                     "started_at",
                     "stopped_at",
@@ -217,13 +224,29 @@ class RecordingTagAdmin(_WritesWhatChanged):
             },
         ),
         ("Audio", {"fields": ["audio_size", "audio_sha256", "audio_duration"]}),
-        ("What was asked of the PBX, and what it answered", {"fields": ["attempt_log"]}),
+        ("What was asked of the PBX", {"fields": ["attempt_log"], "classes": ["collapse"]}),
     ]
     Media = NoojeeMedia
     written_by_services = ("legal_hold",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RecordingTag]:
-        return super().get_queryset(request).annotate(leg_total=Count("legs"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(leg_total=Count("legs"), attempt_total=Count("attempts_log", distinct=True))
+            .prefetch_related("content_object")
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """The attempt log's heading gives the number of attempts its full listing gives."""
+        fieldsets = super().get_fieldsets(request, obj)
+        total = getattr(obj, "attempt_total", None)
+        if total is None:
+            return fieldsets
+        return [
+            (f"{title} ({total})" if title == "What was asked of the PBX" else title, options)
+            for title, options in fieldsets
+        ]
 
     def save_model(self, request: HttpRequest, obj: RecordingTag, form: Any, change: bool) -> None:
         if change and "legal_hold" in form.changed_data:
@@ -249,9 +272,14 @@ class RecordingTagAdmin(_WritesWhatChanged):
     def leg_count(self, obj: RecordingTag) -> int:
         return int(getattr(obj, "leg_total", 0))
 
+    @admin.display(description="PBX polls", ordering="attempts")
+    def polls(self, obj: RecordingTag) -> int:
+        """How often the PBX was asked for this tag's legs: one kind of what the attempt log lists."""
+        return obj.attempts
+
     @admin.display(description="attached to")
     def linked_object(self, obj: RecordingTag) -> str:
-        return _object_link(self.admin_site, obj.content_type, obj.object_id)
+        return _object_link(self.admin_site, obj)
 
     @admin.display(description="the call")
     def call_picture(self, obj: RecordingTag) -> SafeString:
@@ -259,7 +287,7 @@ class RecordingTagAdmin(_WritesWhatChanged):
             "noojee_django/includes/legs_timeline.html", {"recording_tag": obj, "with_signature": True}
         )
 
-    @admin.display(description="attempts")
+    @admin.display(description="latest first")
     def attempt_log(self, obj: RecordingTag) -> SafeString:
         attempts = obj.attempts_log.select_related("leg").order_by("-created_at", "-id")
         all_url = reverse(f"{self.admin_site.name}:noojee_django_recordingattempt_changelist")
@@ -267,7 +295,7 @@ class RecordingTagAdmin(_WritesWhatChanged):
             "admin/noojee_django/recordingtag/attempt_log.html",
             {
                 "attempts": list(attempts[:ATTEMPT_LOG_LIMIT]),
-                "total": attempts.count(),
+                "total": getattr(obj, "attempt_total", None) or attempts.count(),
                 "all_url": f"{all_url}?{urlencode({'recording_tag__id__exact': obj.pk})}",
             },
         )

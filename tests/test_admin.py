@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -210,11 +211,13 @@ def test_a_long_attempt_log_links_to_all_of_the_tags_attempts(
     page = admin_client.get(
         reverse("admin:noojee_django_recordingtag_change", args=[recording_tag.pk])
     ).content.decode()
-    assert page.count('class="noojee-attempt ') == 50
+    assert page.count('class="noojee-attempt ') == 20  # the latest 20
     link = reverse("admin:noojee_django_recordingattempt_changelist") + (
         f"?recording_tag__id__exact={recording_tag.pk}"
     )
-    assert f'<a href="{link}">60 attempts</a>' in page
+    assert f'<a href="{link}">all 60</a>' in page
+    # collapsed, and its heading gives the count the listing gives
+    assert re.search(r"<details[^>]*>\s*<summary>\s*<h2[^>]*>What was asked of the PBX \(60\)", page), page
     listing = admin_client.get(link)
     assert listing.status_code == 200 and listing.context["cl"].result_count == 60
 
@@ -713,3 +716,59 @@ def test_attach_by_an_operator_who_may_not_change_invoices_is_refused_in_a_messa
             "INV-42: You may not change the record this recording is attached to."
         ]
     assert RecordingTag.objects.get(pk=recording_tag.pk).content_object == invoice
+
+
+def test_the_counts_on_a_recordings_page_agree_with_what_it_lists(
+    admin_client: Client, invoice: Invoice
+) -> None:
+    recording_tag = attached_recording(invoice)
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(attempts=1)  # one poll of the PBX
+    RecordingAttempt.objects.bulk_create(
+        RecordingAttempt(recording_tag=recording_tag, action="fetch", outcome="ok") for _ in range(5)
+    )
+    page = admin_client.get(reverse("admin:noojee_django_recordingtag_change", args=[recording_tag.pk]))
+    html = page.content.decode()
+    assert "What was asked of the PBX (5)" in html
+    assert re.search(r"<label>PBX polls:</label>\s*<div class=\"readonly\">1</div>", html), html
+    assert "<label>Attempts:</label>" not in html
+    listing = admin_client.get(reverse("admin:noojee_django_recordingtag_changelist")).content.decode()
+    assert "PBX polls" in listing and ">Attempts<" not in listing
+
+
+def test_the_attached_record_is_shown_by_its_name_with_a_link_to_its_page(
+    admin_client: Client, customer: Customer, invoice: Invoice
+) -> None:
+    recording_tag = attached_recording(invoice)
+    call = CallSession.objects.create(extension="SIP/101", number="0383208100", content_object=customer)
+    gone = Invoice.objects.create(number="GONE-1", customer=customer, amount="1")
+    orphan = attached_recording(gone, tag="GONE-1")
+    gone_pk = gone.pk
+    gone.delete()
+
+    for url in (
+        reverse("admin:noojee_django_recordingtag_changelist"),
+        reverse("admin:noojee_django_recordingtag_change", args=[recording_tag.pk]),
+    ):
+        html = admin_client.get(url).content.decode()
+        invoice_url = reverse("admin:crm_invoice_change", args=[invoice.pk])
+        assert f'<a href="{invoice_url}">{invoice}</a>' in html, url
+    html = admin_client.get(reverse("admin:noojee_django_callsession_changelist")).content.decode()
+    assert f'<a href="{reverse("admin:crm_customer_change", args=[customer.pk])}">{customer}</a>' in html
+    html = admin_client.get(
+        reverse("admin:noojee_django_recordingtag_change", args=[orphan.pk])
+    ).content.decode()
+    assert f"crm.invoice #{gone_pk} (deleted)" in html
+    assert call.pk
+
+
+def test_the_record_kind_filter_offers_only_kinds_that_have_recordings(
+    admin_client: Client, customer: Customer, invoice: Invoice
+) -> None:
+    attached_recording(invoice)
+    attached_recording(customer, tag="C-1")
+    response = admin_client.get(reverse("admin:noojee_django_recordingtag_changelist"))
+    (kind_filter,) = [
+        f for f in response.context["cl"].filter_specs if getattr(f, "field_path", "") == "content_type"
+    ]
+    offered = [choice["display"] for choice in kind_filter.choices(response.context["cl"])][1:]  # after "All"
+    assert sorted(offered) == sorted(str(ContentType.objects.get_for_model(m)) for m in (Customer, Invoice))
