@@ -50,6 +50,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "example_project.crm.context_processors.demo",
             ],
         },
     },
@@ -146,6 +147,9 @@ STORAGES = {
 # The example talks to the bundled emulator by default. Against a real PBX, set NOOJEE_BASE_URL and
 # NOOJEE_API_KEY in the environment: keys never belong in a settings file.
 EMULATOR_DEV_KEY = "emulator-dev-key"  # the key the demo starts its local emulator with; not a PBX key
+# Set by `make demo`: the pages then show (and change) how long the emulated customer stays on the line.
+DEMO_PBX = os.environ.get("NOOJEE_DEMO_PBX") == "1"
+DEMO_HANGUP_AFTER = int(os.environ.get("NOOJEE_DEMO_HANGUP_AFTER", "0"))
 NOOJEE = {
     "BASE_URL": os.environ.get("NOOJEE_BASE_URL", "http://127.0.0.1:8765"),
     "API_KEY": os.environ.get("NOOJEE_API_KEY", EMULATOR_DEV_KEY),

@@ -36,6 +36,7 @@ class DemoStack:
         api_key: str | None = None,
         answer_delay: float = 1.0,
         far_end_answer_delay: float = 2.0,
+        hangup_after: int = 0,
         quiet: bool = False,
     ) -> None:
         from example_project.settings import EMULATOR_DEV_KEY
@@ -44,6 +45,7 @@ class DemoStack:
         self.api_key = api_key or os.environ.get("NOOJEE_API_KEY") or EMULATOR_DEV_KEY
         self.answer_delay = answer_delay
         self.far_end_answer_delay = far_end_answer_delay
+        self.hangup_after = hangup_after
         self.quiet = quiet
         self.env = {
             **os.environ,
@@ -52,6 +54,8 @@ class DemoStack:
             "NOOJEE_API_KEY": self.api_key,
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(REPO),
+            "NOOJEE_DEMO_PBX": "1",
+            "NOOJEE_DEMO_HANGUP_AFTER": str(hangup_after),
         }
         if var_dir is not None:
             self.env["NOOJEE_EXAMPLE_VAR_DIR"] = str(var_dir)
@@ -91,6 +95,7 @@ class DemoStack:
                 str(self.answer_delay),
                 "--far-end-answer-delay",
                 str(self.far_end_answer_delay),
+                *(["--far-end-hangup-after", str(self.hangup_after)] if self.hangup_after else []),
                 *(["--quiet"] if self.quiet else []),
             ],
             output,

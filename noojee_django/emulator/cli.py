@@ -29,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser, *, require_api_key: bool = Tr
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every PBX request")
     parser.add_argument("--answer-delay", type=float, default=1.0, help="seconds to the handset answering")
     parser.add_argument("--far-end-answer-delay", type=float, default=0.5)
+    parser.add_argument(
+        "--far-end-hangup-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="the called number hangs up this many seconds after answering; default: it stays on",
+    )
     parser.add_argument("--hangup-settle", type=float, default=0.0)
     parser.add_argument("--audio-encoding", choices=AUDIO_ENCODINGS, default="base64")
     parser.add_argument("--audio-line-length", type=int, default=76)
@@ -58,6 +65,7 @@ def config_from_options(options: dict[str, Any]) -> EmulatorConfig:
         latency=options["latency"],
         answer_delay=options["answer_delay"],
         far_end_answer_delay=options["far_end_answer_delay"],
+        far_end_hangup_after=options.get("far_end_hangup_after"),
         hangup_settle=options["hangup_settle"],
         audio_encoding=options["audio_encoding"],
         audio_line_length=options["audio_line_length"],

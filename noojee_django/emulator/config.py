@@ -32,6 +32,7 @@ class EmulatorConfig:
     latency: float = 0.0  # seconds added to every PBX request
     answer_delay: float = 1.0  # the agent's handset answers a dial after this (at once with autoAnswer)
     far_end_answer_delay: float = 0.5  # then the dialled number answers after this
+    far_end_hangup_after: float | None = None  # then hangs up after this (None: stays until hung up)
     hangup_settle: float = 0.0  # after "Channel Hungup", seconds until the call has fully ended
     pbx_time_zone: str = "Australia/Melbourne"
     hash_first_use_window: float = 10.0
@@ -59,6 +60,8 @@ class EmulatorConfig:
             raise ValueError(f"auth_refusal must be one of {AUTH_REFUSALS}, not {self.auth_refusal!r}")
         if self.audio_encoding not in AUDIO_ENCODINGS:
             raise ValueError(f"audio_encoding must be one of {AUDIO_ENCODINGS}, not {self.audio_encoding!r}")
+        if self.far_end_hangup_after is not None and not self.far_end_hangup_after >= 0:
+            raise ValueError("far_end_hangup_after must be a number of seconds, 0 or more, or null")
         if self.audio_line_length < 0:
             raise ValueError("audio_line_length must be 0 or more")
         unknown = [p for p in self.recording_api_paths if p.rstrip("/") not in RECORDING_API_PATHS]

@@ -455,6 +455,13 @@ class Pbx:
         self._set_status(call, "Connected")
         if call.record_on_connect and call.recording_leg is None:
             self._start_leg(call, call.rec_tag, call.rec_username)
+        if self.config.far_end_hangup_after is not None:
+            self._schedule(self.config.far_end_hangup_after, self._far_end_hung_up, call)
+
+    def _far_end_hung_up(self, call: Call) -> None:
+        """The customer puts the phone down (``far_end_hangup_after``)."""
+        if call.phase == "connected" and call.unique_id in self._active:
+            self.hangup(call.unique_id)
 
     def inbound_call(self, caller_id: str, exten: str, queue: str = "", did: str = "") -> str:
         with self._lock:

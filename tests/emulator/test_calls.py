@@ -278,3 +278,29 @@ def test_event_log_records_seq_extension_status_and_call(api: Api, control: Cont
     assert {e["uniqueCallId"] for e in events} == {unique_id}
     assert all(isinstance(e["time"], float) for e in events)
     assert control.events(after=events[0]["seq"]) == events[1:]
+
+
+def test_the_customer_hangs_up_after_the_configured_seconds(api: Api, control: ControlClient) -> None:
+    """``far_end_hangup_after``: the demo's calls end by themselves, so their recordings attach."""
+    control.config(answer_delay=0, far_end_answer_delay=0, far_end_hangup_after=0.4)
+    api.dial("SIP/112", autoAnswer="Call-Info:\\; answer-after=0")
+    assert wait_for(lambda: statuses(api.subscribe("112", 0), "112") == ["Connected"], timeout=2)
+    (call,) = control.calls()
+    connected_at = time.monotonic()
+    assert wait_for(lambda: not control.calls(), timeout=3)
+    assert time.monotonic() - connected_at >= 0.2
+    assert call["unique_id"]
+
+
+def test_without_the_setting_the_customer_stays_on_the_line(api: Api, control: ControlClient) -> None:
+    control.config(answer_delay=0, far_end_answer_delay=0)
+    assert control.config()["far_end_hangup_after"] is None
+    api.dial("SIP/113", autoAnswer="Call-Info:\\; answer-after=0")
+    assert wait_for(lambda: statuses(api.subscribe("113", 0), "113") == ["Connected"], timeout=2)
+    time.sleep(0.6)
+    assert len(control.calls()) == 1
+
+
+def test_a_negative_hangup_delay_is_refused(control: ControlClient) -> None:
+    with pytest.raises(Exception, match="far_end_hangup_after must be"):
+        control.config(far_end_hangup_after=-1)
