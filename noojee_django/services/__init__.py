@@ -15,6 +15,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 - :mod:`.fetching` — download legs, join the signature, operator "fetch again"
 - :mod:`.retention` — purge, legal hold, restore
 - :mod:`.access` — who may hear, the listening log, attach to another record
+- :mod:`.evidence` — signed evidence bundles of a recording; :mod:`.verification` checks them
 """
 
 from __future__ import annotations
@@ -67,9 +68,17 @@ from .collecting import (
     reconcile_hour,
     sweep_due_tags,
 )
+from .evidence import (
+    EvidenceAltered,
+    EvidenceBundle,
+    check_may_export_evidence,
+    evidence_bundle,
+    may_export_evidence,
+)
 from .fetching import FetchResult, RefetchResult, fetch_leg, join_if_complete, refetch_legs
 from .recording import require_own_recording, start_recording, stop_recording, watch_tag
 from .retention import purge_audio, purge_expired_audio, restore_audio, set_legal_hold
+from .verification import Finding, VerificationReport, verify_evidence
 
 __all__ = [
     "DUPLICATE_DIAL_WINDOW",
@@ -77,9 +86,13 @@ __all__ = [
     "LISTENER_HEARTBEAT_KEY",
     "LISTENER_HEARTBEAT_TTL",
     "UNIQUE_ID_MAX_LENGTH",
+    "EvidenceAltered",
+    "EvidenceBundle",
     "FetchResult",
+    "Finding",
     "PollResult",
     "RefetchResult",
+    "VerificationReport",
     "_claim_dial",
     "agent_phone_for",
     "answer",
@@ -90,11 +103,13 @@ __all__ = [
     "backoff_delay",
     "check_may_attach",
     "check_may_dial",
+    "check_may_export_evidence",
     "check_may_hear",
     "check_may_record",
     "collect_after_call",
     "current_call_status",
     "dial",
+    "evidence_bundle",
     "fetch_lease",
     "fetch_leg",
     "hangup",
@@ -103,6 +118,7 @@ __all__ = [
     "listener_is_running",
     "mark_listener_alive",
     "may_dial",
+    "may_export_evidence",
     "may_hear",
     "may_record",
     "may_view",
@@ -124,5 +140,6 @@ __all__ = [
     "stop_recording",
     "sweep_due_tags",
     "sweep_live_calls",
+    "verify_evidence",
     "watch_tag",
 ]
