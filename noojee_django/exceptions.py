@@ -58,6 +58,11 @@ class EvidenceUnavailable(InvalidState):
     is not what the ledger recorded (missing, or of another size). Nothing is exported."""
 
 
+class EvidenceAltered(EvidenceUnavailable):
+    """A stored object's bytes are not the ones the ledger recorded, found while the bundle streams:
+    the answer has begun, so the bundle ends there, before any manifest is written or signed."""
+
+
 class EvidenceSigningUnavailable(NoojeeServiceError):
     """Evidence bundles cannot be signed here: no signing key is configured, or it cannot be read."""
 

@@ -522,8 +522,8 @@ def test_the_documented_python_check_accepts_a_bundle_and_refuses_a_tampered_one
 
 
 @pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("openssl", "jq", "unzip", "sha256sum", "bash")),
-    reason="openssl, jq, unzip, sha256sum and bash are needed",
+    not all(shutil.which(tool) for tool in ("openssl", "jq", "unzip", "zipinfo", "sha256sum", "bash")),
+    reason="openssl, jq, unzip, zipinfo, sha256sum and bash are needed",
 )
 def test_the_documented_shell_check_accepts_a_bundle_and_refuses_a_tampered_one(
     tmp_path: Path, signing_key: str, bundle: bytes
@@ -540,6 +540,11 @@ def test_the_documented_shell_check_accepts_a_bundle_and_refuses_a_tampered_one(
     refused = subprocess.run(["bash", "-c", script], cwd=bad, capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0
     assert "legs/leg-1" in refused.stdout + refused.stderr
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    (twice / "evidence.zip").write_bytes(evidence_tampering.duplicated_entry(bundle))
+    duplicated = subprocess.run(["bash", "-c", script], cwd=twice, capture_output=True, text=True, timeout=60)
+    assert duplicated.returncode != 0 and "legs/leg-1" in duplicated.stderr
 
 
 # --------------------------------------------------------------------------------------------------

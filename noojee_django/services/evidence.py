@@ -38,6 +38,7 @@ from django.db import models
 from .. import ledger, signing
 from ..conf import noojee_settings
 from ..exceptions import (
+    EvidenceAltered,
     EvidenceSigningUnavailable,
     EvidenceUnavailable,
     NoojeePermissionDenied,
@@ -62,10 +63,6 @@ PUBLIC_KEY = "public_key.pem"
 PERMISSION = "noojee_django.export_evidence"
 #: Bytes read from storage, and written to the ZIP, at a time: the most a chunk holds, about.
 BLOCK_SIZE = 256 * 1024
-
-
-class EvidenceAltered(Exception):
-    """A stored object's bytes are not the ones the ledger recorded: the bundle stops, unsigned."""
 
 
 def may_export_evidence(user: Any) -> bool:
