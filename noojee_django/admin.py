@@ -254,6 +254,20 @@ class RecordingTagAdmin(_WritesWhatChanged):
             services.set_legal_hold(request.user, [obj], obj.legal_hold)
         super().save_model(request, obj, form, change)  # the other fields the form changed
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        """The page links to the recording's evidence bundle for who may export it and hear it."""
+        extra_context = dict(extra_context or {})
+        recording_tag = self.get_object(request, object_id)
+        if (
+            recording_tag is not None
+            and services.may_export_evidence(request.user)
+            and services.may_hear(request.user, recording_tag.content_object)
+        ):
+            extra_context["evidence_url"] = reverse("noojee:recording-evidence", args=[recording_tag.pk])
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
+from . import signing
 from .conf import DEFAULTS, noojee_settings, problems, user_settings
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -263,6 +264,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
             break
 
+    messages += _evidence_signing_key()
+
     backend = str((getattr(settings, "CACHES", {}) or {}).get("default", {}).get("BACKEND", ""))
     if backend.rsplit(".", 1)[-1] in _PROCESS_LOCAL_CACHES:
         messages.append(
@@ -276,6 +279,39 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
 
     return messages + _unknown_keys()
+
+
+def _evidence_signing_key() -> list[CheckMessage]:
+    """E010 for a signing key that cannot be read (never showing it); no key at all is W010, a
+    deployment check (:func:`check_evidence_signing_key`): a project may run without evidence export."""
+    try:
+        signing.signing_key()
+    except signing.NoSigningKey:
+        return []
+    except signing.UnreadableSigningKey as exc:
+        return [Error(str(exc), hint="See docs/evidence.md.", id="noojee.E010")]
+    return []
+
+
+@register(Tags.security, "noojee", deploy=True)
+def check_evidence_signing_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``manage.py check --deploy``: W010 when no evidence signing key is configured."""
+    if problems():
+        return []  # check_settings reports them
+    try:
+        signing.signing_key()
+    except signing.NoSigningKey:
+        return [
+            Warning(
+                "No evidence signing key is configured: evidence bundles cannot be exported.",
+                hint=f"Set the {signing.ENVIRONMENT_VARIABLE} environment variable (manage.py "
+                "noojee_evidence_key --generate makes a key); see docs/evidence.md.",
+                id="noojee.W010",
+            )
+        ]
+    except signing.UnreadableSigningKey:
+        return []  # E010, from check_settings
+    return []
 
 
 def _unknown_keys() -> list[CheckMessage]:

@@ -44,6 +44,8 @@ class Rule:
     env: str | None = None
     #: reading the key without a value raises ``ImproperlyConfigured``
     required: bool = False
+    #: a secret (a key): never in a snapshot's ``repr`` nor in a check's message
+    secret: bool = False
 
     @property
     def is_number(self) -> bool:
@@ -51,7 +53,7 @@ class Rule:
 
 
 def _key(default: Any, rule: Rule) -> Any:
-    return field(default=default, metadata={"rule": rule})
+    return field(default=default, metadata={"rule": rule}, repr=not rule.secret)
 
 
 def _number(
@@ -61,8 +63,10 @@ def _number(
     return _key(default, Rule(types, whole=whole, least=least, above=above, none=none))
 
 
-def _text(default: str | None, *, env: str | None = None, required: bool = False) -> Any:
-    return _key(default, Rule((str,), env=env, required=required))
+def _text(
+    default: str | None, *, env: str | None = None, required: bool = False, secret: bool = False
+) -> Any:
+    return _key(default, Rule((str,), env=env, required=required, secret=secret))
 
 
 def _choice(default: str, *choices: str) -> Any:
@@ -87,7 +91,7 @@ class Snapshot:
 
     # Where the PBX is and how to authenticate
     BASE_URL: str = _text("", env="NOOJEE_BASE_URL", required=True)
-    API_KEY: str = _text("", env="NOOJEE_API_KEY", required=True)
+    API_KEY: str = _text("", env="NOOJEE_API_KEY", required=True, secret=True)
     AUTH: str = _choice("apikey", "apikey", "hash", "auto")
     VERIFY_TLS: bool | str = _key(True, Rule((bool, str)))  # or the path of a CA bundle
     TIMEOUT: float = _number(10.0, least=0, above=True)  # seconds: the whole of a request, not one read
@@ -129,6 +133,8 @@ class Snapshot:
     # What calls and recordings may be linked to: ("crm.invoice", "crm.*"); None: any model but the
     # framework's own (auth, sessions, admin, contenttypes) and this app's
     ATTACHABLE_MODELS: tuple[str, ...] | None = _key(None, Rule((list, tuple), none=True))
+    # Evidence bundles: the base64 of a raw 32-byte Ed25519 private key (docs/evidence.md)
+    EVIDENCE_SIGNING_KEY: str = _text("", env="NOOJEE_EVIDENCE_SIGNING_KEY", secret=True)
     # The REST API
     API_SCHEMA_PUBLIC: bool = _flag(False)  # True: anonymous users may read the OpenAPI schema
     # The admin
@@ -222,7 +228,8 @@ def _problem(name: str, rule: Rule, value: Any) -> Problem | None:
     if not isinstance(value, rule.types):
         words = {str: "a string", bool: "True or False", list: "a list", tuple: "a list"}
         kinds = " or ".join(dict.fromkeys(words.get(t, "a callable") for t in rule.types))
-        return Problem(name, f"NOOJEE['{name}'] must be {kinds}, not {value!r}.", "noojee.E009")
+        shown = f"a {type(value).__name__}" if rule.secret else repr(value)  # a key is never echoed
+        return Problem(name, f"NOOJEE['{name}'] must be {kinds}, not {shown}.", "noojee.E009")
     if isinstance(value, list | tuple) and not all(isinstance(item, str) for item in value):
         return Problem(name, f"NOOJEE['{name}'] must be a list of strings, not {value!r}.", "noojee.E009")
     return None

@@ -53,6 +53,22 @@ class TransitionRefused(InvalidState):
     """The recording lifecycle does not allow this status change from the row's current status."""
 
 
+class EvidenceUnavailable(InvalidState):
+    """No evidence bundle can be made of this recording: it has no attached audio, or its stored audio
+    is not what the ledger recorded (missing, or of another size). Nothing is exported."""
+
+
+class EvidenceAltered(EvidenceUnavailable):
+    """A stored object's bytes are not the ones the ledger recorded, found while the bundle streams:
+    the answer has begun, so the bundle ends there, before any manifest is written or signed."""
+
+
+class EvidenceSigningUnavailable(NoojeeServiceError):
+    """Evidence bundles cannot be signed here: no signing key is configured, or it cannot be read."""
+
+    status_code = 503
+
+
 class RateLimited(NoojeeServiceError):
     """Too many requests of one kind by one user (dialling): wait, then try again."""
 

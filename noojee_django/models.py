@@ -339,6 +339,7 @@ class RecordingTag(models.Model):
         permissions = [
             ("can_record", "Can record voice signatures"),
             ("restore_recordingtag", "Can restore purged audio from the PBX"),
+            ("export_evidence", "Can export signed evidence bundles of recordings"),
         ]
 
     def __str__(self) -> str:
@@ -538,6 +539,7 @@ class RecordingAccess(models.Model):
     class Action(models.TextChoices):
         PLAY = "play", _("Played")
         DOWNLOAD = "download", _("Downloaded")
+        EVIDENCE = "evidence", _("Exported as evidence")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     recording_tag = models.ForeignKey(RecordingTag, on_delete=models.CASCADE, related_name="accesses")

@@ -1,4 +1,4 @@
-"""Private playback: the only way to a recording's bytes.
+"""Private playback and evidence export: the only ways to a recording's bytes.
 
 Login required, the ``MAY_HEAR`` hook asked about the CRM object the recording is attached to, every
 request written to the access log, and HTTP Range honoured (206 with ``Content-Range``) so a player can
@@ -13,6 +13,10 @@ logged as a listen: it served no audio.
 Each answer carries a strong ``ETag`` (the audio's sha256), and a Range with an ``If-Range`` that does
 not match it is answered with the whole file: a signature joined again after a leg was fetched again
 lives behind the same URL, and a player resuming must not splice bytes of two versions.
+
+The evidence bundle (:func:`evidence_bundle`, ``services.evidence_bundle``) is a signed ZIP of the
+recording, streamed as it is written; who may not export, or may not hear, learns nothing of which
+recordings exist.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import services
 from .conf import noojee_settings
-from .exceptions import NoojeePermissionDenied
+from .exceptions import NoojeePermissionDenied, http_status_for, message_for
 from .models import RecordingAccess, RecordingLeg, RecordingTag
 
 logger = logging.getLogger("noojee_django")
@@ -142,7 +146,7 @@ def last_forwarded_for(request: HttpRequest) -> str | None:
     return last or remote_addr(request)
 
 
-def _client_ip(request: HttpRequest) -> str | None:
+def client_ip(request: HttpRequest) -> str | None:
     """The listener's address for the access log, from the ``CLIENT_ADDRESS`` hook; a value that is
     not an IP address is logged and left out rather than refusing the listen or failing the log."""
     hook = noojee_settings.hook("CLIENT_ADDRESS")
@@ -221,7 +225,7 @@ def _serve(
                 leg=leg,
                 action=RecordingAccess.Action.DOWNLOAD if download else RecordingAccess.Action.PLAY,
                 byte_range=header,
-                ip_address=_client_ip(request),
+                ip_address=client_ip(request),
             )
     except Exception:
         response.close()  # no listen without its log line; and no file left open
@@ -259,3 +263,26 @@ def leg_audio(request: HttpRequest, leg_id: int) -> HttpResponseBase:
     )
     assert leg.recording_tag is not None
     return _serve(request, leg.recording_tag, leg, leg.audio)
+
+
+def evidence_response(bundle: services.EvidenceBundle) -> StreamingHttpResponse:
+    """The bundle as a download, streamed as it is written (its length is known only at the end)."""
+    response = StreamingHttpResponse(bundle.chunks(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{bundle.filename}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_http_methods(["GET"])
+@login_required
+def evidence_bundle(request: HttpRequest, recording_tag_id: int) -> HttpResponseBase:
+    """The recording's signed evidence bundle: ``noojee_django.export_evidence`` and ``MAY_HEAR``."""
+    try:
+        bundle = services.evidence_bundle(request.user, recording_tag_id, ip_address=client_ip(request))
+    except Exception as exc:
+        status = http_status_for(exc)
+        if status is None:
+            raise
+        return HttpResponse(message_for(exc), status=status, content_type="text/plain; charset=utf-8")
+    return evidence_response(bundle)

@@ -18,6 +18,11 @@ urlpatterns = [
     # Private playback (playback.py): the only way to the audio
     path("recordings/<int:recording_tag_id>/audio/", playback.recording_audio, name="recording-audio"),
     path("legs/<int:leg_id>/audio/", playback.leg_audio, name="leg-audio"),
+    path(
+        "recordings/<int:recording_tag_id>/evidence.zip",
+        playback.evidence_bundle,
+        name="recording-evidence",
+    ),
     # The REST API (api/)
     path("api/", include("noojee_django.api.urls")),
 ]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from noojee_django.signing import generate_private_key
 from tests.servers import run_for_json
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,6 +39,8 @@ class Pipeline:
             "NOOJEE_EXAMPLE_VAR_DIR": str(workdir),
             "NOOJEE_BASE_URL": emulator_url,
             "NOOJEE_API_KEY": api_key,
+            # A deployment's evidence signing key comes from its environment, never from the repo.
+            "NOOJEE_EVIDENCE_SIGNING_KEY": generate_private_key(),
             "CELERY_BROKER_URL": broker_url,
             "NOOJEE_POLL_DELAY": "0.5",
             "NOOJEE_POLL_BACKOFF_BASE": "0.5",

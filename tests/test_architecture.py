@@ -18,6 +18,7 @@ MODEL_LAYER = {
     "lifecycle",
     "states",
     "ledger",
+    "signing",
     "exceptions",
     "conf",
     "signals",

@@ -12,11 +12,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from noojee_django.checks import check_settings
 from noojee_django.conf import DEFAULTS, RULES, noojee_settings
+from noojee_django.signing import generate_private_key
 
 GOOD = {
     "BASE_URL": "https://pbx.example.com",
     "API_KEY": "test-key",
     "STORAGE_ALIAS": "noojee_recordings",
+    "EVIDENCE_SIGNING_KEY": generate_private_key(),
 }
 
 

@@ -11,6 +11,7 @@ action the app has, and that the docs show this very table.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ from noojee_django.models import (
     RecordingTransition,
     StoredAudio,
 )
+from noojee_django.signing import generate_private_key
 from tests import permission_matrix
 from tests.permission_matrix import EXPECTED, ROLES
 from tests.recordings import attached_recording
@@ -333,6 +335,15 @@ def signature_heard(w: World, response: Any) -> tuple[bool, ...]:
     return (body(response) == stored(w.made["attached"]), accessed(w))
 
 
+def evidence_exported(w: World, response: Any) -> tuple[bool, ...]:
+    """A bundle that verifies, and its export in the access log."""
+    bundle = body(response) if response.status_code == 200 else b""
+    return (
+        services.verify_evidence(io.BytesIO(bundle)).ok,
+        accessed(w, action=RecordingAccess.Action.EVIDENCE),
+    )
+
+
 def listed(name: str) -> Callable[[World, Any], tuple[bool, ...]]:
     return lambda w, response: (w.made[name].pk in ids_in(response),)
 
@@ -446,6 +457,13 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         kind="audio",
         ok_status=206,
     ),
+    "GET recordings/<id>/evidence.zip": EntryPoint(
+        get("noojee:recording-evidence", "attached"),
+        evidence_exported,
+        attached,
+        kind="audio",
+        covers=("noojee:recording-evidence",),
+    ),
     # The REST API (api/)
     "GET api/": EntryPoint(
         get("noojee:api-root"), lambda w, r: ("calls" in json_of(r),), kind="api", covers=("noojee:api-root",)
@@ -533,6 +551,13 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         absent_tag,
         kind="api",
         covers=("noojee:api-recording-poll:poll",),
+    ),
+    "GET api/recordings/<id>/evidence/": EntryPoint(
+        get("noojee:api-recording-evidence", "attached"),
+        evidence_exported,
+        attached,
+        kind="api",
+        covers=("noojee:api-recording-evidence:evidence",),
     ),
     "GET api/legs/": EntryPoint(
         get("noojee:api-leg-list"),
@@ -716,6 +741,7 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
 
 @pytest.fixture
 def world(
+    settings: Any,
     pbx: Any,
     noojee_emulator_control: Any,
     agent: User,
@@ -734,6 +760,8 @@ def world(
         "staff": staff,
         "superuser": superuser,
     }
+    # Evidence bundles are signed with a key of the deployment's own: here, the test's.
+    settings.NOOJEE = {**settings.NOOJEE, "EVIDENCE_SIGNING_KEY": generate_private_key()}
     return World(noojee_emulator_control, users, customer, invoice)
 
 

@@ -21,3 +21,12 @@ class MayChangeRecordings(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(request.user and request.user.has_perm("noojee_django.change_recordingtag"))
+
+
+class MayExportEvidence(BasePermission):
+    """Who may export signed evidence bundles; asked before the recording is looked up."""
+
+    message = "You may not export evidence bundles: that needs the 'export evidence' permission."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.has_perm("noojee_django.export_evidence"))

@@ -46,8 +46,9 @@ from ..conf import noojee_settings
 from ..exceptions import http_status_for, message_for
 from ..forms import describe_error, resolve_content_type
 from ..models import CallSession, RecordingLeg, RecordingTag
+from ..playback import client_ip, evidence_response
 from .parsers import PARSER_CLASSES
-from .permissions import MayChangeRecordings
+from .permissions import MayChangeRecordings, MayExportEvidence
 from .serializers import (
     CallSerializer,
     DialSerializer,
@@ -296,7 +297,7 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
 
     def get_queryset(self) -> models.QuerySet[RecordingTag]:
         tags = RecordingTag.objects.select_related("content_type").prefetch_related("legs")
-        if self.action in ("stop", "poll"):
+        if self.action in ("stop", "poll", "evidence"):
             return tags  # who may stop or poll is not who may hear: object_checks or permission decide
         if self.action == "list":
             return hearable(self.request.user, self._filtered(tags))
@@ -317,9 +318,17 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         return tags
 
     def get_serializer_class(self) -> Any:
-        return {"create": StartRecordingSerializer, "stop": NoInputSerializer, "poll": NoInputSerializer}.get(
-            self.action, RecordingTagSerializer
-        )
+        return {
+            "create": StartRecordingSerializer,
+            "stop": NoInputSerializer,
+            "poll": NoInputSerializer,
+            "evidence": NoInputSerializer,
+        }.get(self.action, RecordingTagSerializer)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The bundle is a ZIP whatever the Accept header asks for (application/zip, say); an error
+        # about it is JSON.
+        return super().perform_content_negotiation(request, force=force or self.action == "evidence")
 
     def _answer(self, recording_tag: RecordingTag, status: int = 200, **extra: Any) -> Response:
         """The recording as the user may see it: its legs and audio only for who may hear it."""
@@ -356,6 +365,12 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
     def poll(self, request: Request, pk: str | None = None) -> Response:
         recording_tag = services.poll_again(self.get_object(), actor=request.user)
         return self._answer(recording_tag, poll_scheduled=True)
+
+    @action(detail=True, methods=["get"], permission_classes=[IsAuthenticated, MayExportEvidence])
+    def evidence(self, request: Request, pk: str | None = None) -> Any:
+        """The recording's signed evidence bundle (a ZIP, streamed): see docs/evidence.md."""
+        bundle = services.evidence_bundle(request.user, pk, ip_address=client_ip(request._request))
+        return evidence_response(bundle)
 
 
 class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIView):

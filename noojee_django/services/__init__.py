@@ -17,6 +17,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 - :mod:`.fetching` — download legs, join the signature, operator "fetch again"
 - :mod:`.retention` — purge, legal hold, restore
 - :mod:`.access` — who may hear, the listening log, attach to another record
+- :mod:`.evidence` — signed evidence bundles of a recording; :mod:`.verification` checks them
 """
 
 from __future__ import annotations
@@ -84,9 +85,17 @@ from .collecting import (
     sweep_due_tags,
     take_hour_listing_slot,
 )
+from .evidence import (
+    EvidenceAltered,
+    EvidenceBundle,
+    check_may_export_evidence,
+    evidence_bundle,
+    may_export_evidence,
+)
 from .fetching import FetchResult, RefetchResult, fetch_leg, join_if_complete, refetch_legs
 from .recording import require_own_recording, start_recording, stop_recording, watch_tag
 from .retention import purge_audio, purge_expired_audio, restore_audio, set_legal_hold
+from .verification import Finding, VerificationReport, verify_evidence
 
 __all__ = [
     "DUPLICATE_DIAL_WINDOW",
@@ -96,10 +105,14 @@ __all__ = [
     "LISTENER_HEARTBEAT_TTL",
     "UNIQUE_ID_MAX_LENGTH",
     "BackfillStatus",
+    "EvidenceAltered",
+    "EvidenceBundle",
     "FetchResult",
+    "Finding",
     "HourReport",
     "PollResult",
     "RefetchResult",
+    "VerificationReport",
     "_claim_dial",
     "agent_phone_for",
     "answer",
@@ -111,12 +124,14 @@ __all__ = [
     "backoff_delay",
     "check_may_attach",
     "check_may_dial",
+    "check_may_export_evidence",
     "check_may_hear",
     "check_may_record",
     "collect_after_call",
     "current_call_status",
     "current_pbx_hour",
     "dial",
+    "evidence_bundle",
     "fetch_lease",
     "fetch_leg",
     "hangup",
@@ -128,6 +143,7 @@ __all__ = [
     "listener_is_running",
     "mark_listener_alive",
     "may_dial",
+    "may_export_evidence",
     "may_hear",
     "may_record",
     "may_view",
@@ -154,5 +170,6 @@ __all__ = [
     "sweep_due_tags",
     "sweep_live_calls",
     "take_hour_listing_slot",
+    "verify_evidence",
     "watch_tag",
 ]

@@ -1,0 +1,513 @@
+"""Evidence bundles: a voice signature as proof of what a customer agreed to, in one signed ZIP.
+
+A bundle holds the legs exactly as the PBX gave them and the signature joined from them (the objects
+the audio ledger holds as live, byte for byte, uncompressed), ``public_key.pem``, then ``manifest.json``
+(who agreed, to what record, when, the PBX's metadata of each leg, the recording's history and its
+access log, and the sha256 and size of every other file) and last ``manifest.json.sig``, an Ed25519
+signature of the manifest's exact bytes. ``docs/evidence.md`` describes the format and how anyone
+checks a bundle without the app; :func:`~noojee_django.services.verification.verify_evidence` is the
+app's own check.
+
+The ZIP is written while it is sent, to a sink that cannot seek, one storage block at a time, so memory
+does not grow with the audio's length. Each file's sha256 and size are computed from the bytes
+written and compared with the ledger's; a file that disagrees stops the bundle before its manifest is
+written: no manifest that lies is ever signed. Whatever can be refused before the first byte is:
+who asks, a recording with no attached audio, an object the ledger does not hold, a stored size that
+is not the ledger's.
+
+A purged recording is exported too, as what remains: no audio, and a manifest that says what was
+purged, when, and the sha256 and size each purged object had.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import zipfile
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import models
+
+from .. import ledger, signing
+from ..conf import noojee_settings
+from ..exceptions import (
+    EvidenceAltered,
+    EvidenceSigningUnavailable,
+    EvidenceUnavailable,
+    NoojeePermissionDenied,
+    NotFound,
+)
+from ..models import (
+    CallSession,
+    RecordingAccess,
+    RecordingLeg,
+    RecordingTag,
+    RecordingTransition,
+    StoredAudio,
+)
+from .access import check_may_hear, record_access
+
+logger = logging.getLogger("noojee_django")
+
+FORMAT = "noojee-evidence/1"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+PUBLIC_KEY = "public_key.pem"
+PERMISSION = "noojee_django.export_evidence"
+#: Bytes read from storage, and written to the ZIP, at a time: the most a chunk holds, about.
+BLOCK_SIZE = 256 * 1024
+
+
+def may_export_evidence(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.has_perm(PERMISSION))
+
+
+def check_may_export_evidence(user: Any) -> None:
+    """Asked before any recording is looked up: who may not export learns nothing about which exist."""
+    if not may_export_evidence(user):
+        raise NoojeePermissionDenied(
+            "You may not export evidence bundles: that needs the 'export evidence' permission."
+        )
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One audio file of the bundle: a live object of the ledger, and its name in the ZIP."""
+
+    arcname: str
+    stored: StoredAudio
+    leg: RecordingLeg | None
+
+
+@dataclass
+class EvidenceBundle:
+    """A bundle ready to be streamed: everything is checked and gathered; :meth:`chunks` writes it."""
+
+    recording_tag: RecordingTag
+    filename: str
+    _parts: list[_Part]
+    _manifest: dict[str, Any]
+    _key: Any = field(repr=False)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The ZIP, in chunks of about :data:`BLOCK_SIZE` bytes, manifest and signature last.
+
+        Raises :class:`EvidenceAltered` (after logging it) when an object's bytes are not the
+        ledger's: the ZIP then ends before its manifest, and no reader takes it for a bundle.
+        """
+        sink = _Sink()
+        files: list[dict[str, Any]] = []
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            public_pem = signing.public_key_pem(self._key.public_key())
+            _write_small(archive, PUBLIC_KEY, public_pem)
+            files.append({"name": PUBLIC_KEY, "size": len(public_pem), "sha256": _sha256(public_pem)})
+            yield sink.take()
+            for part in self._parts:
+                yield from _write_part(archive, sink, part, files, self.recording_tag)
+            manifest = {**self._manifest, "files": files}
+            manifest_bytes = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+            _write_small(archive, MANIFEST, manifest_bytes)
+            _write_small(archive, SIGNATURE, self._key.sign(manifest_bytes))
+        yield sink.take()
+
+
+class _Sink:
+    """A write-only file that cannot seek (so ``zipfile`` streams), emptied chunk by chunk."""
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes, /) -> int:
+        self._pending.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        return data
+
+
+def _zip_time(when: dt.datetime) -> tuple[int, int, int, int, int, int]:
+    utc = when.astimezone(dt.UTC)
+    return (max(utc.year, 1980), utc.month, utc.day, utc.hour, utc.minute, utc.second)
+
+
+def _write_small(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_zip_time(dt.datetime.now(dt.UTC)))
+    info.compress_type = zipfile.ZIP_STORED
+    archive.writestr(info, data)
+
+
+def _write_part(
+    archive: zipfile.ZipFile,
+    sink: _Sink,
+    part: _Part,
+    files: list[dict[str, Any]],
+    recording_tag: RecordingTag,
+) -> Iterator[bytes]:
+    stored = part.stored
+    info = zipfile.ZipInfo(part.arcname, date_time=_zip_time(stored.created_at))
+    info.compress_type = zipfile.ZIP_STORED
+    info.file_size = stored.size  # tells zipfile whether the entry needs ZIP64
+    digest = hashlib.sha256()
+    size = 0
+    with ledger.storage().open(stored.name, "rb") as handle, archive.open(info, "w") as entry:
+        while block := handle.read(BLOCK_SIZE):
+            digest.update(block)
+            size += len(block)
+            entry.write(block)
+            yield sink.take()
+    sha256 = digest.hexdigest()
+    if size != stored.size or sha256 != stored.sha256:
+        message = (
+            f"The evidence bundle of {recording_tag.tag} (#{recording_tag.pk}) stopped: {part.arcname} "
+            f"(stored as {stored.name}) is {size} bytes with sha256 {sha256}, the ledger recorded "
+            f"{stored.size} bytes with sha256 {stored.sha256}. Nothing was signed."
+        )
+        logger.error(message)
+        raise EvidenceAltered(message)
+    files.append(
+        {
+            "name": part.arcname,
+            "size": size,
+            "sha256": sha256,
+            "kind": stored.kind,
+            "stored_as": stored.name,
+            "stored_at": stored.created_at.isoformat(),
+        }
+    )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# Gathering
+
+
+def evidence_bundle(user: Any, recording_tag_id: Any, *, ip_address: str | None = None) -> EvidenceBundle:
+    """The evidence bundle of recording ``recording_tag_id``, for ``user``; the export is logged.
+
+    Needs ``noojee_django.export_evidence`` (asked first) and the ``MAY_HEAR`` rule for the record the
+    recording is on: a recording the user may not hear is :class:`NotFound`, like one that does not
+    exist. :class:`EvidenceUnavailable` (409) for a recording with no attached audio (and not purged)
+    or whose audio is not what the ledger holds; :class:`EvidenceSigningUnavailable` (503) without a
+    readable signing key.
+    """
+    check_may_export_evidence(user)
+    recording_tag = _hearable(user, recording_tag_id)
+    try:
+        key = signing.signing_key()
+    except signing.SigningKeyError as exc:
+        raise EvidenceSigningUnavailable(f"Evidence bundles cannot be signed here. {exc}") from None
+    parts = _parts(recording_tag)
+    record_access(
+        user, recording_tag, leg=None, action=RecordingAccess.Action.EVIDENCE, ip_address=ip_address
+    )
+    manifest = _manifest(recording_tag, parts, user, key.public_key())
+    return EvidenceBundle(
+        recording_tag=recording_tag,
+        filename=f"evidence-{_safe(recording_tag.tag)}-{recording_tag.pk}.zip",
+        _parts=parts,
+        _manifest=manifest,
+        _key=key,
+    )
+
+
+def _hearable(user: Any, recording_tag_id: Any) -> RecordingTag:
+    text = str(recording_tag_id)
+    recording_tag = None
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        recording_tag = RecordingTag.objects.select_related("content_type").filter(pk=int(text)).first()
+    try:
+        if recording_tag is None:
+            raise NoojeePermissionDenied("no such recording")
+        check_may_hear(user, recording_tag)
+    except NoojeePermissionDenied:
+        raise NotFound("No such recording.") from None
+    return recording_tag
+
+
+def _safe(tag: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", tag)[:60] or "recording"
+
+
+def _parts(recording_tag: RecordingTag) -> list[_Part]:
+    """The audio files of the bundle, each checked against the ledger and the storage's size."""
+    purged = recording_tag.purged_at is not None
+    if not purged and (recording_tag.status != RecordingTag.Status.ATTACHED or not recording_tag.audio):
+        raise EvidenceUnavailable(
+            f"{recording_tag.tag} has no attached audio "
+            f"({recording_tag.get_status_display().lower()}): there is nothing to export as evidence yet."
+        )
+    parts: list[_Part] = []
+    for leg in RecordingLeg.objects.filter(recording_tag=recording_tag).order_by("leg", "call_record_id"):
+        if not leg.audio:
+            continue
+        stored = StoredAudio.objects.filter(name=leg.audio.name, deleted_at__isnull=True).first()
+        if stored is None:
+            raise EvidenceUnavailable(
+                f"Leg {leg.leg} (#{leg.call_record_id}) of {recording_tag.tag} points at audio the ledger "
+                "does not hold as stored: it is missing, and no bundle is made."
+            )
+        parts.append(_Part(f"legs/leg-{leg.leg}-{leg.call_record_id}.wav", stored, leg))
+    if recording_tag.audio:
+        signature = ledger.current_signature(recording_tag)
+        if signature is None:
+            raise EvidenceUnavailable(
+                f"The signature of {recording_tag.tag} is not held by the ledger as stored: it is "
+                "missing, and no bundle is made."
+            )
+        parts.append(_Part("signature.wav", signature, None))
+    backend = ledger.storage()
+    for part in parts:
+        what = f"{part.arcname} of {recording_tag.tag} (stored as {part.stored.name})"
+        try:
+            size = backend.size(part.stored.name)
+        except OSError:
+            raise EvidenceUnavailable(f"{what} is missing from storage: no bundle is made.") from None
+        if size != part.stored.size:
+            raise EvidenceUnavailable(
+                f"Storage holds {size} bytes of {what}; the ledger recorded {part.stored.size}: the audio "
+                "was altered or damaged, and no bundle is made."
+            )
+    return parts
+
+
+# --------------------------------------------------------------------------------------------------
+# The manifest
+
+
+def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public_key: Any) -> dict[str, Any]:
+    """Everything but ``files`` (the hashes of the bytes written, added while streaming)."""
+    pbx_zone = zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE)
+
+    def when(value: dt.datetime | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        return {"utc": value.astimezone(dt.UTC).isoformat(), "pbx": value.astimezone(pbx_zone).isoformat()}
+
+    users: dict[int, Any] = {}
+
+    def who(user_id: int | None) -> dict[str, Any] | None:
+        if user_id is None:
+            return None
+        if user_id not in users:
+            users[user_id] = get_user_model()._default_manager.filter(pk=user_id).first()
+        person = users[user_id]
+        if person is None:
+            return {"id": user_id, "username": None}
+        return {"id": user_id, "username": person.get_username(), "name": _full_name(person)}
+
+    files_by_leg = {part.leg.pk: part.arcname for part in parts if part.leg is not None}
+    signature_part = next((part for part in parts if part.leg is None), None)
+    exten = recording_tag.extension.split("/", 1)[-1] if recording_tag.extension else ""
+    legs = list(RecordingLeg.objects.filter(recording_tag=recording_tag).order_by("leg", "call_record_id"))
+    legs_by_pk = {leg.pk: leg for leg in legs}
+    history = list(
+        RecordingTransition.objects.filter(recording_tag=recording_tag).order_by("created_at", "id")
+    )
+    stop = next(
+        (
+            t
+            for t in history
+            if t.leg_id is None
+            and t.from_status == RecordingTag.Status.RECORDING
+            and t.to_status == RecordingTag.Status.WAITING
+        ),
+        None,
+    )
+    record = recording_tag.content_object
+    content_type = recording_tag.content_type
+    call = CallSession.objects.filter(recording_tag=recording_tag).order_by("created_at", "id").first() or (
+        CallSession.objects.filter(unique_id=recording_tag.unique_id).order_by("created_at", "id").first()
+        if recording_tag.unique_id
+        else None
+    )
+    ledger_rows = StoredAudio.objects.filter(recording_tag=recording_tag).order_by("created_at", "id")
+    now = dt.datetime.now(dt.UTC)
+    return {
+        "format": FORMAT,
+        "generated": when(now),
+        "exported_by": who(user.pk),
+        "pbx_time_zone": noojee_settings.PBX_TIME_ZONE,
+        "recording": {
+            "id": recording_tag.pk,
+            "tag": recording_tag.tag,
+            "status": recording_tag.status,
+            "status_reason": recording_tag.status_reason,
+            "needs_review": recording_tag.needs_review,
+            "start_accepted_by_pbx": recording_tag.start_accepted,
+            "audio_duration_seconds": recording_tag.audio_duration,
+            "attached": when(recording_tag.attached_at),
+        },
+        "record": {
+            "content_type": f"{content_type.app_label}.{content_type.model}",
+            "id": recording_tag.object_id,
+            "str": str(record) if record is not None else None,
+        },
+        "consent": {
+            f.name: _plain(getattr(recording_tag, f.name))
+            for f in RecordingTag._meta.concrete_fields
+            if f.name.startswith(("consent", "script"))
+        },
+        "started": {"by": who(recording_tag.started_by_id), "at": when(recording_tag.started_at)},
+        "stopped": (
+            {
+                "by": who(stop.actor_id),
+                "at": when(stop.created_at),
+                "reason": stop.reason,
+                "to": stop.to_status,
+            }
+            if stop is not None
+            else {"by": None, "at": when(recording_tag.stopped_at), "reason": None, "to": None}
+        ),
+        "call": (
+            {
+                "id": call.pk,
+                "number": call.number,
+                "caller_id": call.caller_id,
+                "extension": call.extension,
+                "unique_id": call.unique_id,
+                "agent": who(call.user_id),
+                "placed": when(call.created_at),
+                "connected": when(call.connected_at),
+                "ended": when(call.ended_at),
+            }
+            if call is not None
+            else {
+                "id": None,
+                "number": None,
+                "caller_id": None,
+                "extension": recording_tag.extension,
+                "unique_id": recording_tag.unique_id,
+            }
+        ),
+        "legs": [
+            {
+                "call_record_id": leg.call_record_id,
+                "unique_id": leg.unique_id,
+                "leg": leg.leg,
+                "start": when(leg.start),
+                "end": when(leg.start + dt.timedelta(seconds=leg.duration)) if leg.start else None,
+                "duration_seconds": leg.duration,
+                "direction": leg.direction,
+                "extension": exten if exten and exten in (leg.source, leg.destination) else None,
+                "source": leg.source,
+                "destination": leg.destination,
+                "did": leg.did,
+                "owner": leg.owner,
+                "tag": leg.tag,
+                "fetch_status": leg.fetch_status,
+                "kept_aside": leg.kept_aside,
+                "fetched": when(leg.fetched_at),
+                "sample_rate": leg.sample_rate,
+                "channels": leg.channels,
+                "measured_duration_seconds": leg.measured_duration,
+                "file": files_by_leg.get(leg.pk),
+            }
+            for leg in legs
+        ],
+        "signature": (
+            {"file": signature_part.arcname, "joined_from": signature_part.stored.sources}
+            if signature_part is not None
+            else None
+        ),
+        "retention": {
+            "keep_until": recording_tag.keep_until.isoformat() if recording_tag.keep_until else None,
+            "legal_hold": recording_tag.legal_hold,
+            "purged": when(recording_tag.purged_at),
+        },
+        "purged": (
+            {
+                "at": when(recording_tag.purged_at),
+                "objects": [_ledger_row(row, when) for row in ledger_rows if row.deleted_at is not None],
+            }
+            if recording_tag.purged_at is not None
+            else None
+        ),
+        "ledger": [_ledger_row(row, when) for row in ledger_rows],
+        "history": [
+            {
+                "at": when(t.created_at),
+                "leg": legs_by_pk[t.leg_id].call_record_id if t.leg_id in legs_by_pk else None,
+                "from": t.from_status,
+                "to": t.to_status,
+                "reason": t.reason,
+                "by": who(t.actor_id),
+            }
+            for t in history
+        ],
+        "access_log": [
+            {
+                "at": when(a.created_at),
+                "user": who(a.user_id),
+                "action": a.action,
+                "leg": legs_by_pk[a.leg_id].call_record_id if a.leg_id in legs_by_pk else None,
+                "byte_range": a.byte_range,
+                "ip_address": a.ip_address,
+            }
+            for a in RecordingAccess.objects.filter(recording_tag=recording_tag).order_by("created_at", "id")
+        ],
+        "signing": {
+            "algorithm": "Ed25519",
+            "public_key_file": PUBLIC_KEY,
+            "public_key_sha256": signing.fingerprint(public_key),
+            "signature_file": SIGNATURE,
+            "signs": MANIFEST,
+        },
+    }
+
+
+def _ledger_row(row: StoredAudio, when: Any) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "size": row.size,
+        "sha256": row.sha256,
+        "sources": row.sources,
+        "stored": when(row.created_at),
+        "deleted": when(row.deleted_at),
+        "deleted_reason": row.deleted_reason,
+    }
+
+
+def _full_name(person: Any) -> str:
+    full = getattr(person, "get_full_name", None)
+    return str(full()) if callable(full) else ""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return str(value.pk)
+    return value
+
+
+__all__ = [
+    "FORMAT",
+    "MANIFEST",
+    "PERMISSION",
+    "PUBLIC_KEY",
+    "SIGNATURE",
+    "EvidenceAltered",
+    "EvidenceBundle",
+    "check_may_export_evidence",
+    "evidence_bundle",
+    "may_export_evidence",
+]
