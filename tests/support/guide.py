@@ -112,37 +112,29 @@ def write_file(block: Block, folder: Path) -> Path:
     return path
 
 
+def _run(
+    command: list[str], folder: Path, env: Mapping[str, str], log: Path, stdin: bytes | None = None
+) -> int:
+    with log.open("ab") as out:
+        return subprocess.run(
+            command, input=stdin, cwd=folder, env=dict(env), stdout=out, stderr=subprocess.STDOUT, timeout=300
+        ).returncode
+
+
 def run_shell(block: Block, folder: Path, env: Mapping[str, str], log: Path) -> Path:
     """Run a ``run`` block in ``folder``; the folder it ends in."""
     where_file = log.with_suffix(".cwd")
     script = f"set -euo pipefail\n{block.text}\npwd > {shlex.quote(str(where_file))}\n"
-    with log.open("ab") as out:
-        result = subprocess.run(
-            ["bash", "-c", script],
-            cwd=folder,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=300,
-        )
-    if result.returncode != 0:
-        raise GuideError(f"{block.where()} failed ({result.returncode}):\n{tail(log)}")
+    returncode = _run(["bash", "-c", script], folder, env, log)
+    if returncode != 0:
+        raise GuideError(f"{block.where()} failed ({returncode}):\n{tail(log)}")
     return Path(where_file.read_text().strip())
 
 
 def feed_stdin(block: Block, folder: Path, env: Mapping[str, str], log: Path) -> None:
-    with log.open("ab") as out:
-        result = subprocess.run(
-            shlex.split(block.options["stdin"]),
-            input=block.text.encode(),
-            cwd=folder,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=300,
-        )
-    if result.returncode != 0:
-        raise GuideError(f"{block.where()} failed in `{block.options['stdin']}`:\n{tail(log)}")
+    command = block.options["stdin"]
+    if _run(shlex.split(command), folder, env, log, stdin=block.text.encode()) != 0:
+        raise GuideError(f"{block.where()} failed in `{command}`:\n{tail(log)}")
 
 
 def commands(block: Block) -> list[str]:
