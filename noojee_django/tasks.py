@@ -59,3 +59,21 @@ def reconcile_recent_recordings() -> int:
     pbx_now = timezone.now().astimezone(zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE))
     moment = pbx_now - dt.timedelta(minutes=5)
     return services.reconcile_hour(moment.date(), moment.hour)
+
+
+#: A scrub run longer than this is taken for lost, and the next one may start.
+SCRUB_LOCK_SECONDS = 3600
+
+
+@shared_task(name="noojee_django.scrub_stored_audio", **TASK_OPTIONS)
+def scrub_stored_audio() -> int:
+    """Read back one byte budget's worth of stored audio against the ledger; flags, never deletes.
+
+    One run at a time across workers (a cache key), so overlapping beats do not double the reads.
+    """
+    if not cache.add("noojee_django:scrub-lock", 1, timeout=SCRUB_LOCK_SECONDS):
+        return 0
+    try:
+        return services.scrub_stored_audio().objects
+    finally:
+        cache.delete("noojee_django:scrub-lock")

@@ -15,6 +15,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 - :mod:`.fetching` — download legs, join the signature, operator "fetch again"
 - :mod:`.retention` — purge, legal hold, restore
 - :mod:`.access` — who may hear, the listening log, attach to another record
+- :mod:`.integrity` — the logs' hash chains verified, stored audio read back against the ledger
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ from .collecting import (
     sweep_due_tags,
 )
 from .fetching import FetchResult, RefetchResult, fetch_leg, join_if_complete, refetch_legs
+from .integrity import ScrubResult, scrub_stored_audio, verify_log
 from .recording import require_own_recording, start_recording, stop_recording, watch_tag
 from .retention import purge_audio, purge_expired_audio, restore_audio, set_legal_hold
 
@@ -80,6 +82,7 @@ __all__ = [
     "FetchResult",
     "PollResult",
     "RefetchResult",
+    "ScrubResult",
     "_claim_dial",
     "agent_phone_for",
     "answer",
@@ -118,11 +121,13 @@ __all__ = [
     "require_own_call",
     "require_own_recording",
     "restore_audio",
+    "scrub_stored_audio",
     "set_legal_hold",
     "start_recording",
     "status_from_pbx",
     "stop_recording",
     "sweep_due_tags",
     "sweep_live_calls",
+    "verify_log",
     "watch_tag",
 ]
