@@ -7,6 +7,7 @@ the app's code.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -137,7 +138,7 @@ def test_every_row_is_appended_to_its_recordings_chain_linked_to_the_one_before(
         rows = _rows(model, recording)
         assert [r.sequence for r in rows] == [1, 2, 3, 4, 5]
         assert rows[0].previous_hash == log_chain.GENESIS
-        assert all(b.previous_hash == a.row_hash for a, b in zip(rows, rows[1:], strict=False))
+        assert all(b.previous_hash == a.row_hash for a, b in itertools.pairwise(rows))
         assert len({r.row_hash for r in rows}) == 5
         log = log_chain.spec_for(model).log
         head = LogChain.objects.get(log=log, chain=f"recording:{recording.pk}")

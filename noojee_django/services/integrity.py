@@ -15,6 +15,7 @@ right again (restored from a backup) is ``ok`` again.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -51,8 +52,6 @@ class ScrubResult:
     unreadable: int = 0
     #: ids of the objects this run flagged that were not flagged so before
     newly_damaged: list[int] = field(default_factory=list)
-    #: every live object has been read since this run began: the run went round the whole ledger
-    went_round: bool = False
     budget: int = 0
 
 
@@ -75,8 +74,7 @@ def scrub_stored_audio(*, byte_budget: int | None = None, max_objects: int | Non
     )
     while result.objects < limit:
         page = list(due[: min(PAGE_SIZE, limit - result.objects)])
-        if not page:
-            result.went_round = True
+        if not page:  # every live object read since this run began
             break
         for obj in page:
             if result.objects >= limit:
@@ -90,6 +88,16 @@ def scrub_stored_audio(*, byte_budget: int | None = None, max_objects: int | Non
             if obj.size > budget:  # the lone oversized object: nothing more this run
                 return result
     return result
+
+
+def not_read_since(moment: dt.datetime) -> int:
+    """How many live objects the scrub has not read since ``moment``: 0 once a full cycle begun then
+    is complete."""
+    return (
+        StoredAudio.objects.filter(deleted_at__isnull=True)
+        .filter(Q(integrity_checked_at__isnull=True) | Q(integrity_checked_at__lt=moment))
+        .count()
+    )
 
 
 def _read_back(backend: Storage, obj: StoredAudio) -> tuple[str | None, str, int]:
@@ -145,4 +153,4 @@ def _record(obj: StoredAudio, outcome: str | None, detail: str, result: ScrubRes
         )
 
 
-__all__ = ["ChainBreak", "LogReport", "ScrubResult", "scrub_stored_audio", "verify_log"]
+__all__ = ["ChainBreak", "LogReport", "ScrubResult", "not_read_since", "scrub_stored_audio", "verify_log"]
