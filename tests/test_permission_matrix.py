@@ -33,6 +33,7 @@ from noojee_django.admin_actions import DialActionMixin
 from noojee_django.models import (
     AgentPhone,
     CallSession,
+    LogChain,
     RecordingAccess,
     RecordingAttempt,
     RecordingLeg,
@@ -213,6 +214,7 @@ def admin_rows(w: World) -> None:
     w.made["recordingtransition"] = RecordingTransition.objects.create(
         recording_tag=w.made["attached"], from_status="fetching", to_status="attached", reason="joined"
     )
+    w.made["logchain"] = LogChain.objects.get(log="transition", chain=f"recording:{w.made['attached'].pk}")
 
 
 def purged(w: World) -> None:
@@ -360,6 +362,7 @@ ADMIN_MODELS = {
     "recordingaccess": ("listens", "a listen"),
     "storedaudio": ("the audio ledger", "an audio ledger entry"),
     "recordingtransition": ("status changes", "a status change"),
+    "logchain": ("log chain heads", "a log chain head"),
 }
 TAGS = "noojee_django_recordingtag"
 LEGS = "noojee_django_recordingleg"
