@@ -416,3 +416,19 @@ def test_the_migration_chains_the_rows_written_before_it(tmp_path: Path, engine_
     assert sorted(report["heads"].values()) == [3] * 6 + [6] * 3
     verified = _manage(env, "noojee_verify_log")
     assert verified.returncode == 0 and "All chains hold: 9 chain(s), 36 row(s) checked." in verified.stdout
+
+
+@pytest.mark.parametrize("model", [RecordingTransition, RecordingAccess], ids=["history", "access_log"])
+def test_the_admin_shows_a_rows_place_in_its_chain_and_changes_nothing(
+    logs: dict[str, Any], model: Model, superuser: User, client: Any
+) -> None:
+    from django.urls import reverse
+
+    row = _rows(model, logs["recording"])[1]
+    client.force_login(superuser)
+    url = reverse(f"admin:noojee_django_{model._meta.model_name}_change", args=[row.pk])
+    page = client.get(url).content.decode()
+    assert row.row_hash in page and row.previous_hash in page and f"recording:{logs['recording'].pk}" in page
+    assert 'name="row_hash"' not in page  # shown, not a form field
+    client.post(url, {"row_hash": "0" * 64, "sequence": 9})
+    assert services.verify_log().ok
