@@ -37,6 +37,7 @@ from .models import (
     AgentPhone,
     BackfillProgress,
     CallSession,
+    LogChain,
     RecordingAccess,
     RecordingAttempt,
     RecordingLeg,
@@ -377,8 +378,18 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 class StoredAudioAdmin(_ReadOnlyAdmin):
     """The audio ledger: every object ever written to the recordings storage, live or deleted."""
 
-    list_display = ["name", "kind", "recording_tag", "size", "sha256", "created_at", "deleted_at"]
-    list_filter = ["kind", ("deleted_at", admin.EmptyFieldListFilter), "created_at"]
+    list_display = [
+        "name",
+        "kind",
+        "recording_tag",
+        "size",
+        "sha256",
+        "created_at",
+        "deleted_at",
+        "integrity",
+        "verified_at",
+    ]
+    list_filter = ["integrity", "kind", ("deleted_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["name", "sha256", "recording_tag__tag"]
     list_select_related = ["recording_tag"]
 
@@ -390,6 +401,17 @@ class RecordingTransitionAdmin(_ReadOnlyAdmin):
     list_filter = ["to_status", "created_at"]
     search_fields = ["recording_tag__tag", "reason"]
     list_select_related = ["recording_tag", "leg", "actor"]
+    # A log row is never edited: its place in its hash chain is shown, never a form field.
+    readonly_fields = ["chain", "sequence", "previous_hash", "row_hash", "actor_pk"]
+
+
+@admin.register(LogChain)
+class LogChainAdmin(_ReadOnlyAdmin):
+    """The head of each hash chain: its length and last hash (``manage.py noojee_verify_log`` checks them)."""
+
+    list_display = ["log", "chain", "length", "head_hash", "updated_at"]
+    list_filter = ["log"]
+    search_fields = ["chain", "head_hash"]
 
 
 class RecordingAttemptAdmin(_ReadOnlyAdmin):
@@ -416,6 +438,7 @@ class RecordingAccessAdmin(_ReadOnlyAdmin):
     search_fields = ["user__username", "recording_tag__tag", "ip_address"]
     list_select_related = ["user", "recording_tag", "leg__recording_tag"]
     date_hierarchy = "created_at"
+    readonly_fields = ["chain", "sequence", "previous_hash", "row_hash", "user_pk"]
 
 
 @admin.register(BackfillProgress)

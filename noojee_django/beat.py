@@ -6,7 +6,11 @@ from typing import Any
 
 
 def beat_schedule(
-    *, sweep_every: float = 30.0, reconcile_every: float = 120.0, live_calls_every: float = 30.0
+    *,
+    sweep_every: float = 30.0,
+    reconcile_every: float = 120.0,
+    live_calls_every: float = 30.0,
+    scrub_every: float = 3600.0,
 ) -> dict[str, dict[str, Any]]:
     """The periodic tasks the app needs; merge into ``CELERY_BEAT_SCHEDULE``.
 
@@ -16,7 +20,11 @@ def beat_schedule(
     - ``reconcile_every``: how often the PBX's hourly listing is read (the PBX allows one a minute);
     - ``live_calls_every``: without the listener, how often one snapshot of every extension with a
       call or recording going on ends the calls the PBX no longer lists (it does nothing while the
-      listener runs).
+      listener runs);
+    - ``scrub_every``: how often the integrity scrub reads back one ``NOOJEE['SCRUB_BYTES_PER_RUN']``
+      of stored audio against the ledger. A full cycle over every object takes about
+      ``total stored bytes / SCRUB_BYTES_PER_RUN`` runs: with the defaults (256 MiB an hour), 6 GiB of
+      audio is read back every day.
     """
     return {
         "noojee-sweep-live-calls": {
@@ -34,5 +42,9 @@ def beat_schedule(
         "noojee-purge-expired-recordings": {
             "task": "noojee_django.purge_expired_recordings",
             "schedule": 3600.0,
+        },
+        "noojee-scrub-stored-audio": {
+            "task": "noojee_django.scrub_stored_audio",
+            "schedule": scrub_every,
         },
     }

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connections, models, router
 
 from . import signing
 from .conf import DEFAULTS, noojee_settings, problems, user_settings
@@ -247,7 +248,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     f"{', '.join(missing)}.",
                     hint="Without the live-call sweep, a call hung up without Stop is collected only "
                     "while noojee_listen runs; without the due-tag sweep, lost polls are never sent "
-                    "again. CELERY_BEAT_SCHEDULE = {**noojee_django.beat.beat_schedule(), ...}",
+                    "again; without the integrity scrub, altered or lost audio goes unnoticed. "
+                    "CELERY_BEAT_SCHEDULE = {**noojee_django.beat.beat_schedule(), ...}",
                     id="noojee.W008",
                 )
             )
@@ -326,3 +328,51 @@ def _unknown_keys() -> list[CheckMessage]:
             f"Unknown NOOJEE key(s): {', '.join(unknown)}.", hint="See docs/settings.md.", id="noojee.W003"
         )
     ]
+
+
+@register(Tags.database, "noojee", deploy=False)
+def check_stored_audio_integrity(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """noojee.W011: the integrity scrub has flagged stored audio as altered or missing.
+
+    It reads the database, so, like Django's own database checks, it runs only when asked for
+    databases: ``manage.py check --database default`` (and ``migrate``, where the table or its columns
+    may not exist yet: then it says nothing).
+    """
+    from .models import StoredAudio
+
+    messages: list[CheckMessage] = []
+    table = StoredAudio._meta.db_table
+    for alias in databases or ():
+        if not router.allow_migrate_model(alias, StoredAudio):
+            continue
+        connection = connections[alias]
+        try:
+            with connection.cursor() as cursor:
+                if table not in connection.introspection.table_names(cursor):
+                    continue
+                columns = {c.name for c in connection.introspection.get_table_description(cursor, table)}
+            if "integrity" not in columns:
+                continue
+            damaged = dict(
+                StoredAudio.objects.using(alias)
+                .filter(deleted_at__isnull=True, integrity__in=StoredAudio.DAMAGED)
+                .values_list("integrity")
+                .annotate(count=models.Count("pk"))
+                .order_by()
+            )
+        except DatabaseError:  # a database being migrated: the scrub's columns are not there yet
+            continue
+        if not damaged:
+            continue
+        found = ", ".join(f"{damaged[kind]} {kind}" for kind in StoredAudio.DAMAGED if kind in damaged)
+        messages.append(
+            Warning(
+                f"The integrity scrub found stored audio altered or gone in database {alias!r}: {found}.",
+                hint="The admin lists them (stored audio objects, filtered by integrity). Restore them "
+                "from a backup under the same name; the next scrub of each marks it ok again.",
+                id="noojee.W011",
+            )
+        )
+    return messages

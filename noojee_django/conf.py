@@ -130,6 +130,9 @@ class Snapshot:
     TAG_MAX_LENGTH: int = _number(64, least=1, whole=True)
     # Keeping audio
     RETENTION_DAYS: int | None = _number(None, least=1, whole=True, none=True)  # None: keep forever
+    # The integrity scrub: what one run may read back from storage
+    SCRUB_BYTES_PER_RUN: int = _number(256 * 1024 * 1024, least=1, whole=True)
+    SCRUB_OBJECTS_PER_RUN: int = _number(10_000, least=1, whole=True)
     # What calls and recordings may be linked to: ("crm.invoice", "crm.*"); None: any model but the
     # framework's own (auth, sessions, admin, contenttypes) and this app's
     ATTACHABLE_MODELS: tuple[str, ...] | None = _key(None, Rule((list, tuple), none=True))

@@ -437,6 +437,15 @@ class StoredAudio(models.Model):
         LEG = "leg", _("Leg audio")
         SIGNATURE = "signature", _("Voice signature")
 
+    class Integrity(models.TextChoices):
+        UNCHECKED = "unchecked", _("Not checked yet")
+        OK = "ok", _("Intact")
+        MISMATCH = "mismatch", _("Altered (size or sha256 differ)")
+        MISSING = "missing", _("Missing from storage")
+
+    #: What the admin's filter and the check noojee.W011 call damaged.
+    DAMAGED = (Integrity.MISMATCH, Integrity.MISSING)
+
     recording_tag = models.ForeignKey(
         RecordingTag, null=True, blank=True, on_delete=models.CASCADE, related_name="stored_audio"
     )
@@ -460,11 +469,32 @@ class StoredAudio(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_reason = models.CharField(max_length=200, blank=True)
+    # What the integrity scrub last found: the object read back from storage against size and sha256.
+    integrity = models.CharField(
+        max_length=16,
+        choices=Integrity.choices,
+        default=Integrity.UNCHECKED,
+        help_text=_("What the last integrity scrub found in storage. The scrub flags; it never deletes."),
+    )
+    integrity_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the scrub last read this object, whatever it found.")
+    )
+    verified_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the scrub last found exactly the ledger's bytes.")
+    )
+    integrity_detail = models.CharField(
+        max_length=300, blank=True, help_text=_("What the scrub found wrong, in words.")
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("stored audio object")
-        indexes = [models.Index(fields=["recording_tag", "deleted_at"], name="noojee_stored_tag_live_idx")]
+        indexes = [
+            models.Index(fields=["recording_tag", "deleted_at"], name="noojee_stored_tag_live_idx"),
+            # The scrub's walk: live objects, the one read longest ago first.
+            models.Index(fields=["deleted_at", "integrity_checked_at", "id"], name="noojee_stored_scrub_idx"),
+            models.Index(fields=["integrity"], name="noojee_stored_integrity_idx"),
+        ]
 
     def __str__(self) -> str:
         state = "deleted" if self.deleted_at else "live"
@@ -475,7 +505,81 @@ class StoredAudio(models.Model):
         return self.deleted_at is None
 
 
-class RecordingTransition(models.Model):
+class ChainedLogRow(models.Model):
+    """A row of a hash-chained log: it carries the hash of the row before it in its chain, and its own.
+
+    Rows are appended only by :func:`noojee_django.log_chain.append` (``objects.create()`` and
+    ``save()`` of a new row go through it; ``bulk_create`` and saving an existing row are refused), so
+    each chain is one unbroken sequence. ``noojee_django.log_chain.verify_log`` walks the chains.
+    """
+
+    chain = models.CharField(
+        max_length=40,
+        blank=True,
+        editable=False,
+        help_text=_("The chain this row belongs to: 'recording:<id>' (or 'leg:<id>' for a leg of none)."),
+    )
+    sequence = models.PositiveBigIntegerField(
+        null=True, blank=True, editable=False, help_text=_("Its place in its chain, from 1, without gaps.")
+    )
+    previous_hash = models.CharField(
+        max_length=64, blank=True, editable=False, help_text=_("The hash of the row before it in its chain.")
+    )
+    row_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text=_("sha256 over this row's fields and the previous hash."),
+    )
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if getattr(self, "_appending_to_chain", False):
+            super().save(*args, **kwargs)
+            return
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are a log: they are never changed once written.")
+        from .log_chain import append_instance
+
+        append_instance(self, using=kwargs.get("using"))
+
+
+class ChainedLogQuerySet(models.QuerySet[Any]):
+    def bulk_create(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"{self.model.__name__} rows are hash-chained: append them one by one with "
+            "noojee_django.log_chain.append()."
+        )
+
+
+class LogChain(models.Model):
+    """The head of one hash chain: how long it is and the hash of its last row.
+
+    Appending locks this row, so two writers cannot both take the same place; and a chain whose last
+    rows were deleted is told apart from a shorter chain.
+    """
+
+    class Log(models.TextChoices):
+        TRANSITIONS = "transition", _("Recording history")
+        ACCESSES = "access", _("Access log")
+
+    log = models.CharField(max_length=16, choices=Log.choices)
+    chain = models.CharField(max_length=40)
+    length = models.PositiveBigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["log", "chain"], name="noojee_logchain_one_head")]
+        verbose_name = _("log chain head")
+
+    def __str__(self) -> str:
+        return f"{self.get_log_display()} {self.chain}: {self.length} rows"
+
+
+class RecordingTransition(ChainedLogRow):
     """The history of a recording: every status change of it and of its legs, with the reason."""
 
     recording_tag = models.ForeignKey(
@@ -491,9 +595,20 @@ class RecordingTransition(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_pk = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text=_("The actor's primary key as written: hashed, and kept when the user is deleted."),
+    )
+
+    objects = ChainedLogQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "sequence"], name="noojee_transition_chain_place")
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_status} → {self.to_status}"
@@ -533,7 +648,7 @@ class RecordingAttempt(models.Model):
         return f"{self.get_action_display()}: {self.get_outcome_display()}"
 
 
-class RecordingAccess(models.Model):
+class RecordingAccess(ChainedLogRow):
     """Who listened to or downloaded which audio, and when: the compliance trail."""
 
     class Action(models.TextChoices):
@@ -550,10 +665,21 @@ class RecordingAccess(models.Model):
     byte_range = models.CharField(max_length=64, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user_pk = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text=_("The user's primary key as written: hashed, and kept when the user is deleted."),
+    )
+
+    objects = ChainedLogQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = _("recording accesses")
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "sequence"], name="noojee_access_chain_place")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} {self.get_action_display()} {self.recording_tag.tag}"

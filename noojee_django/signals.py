@@ -16,3 +16,6 @@ recording_attached = Signal()
 recording_failed = Signal()
 #: sender=RecordingTag class, recording_tag=RecordingTag, previous_status=str, reason=str; every change
 recording_status_changed = Signal()
+#: sender=StoredAudio class, stored_audio=StoredAudio, integrity="mismatch" or "missing", detail=str;
+#: sent by the integrity scrub when it first finds a stored object altered or gone
+stored_audio_damaged = Signal()

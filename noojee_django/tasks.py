@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from celery import shared_task
+from django.core.cache import cache
 from django.utils import timezone
 
 from . import services
@@ -59,3 +60,21 @@ def reconcile_recent_recordings(self: Any) -> int:
         raise self.retry(countdown=retry_in)
     moment = services.current_pbx_hour(timezone.now() - dt.timedelta(minutes=5))
     return services.reconcile_hour(moment.date(), moment.hour)
+
+
+#: A scrub run longer than this is taken for lost, and the next one may start.
+SCRUB_LOCK_SECONDS = 3600
+
+
+@shared_task(name="noojee_django.scrub_stored_audio", **TASK_OPTIONS)
+def scrub_stored_audio() -> int:
+    """Read back one byte budget's worth of stored audio against the ledger; flags, never deletes.
+
+    One run at a time across workers (a cache key), so overlapping beats do not double the reads.
+    """
+    if not cache.add("noojee_django:scrub-lock", 1, timeout=SCRUB_LOCK_SECONDS):
+        return 0
+    try:
+        return services.scrub_stored_audio().objects
+    finally:
+        cache.delete("noojee_django:scrub-lock")

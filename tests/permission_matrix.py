@@ -110,6 +110,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin: a status change":                     ("login", "login", "login",  "login",  "403",         "ok"),
     "admin: backfill progress":                   ("login", "login", "login",  "login",  "403",         "ok"),
     "admin: a backfill range":                    ("login", "login", "login",  "login",  "403",         "ok"),
+    "admin: log chain heads":                     ("login", "login", "login",  "login",  "403",         "ok"),
+    "admin: a log chain head":                    ("login", "login", "login",  "login",  "403",         "ok"),
     "admin action: Poll the PBX now":             ("login", "login", "login",  "login",  "ok",          "ok"),
     "admin action: Set legal hold":               ("login", "login", "login",  "login",  "ok",          "ok"),
     "admin action: Clear legal hold":             ("login", "login", "login",  "login",  "ok",          "ok"),

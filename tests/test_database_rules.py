@@ -52,7 +52,9 @@ def test_two_agents_recording_one_tag_at_once_leave_one_live_recording_and_tags_
     started = [o for o in report["outcomes"] if o.startswith("started")]
     refused = [o for o in report["outcomes"] if not o.startswith("started")]
     assert len(started) == 1 and started[0].endswith("(recording)"), report["outcomes"]
-    assert len(refused) == 1 and refused[0].startswith("InvalidState: INV-42 is being recorded already"), refused
+    assert len(refused) == 1 and refused[0].startswith("InvalidState: INV-42 is being recorded already"), (
+        refused
+    )
     assert report["live_after_race"] == 1
     # A status change that would make a second live INV-42 is refused too, and changes nothing.
     assert report["poll_again"].startswith("TransitionRefused: Recording 'INV-42' is being recorded"), report

@@ -36,6 +36,7 @@ from noojee_django.admin_actions import DialActionMixin
 from noojee_django.models import (
     AgentPhone,
     CallSession,
+    LogChain,
     RecordingAccess,
     RecordingAttempt,
     RecordingLeg,
@@ -218,6 +219,7 @@ def admin_rows(w: World) -> None:
         recording_tag=w.made["attached"], from_status="fetching", to_status="attached", reason="joined"
     )
     w.made["backfillprogress"] = services.start_backfill(timezone.now() - dt.timedelta(days=1))
+    w.made["logchain"] = LogChain.objects.get(log="transition", chain=f"recording:{w.made['attached'].pk}")
 
 
 def purged(w: World) -> None:
@@ -375,6 +377,7 @@ ADMIN_MODELS = {
     "storedaudio": ("the audio ledger", "an audio ledger entry"),
     "recordingtransition": ("status changes", "a status change"),
     "backfillprogress": ("backfill progress", "a backfill range"),
+    "logchain": ("log chain heads", "a log chain head"),
 }
 TAGS = "noojee_django_recordingtag"
 LEGS = "noojee_django_recordingleg"

@@ -18,6 +18,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 - :mod:`.retention` — purge, legal hold, restore
 - :mod:`.access` — who may hear, the listening log, attach to another record
 - :mod:`.evidence` — signed evidence bundles of a recording; :mod:`.verification` checks them
+- :mod:`.integrity` — the logs' hash chains verified, stored audio read back against the ledger
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ from .evidence import (
     may_export_evidence,
 )
 from .fetching import FetchResult, RefetchResult, fetch_leg, join_if_complete, refetch_legs
+from .integrity import ScrubResult, scrub_stored_audio, verify_log
 from .recording import require_own_recording, start_recording, stop_recording, watch_tag
 from .retention import purge_audio, purge_expired_audio, restore_audio, set_legal_hold
 from .verification import Finding, VerificationReport, verify_evidence
@@ -112,6 +114,7 @@ __all__ = [
     "HourReport",
     "PollResult",
     "RefetchResult",
+    "ScrubResult",
     "VerificationReport",
     "_claim_dial",
     "agent_phone_for",
@@ -162,6 +165,7 @@ __all__ = [
     "require_own_recording",
     "restore_audio",
     "run_backfill",
+    "scrub_stored_audio",
     "set_legal_hold",
     "start_backfill",
     "start_recording",
@@ -171,5 +175,6 @@ __all__ = [
     "sweep_live_calls",
     "take_hour_listing_slot",
     "verify_evidence",
+    "verify_log",
     "watch_tag",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from .. import signals
+from .. import log_chain, signals
 from ..exceptions import NoojeePermissionDenied
 from ..models import RecordingAccess, RecordingLeg, RecordingTag
 from .base import attachable_model, may_hear, object_ref
@@ -27,7 +27,8 @@ def record_access(
     byte_range: str = "",
     ip_address: str | None = None,
 ) -> RecordingAccess:
-    return RecordingAccess.objects.create(
+    return log_chain.append(
+        RecordingAccess,
         user=user if getattr(user, "is_authenticated", False) else None,
         recording_tag=recording_tag,
         leg=leg,
