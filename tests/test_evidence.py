@@ -260,6 +260,23 @@ def test_every_export_is_in_the_access_log_and_in_the_next_bundle(
     assert second["access_log"][0]["user"]["username"] == "agent"
 
 
+def test_the_manifest_pins_the_recordings_log_chains_and_says_when_one_is_broken(
+    signing_key: str, exporter: User, recording: RecordingTag
+) -> None:
+    first = manifest_of(download(exporter, recording))
+    chains = first["log_chains"]
+    assert chains["verified"] is True and chains["breaks"] == []
+    (access_head,) = [h for h in chains["heads"] if h["log"] == "access"]
+    assert access_head["length"] == len(first["access_log"])
+    assert access_head["head_hash"] == first["access_log"][-1]["row_hash"]
+
+    # someone with the database edits the export the log holds: the next bundle says so, signed
+    RecordingAccess.objects.filter(recording_tag=recording).update(ip_address="10.9.9.9")
+    second = manifest_of(download(exporter, recording))
+    assert second["log_chains"]["verified"] is False
+    assert any("edited" in b for b in second["log_chains"]["breaks"])
+
+
 def test_a_bundle_is_streamed_in_bounded_chunks_from_a_zip_that_never_seeks(
     signing_key: str, exporter: User, invoice: Invoice
 ) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import models
 
-from .. import ledger, signing
+from .. import ledger, log_chain, signing
 from ..conf import noojee_settings
 from ..exceptions import (
     EvidenceAltered,
@@ -292,6 +292,21 @@ def _parts(recording_tag: RecordingTag) -> list[_Part]:
 # The manifest
 
 
+def _log_chains(recording_tag: RecordingTag) -> dict[str, Any]:
+    """The recording's hash-chained history and access log as verified now: each chain's length and
+    head hash, pinned by the signature (a later rewrite of the database no longer matches them), and
+    any break found, said rather than hidden."""
+    report = log_chain.verify_log(recording_tag)
+    return {
+        "verified": report.ok,
+        "heads": [
+            {"log": h.log, "chain": h.chain, "length": h.length, "head_hash": h.head_hash}
+            for h in report.heads
+        ],
+        "breaks": [str(b) for b in report.breaks],
+    }
+
+
 def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public_key: Any) -> dict[str, Any]:
     """Everything but ``files`` (the hashes of the bytes written, added while streaming)."""
     pbx_zone = zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE)
@@ -449,6 +464,8 @@ def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public
                 "to": t.to_status,
                 "reason": t.reason,
                 "by": who(t.actor_id),
+                "chain_sequence": t.sequence,
+                "row_hash": t.row_hash,
             }
             for t in history
         ],
@@ -460,9 +477,12 @@ def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public
                 "leg": legs_by_pk[a.leg_id].call_record_id if a.leg_id in legs_by_pk else None,
                 "byte_range": a.byte_range,
                 "ip_address": a.ip_address,
+                "chain_sequence": a.sequence,
+                "row_hash": a.row_hash,
             }
             for a in RecordingAccess.objects.filter(recording_tag=recording_tag).order_by("created_at", "id")
         ],
+        "log_chains": _log_chains(recording_tag),
         "signing": {
             "algorithm": "Ed25519",
             "public_key_file": PUBLIC_KEY,
