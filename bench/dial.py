@@ -32,6 +32,7 @@ overhead_ratio_30ms=<x>``; the duplicate count is in the burst line above it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -44,7 +45,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.servers import gunicorn, start_emulator  # noqa: E402
+from tests.servers import ServerUnavailable, gunicorn, redis_server, start_emulator  # noqa: E402
 
 API_KEY = "bench-key"
 
@@ -57,6 +58,18 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="noojee-bench-dial-"))
+    with contextlib.ExitStack() as servers:
+        cache = "file"
+        if os.environ.get("BENCH_DIAL_CACHE", "redis") == "redis":
+            try:  # the shared cache production runs (docs/deployment.md); files if Redis is missing
+                os.environ["CACHE_REDIS_URL"] = servers.enter_context(redis_server())
+                cache = "redis"
+            except ServerUnavailable:
+                pass
+        run(args, work, cache)
+
+
+def run(args: argparse.Namespace, work: Path, cache: str) -> None:
     emulator, url = start_emulator(API_KEY, "--answer-delay", "30")
     slow_emulator, slow_url = start_emulator(API_KEY, "--answer-delay", "30", "--latency", "0.03")
     os.environ.update(
@@ -85,7 +98,7 @@ def main() -> None:
 
     app_ms, bare_ms, anonymous_ms, floor_ms, queries = in_process
     errors, originates, duplicates, p50, p99 = burst
-    print(f"dial view (app):  median {app_ms:.2f} ms over {args.dials} dials")
+    print(f"dial view (app):  median {app_ms:.2f} ms over {args.dials} dials ({cache} cache)")
     print(f"bare view:        median {bare_ms:.2f} ms (login_required, requests.post to the same emulator)")
     print(
         f"bare view, anonymous: median {anonymous_ms:.2f} ms "

@@ -208,11 +208,15 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 CACHES = {
     # Shared by every process of the demo (server, worker, listener): the listener's heartbeat and the
-    # once-a-minute reconcile lock live here.
-    "default": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": str(VAR_DIR / "cache"),
-    }
+    # once-a-minute reconcile lock live here. Files need nothing installed; production uses Redis.
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_REDIS_URL"]}
+        if os.environ.get("CACHE_REDIS_URL")
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    )
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
