@@ -28,6 +28,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from . import admin_actions, services
 from .admin_actions import DialActionMixin
@@ -73,7 +75,10 @@ def _object_link(admin_site: admin.AdminSite, obj: Any) -> str:
         return "—"
     record = obj.content_object
     if record is None:
-        return f"{content_type.app_label}.{content_type.model} #{object_id} (deleted)"
+        return gettext("%(kind)s #%(id)s (deleted)") % {
+            "kind": f"{content_type.app_label}.{content_type.model}",
+            "id": object_id,
+        }
     try:
         url = reverse(
             f"{admin_site.name}:{content_type.app_label}_{content_type.model}_change", args=[object_id]
@@ -140,7 +145,7 @@ class CallSessionAdmin(_WritesWhatChanged):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="called from")
+    @admin.display(description=_("called from"))
     def linked_object(self, obj: CallSession) -> str:
         return _object_link(self.admin_site, obj)
 
@@ -207,10 +212,10 @@ class RecordingTagAdmin(_WritesWhatChanged):
             None,
             {"fields": ["tag", "status", "status_reason", "last_error", "needs_review", "call_picture"]},
         ),
-        ("Attached to", {"fields": ["linked_object", "started_by", "consent_given"]}),
-        ("Keeping", {"fields": ["legal_hold", "keep_until", "purged_at"]}),
+        (_("Attached to"), {"fields": ["linked_object", "started_by", "consent_given"]}),
+        (_("Keeping"), {"fields": ["legal_hold", "keep_until", "purged_at"]}),
         (
-            "Collecting",
+            _("Collecting"),
             {
                 "fields": [
                     "start_accepted",
@@ -224,8 +229,8 @@ class RecordingTagAdmin(_WritesWhatChanged):
                 ]
             },
         ),
-        ("Audio", {"fields": ["audio_size", "audio_sha256", "audio_duration"]}),
-        ("What was asked of the PBX", {"fields": ["attempt_log"], "classes": ["collapse"]}),
+        (_("Audio"), {"fields": ["audio_size", "audio_sha256", "audio_duration"]}),
+        (_("What was asked of the PBX"), {"fields": ["attempt_log"], "classes": ["collapse"]}),
     ]
     Media = NoojeeMedia
     written_by_services = ("legal_hold",)
@@ -245,7 +250,7 @@ class RecordingTagAdmin(_WritesWhatChanged):
         if total is None:
             return fieldsets
         return [
-            (f"{title} ({total})" if title == "What was asked of the PBX" else title, options)
+            (f"{title} ({total})" if str(title) == gettext("What was asked of the PBX") else title, options)
             for title, options in fieldsets
         ]
 
@@ -283,26 +288,26 @@ class RecordingTagAdmin(_WritesWhatChanged):
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.delete_{opts.model_name}")
 
-    @admin.display(description="legs", ordering="leg_total")
+    @admin.display(description=_("legs"), ordering="leg_total")
     def leg_count(self, obj: RecordingTag) -> int:
         return int(getattr(obj, "leg_total", 0))
 
-    @admin.display(description="PBX polls", ordering="attempts")
+    @admin.display(description=_("PBX polls"), ordering="attempts")
     def polls(self, obj: RecordingTag) -> int:
         """How often the PBX was asked for this tag's legs: one kind of what the attempt log lists."""
         return obj.attempts
 
-    @admin.display(description="attached to")
+    @admin.display(description=_("attached to"))
     def linked_object(self, obj: RecordingTag) -> str:
         return _object_link(self.admin_site, obj)
 
-    @admin.display(description="the call")
+    @admin.display(description=_("the call"))
     def call_picture(self, obj: RecordingTag) -> SafeString:
         return render_to_string(
             "noojee_django/includes/legs_timeline.html", {"recording_tag": obj, "with_signature": True}
         )
 
-    @admin.display(description="latest first")
+    @admin.display(description=_("latest first"))
     def attempt_log(self, obj: RecordingTag) -> SafeString:
         attempts = obj.attempts_log.select_related("leg").order_by("-created_at", "-id")
         all_url = reverse(f"{self.admin_site.name}:noojee_django_recordingattempt_changelist")
@@ -353,11 +358,11 @@ class RecordingLegAdmin(_WritesWhatChanged):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="audio")
+    @admin.display(description=_("audio"))
     def player(self, obj: RecordingLeg) -> str:
         return _player(reverse("noojee:leg-audio", args=[obj.pk])) if obj.audio else "—"
 
-    @admin.display(description="audio file")
+    @admin.display(description=_("audio file"))
     def audio_file(self, obj: RecordingLeg) -> str:
         return obj.audio.name or "—"
 
@@ -481,8 +486,8 @@ class RecordingTagInline(GenericTabularInline):
     max_num = 0
     can_delete = False
     show_change_link = True
-    verbose_name = "voice signature"
-    verbose_name_plural = "Voice signatures"
+    verbose_name = _("voice signature")
+    verbose_name_plural = _("Voice signatures")
     Media = NoojeeMedia
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RecordingTag]:
@@ -502,12 +507,12 @@ class RecordingTagInline(GenericTabularInline):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="listen")
+    @admin.display(description=_("listen"))
     def player(self, obj: RecordingTag) -> str:
         if obj.audio and obj.status == RecordingTag.Status.ATTACHED:
             return _player(reverse("noojee:recording-audio", args=[obj.pk]))
         if obj.purged_at:
-            return "audio purged"
+            return gettext("audio purged")
         return obj.last_error or obj.get_status_display()
 
 

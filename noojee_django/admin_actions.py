@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from . import services
 from .exceptions import http_status_for, message_for
@@ -33,37 +35,67 @@ def refusal(exc: Exception) -> str:
     return message_for(exc)
 
 
-@admin.action(description="Poll the PBX now", permissions=["change"])
+def _tagged(recording_tag: RecordingTag, reason: str) -> str:
+    return _("%(tag)s: %(reason)s") % {"tag": recording_tag.tag, "reason": reason}
+
+
+@admin.action(description=gettext_lazy("Poll the PBX now"), permissions=["change"])
 def poll_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]) -> None:
     selected = len(queryset)
     count = services.poll_now(queryset, actor=request.user)
-    modeladmin.message_user(request, f"{count} recording(s) will be polled now.", messages.SUCCESS)
+    modeladmin.message_user(
+        request,
+        ngettext("%(count)d recording will be polled now.", "%(count)d recordings will be polled now.", count)
+        % {"count": count},
+        messages.SUCCESS,
+    )
     if count < selected:
+        skipped = selected - count
         modeladmin.message_user(
             request,
-            f"{selected - count} recording(s) skipped: still recording, already attached, never started "
-            "on the PBX, or recorded again under the same tag.",
+            ngettext(
+                "%(count)d recording skipped: still recording, already attached, never started on the PBX, "
+                "or recorded again under the same tag.",
+                "%(count)d recordings skipped: still recording, already attached, never started on the PBX, "
+                "or recorded again under the same tag.",
+                skipped,
+            )
+            % {"count": skipped},
             messages.WARNING,
         )
 
 
-@admin.action(description="Set legal hold", permissions=["change"])
+@admin.action(description=gettext_lazy("Set legal hold"), permissions=["change"])
 def set_legal_hold(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
 ) -> None:
     count = services.set_legal_hold(request.user, queryset, True)
-    modeladmin.message_user(request, f"{count} recording(s) are on legal hold.", messages.SUCCESS)
+    modeladmin.message_user(
+        request,
+        ngettext("%(count)d recording is on legal hold.", "%(count)d recordings are on legal hold.", count)
+        % {"count": count},
+        messages.SUCCESS,
+    )
 
 
-@admin.action(description="Clear legal hold", permissions=["change"])
+@admin.action(description=gettext_lazy("Clear legal hold"), permissions=["change"])
 def clear_legal_hold(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
 ) -> None:
     count = services.set_legal_hold(request.user, queryset, False)
-    modeladmin.message_user(request, f"{count} recording(s) are no longer on legal hold.", messages.SUCCESS)
+    modeladmin.message_user(
+        request,
+        ngettext(
+            "%(count)d recording is no longer on legal hold.",
+            "%(count)d recordings are no longer on legal hold.",
+            count,
+        )
+        % {"count": count},
+        messages.SUCCESS,
+    )
 
 
-@admin.action(description="Purge audio…", permissions=["purge"])
+@admin.action(description=gettext_lazy("Purge audio…"), permissions=["purge"])
 def purge_audio(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
 ) -> HttpResponse | None:
@@ -74,7 +106,7 @@ def purge_audio(
     if request.POST.get("post") != "yes":
         context = {
             **modeladmin.admin_site.each_context(request),
-            "title": "Purge audio?",
+            "title": _("Purge audio?"),
             "opts": modeladmin.model._meta,
             "purgeable": [(t, [leg for leg in t.legs.all() if leg.audio]) for t in purgeable],
             "held": held,
@@ -90,30 +122,43 @@ def purge_audio(
         except Exception as exc:  # e.g. put on hold since the confirmation page was shown
             modeladmin.message_user(request, refusal(exc), messages.WARNING)
     modeladmin.message_user(
-        request, f"Purged the audio of {purged} recording(s); their metadata is kept.", messages.SUCCESS
+        request,
+        ngettext(
+            "Purged the audio of %(count)d recording; its metadata is kept.",
+            "Purged the audio of %(count)d recordings; their metadata is kept.",
+            purged,
+        )
+        % {"count": purged},
+        messages.SUCCESS,
     )
     for recording_tag in held:
         modeladmin.message_user(
-            request, f"{recording_tag.tag} is on legal hold: not purged.", messages.WARNING
+            request, _("%(tag)s is on legal hold: not purged.") % {"tag": recording_tag.tag}, messages.WARNING
         )
     return None
 
 
-@admin.action(description="Fetch audio again", permissions=["change"])
+@admin.action(description=gettext_lazy("Fetch audio again"), permissions=["change"])
 def fetch_again(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingLeg]) -> None:
     result = services.refetch_legs(queryset, actor=request.user)
     if result.scheduled:
         modeladmin.message_user(
             request,
-            f"{result.scheduled} leg(s) will be fetched again; the stored audio stays until the new "
-            "audio is verified.",
+            ngettext(
+                "%(count)d leg will be fetched again; the stored audio stays until the new audio is "
+                "verified.",
+                "%(count)d legs will be fetched again; the stored audio stays until the new audio is "
+                "verified.",
+                result.scheduled,
+            )
+            % {"count": result.scheduled},
             messages.SUCCESS,
         )
     for reason in result.refused:
         modeladmin.message_user(request, reason, messages.WARNING)
 
 
-@admin.action(description="Restore purged audio from the PBX", permissions=["restore"])
+@admin.action(description=gettext_lazy("Restore purged audio from the PBX"), permissions=["restore"])
 def restore_audio(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
 ) -> None:
@@ -122,12 +167,19 @@ def restore_audio(
         try:
             services.restore_audio(request.user, recording_tag)
         except Exception as exc:
-            modeladmin.message_user(request, f"{recording_tag.tag}: {refusal(exc)}", messages.WARNING)
+            modeladmin.message_user(request, _tagged(recording_tag, refusal(exc)), messages.WARNING)
         else:
             restored += 1
     if restored:
         modeladmin.message_user(
-            request, f"{restored} recording(s) will be fetched from the PBX again.", messages.SUCCESS
+            request,
+            ngettext(
+                "%(count)d recording will be fetched from the PBX again.",
+                "%(count)d recordings will be fetched from the PBX again.",
+                restored,
+            )
+            % {"count": restored},
+            messages.SUCCESS,
         )
 
 
@@ -144,8 +196,10 @@ def attachable_content_types() -> QuerySet[ContentType]:
 class AttachTargetForm(forms.Form):
     """The record the selected recordings go to: its kind (only attachable ones) and its id."""
 
-    content_type = forms.ModelChoiceField(queryset=ContentType.objects.none(), label="Kind of record")
-    object_id = forms.CharField(max_length=64, label="Record id", strip=False)
+    content_type = forms.ModelChoiceField(
+        queryset=ContentType.objects.none(), label=gettext_lazy("Kind of record")
+    )
+    object_id = forms.CharField(max_length=64, label=gettext_lazy("Record id"), strip=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -161,7 +215,7 @@ def _record_label(content_type: ContentType | None, object_id: str) -> str:
 ATTACH_TEMPLATE = "admin/noojee_django/recordingtag/attach_confirmation.html"
 
 
-@admin.action(description="Attach to another record…", permissions=["change"])
+@admin.action(description=gettext_lazy("Attach to another record…"), permissions=["change"])
 def attach_to(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RecordingTag]
 ) -> HttpResponse | None:
@@ -172,7 +226,7 @@ def attach_to(
     form = AttachTargetForm(request.POST if step else None)
     context: dict[str, Any] = {
         **modeladmin.admin_site.each_context(request),
-        "title": "Attach recordings to another record",
+        "title": _("Attach recordings to another record"),
         "opts": modeladmin.model._meta,
         "form": form,
         "selected": [(t, _record_label(t.content_type, t.object_id)) for t in selected],
@@ -219,9 +273,16 @@ def attach_to(
             else:
                 moved += 1
     for recording_tag, reason in refused:
-        modeladmin.message_user(request, f"{recording_tag.tag}: {reason}", messages.WARNING)
+        modeladmin.message_user(request, _tagged(recording_tag, reason), messages.WARNING)
     if moved:
-        modeladmin.message_user(request, f"Moved {moved} recording(s) to {target_label}.", messages.SUCCESS)
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Moved %(count)d recording to %(record)s.", "Moved %(count)d recordings to %(record)s.", moved
+            )
+            % {"count": moved, "record": target_label},
+            messages.SUCCESS,
+        )
     return None
 
 
@@ -247,22 +308,25 @@ class DialActionMixin:
             actions[name] = (func, name, description)
         return actions
 
-    @admin.action(description="Dial the selected record's number")
+    @admin.action(description=gettext_lazy("Dial the selected record's number"))
     def noojee_dial(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         message_user = self.message_user  # type: ignore[attr-defined]
         selected = list(queryset[:2])
         if len(selected) != 1:
-            message_user(request, "Select exactly one record to dial.", messages.WARNING)
+            message_user(request, _("Select exactly one record to dial."), messages.WARNING)
             return
         obj = selected[0]
         try:
             call = services.dial(request.user, getattr(obj, self.noojee_phone_field), obj=obj)
         except Exception as exc:
-            about = f"{obj}: " if isinstance(exc, ValidationError) else ""  # the record's number, say
-            message_user(request, about + refusal(exc), messages.ERROR)
+            reason = refusal(exc)
+            if isinstance(exc, ValidationError):  # about the record's number, say
+                reason = _("%(record)s: %(reason)s") % {"record": obj, "reason": reason}
+            message_user(request, reason, messages.ERROR)
         else:
             message_user(
                 request,
-                f"Calling {display_number(call.number)} from {call.extension}: pick up your phone.",
+                _("Calling %(number)s from %(extension)s: pick up your phone.")
+                % {"number": display_number(call.number), "extension": call.extension},
                 messages.SUCCESS,
             )

@@ -1,6 +1,9 @@
 """System checks: a misconfiguration shows at ``manage.py check``, not at the first phone call.
 
 Ids are stable and documented in ``docs/settings.md``.
+
+The messages and hints stay in English, untranslated, as Django's own checks do: they are read by
+whoever deploys, and searched for by their text as much as by their id.
 """
 
 from __future__ import annotations

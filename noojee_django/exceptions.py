@@ -11,6 +11,8 @@ new error class needs no change in any entry point.
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
 
 from .client.errors import NoojeeError
 
@@ -18,7 +20,9 @@ from .client.errors import NoojeeError
 class NoojeeServiceError(Exception):
     status_code = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str | Promise) -> None:
+        # A lazy message is read now, in the language of the request that met the error.
+        message = str(message)
         super().__init__(message)
         self.message = message
 
@@ -80,7 +84,7 @@ class PbxError(NoojeeServiceError):
 
     status_code = 502
 
-    def __init__(self, message: str, *, cause: NoojeeError) -> None:
+    def __init__(self, message: str | Promise, *, cause: NoojeeError) -> None:
         super().__init__(message)
         self.cause = cause
         self.kind = cause.kind
@@ -109,7 +113,7 @@ def message_for(exc: BaseException) -> str:
     if isinstance(exc, NoojeeServiceError):
         return exc.message
     if isinstance(exc, PermissionDenied):
-        return str(exc) or "You may not do this."
+        return str(exc) or _("You may not do this.")
     if isinstance(exc, ObjectDoesNotExist):
-        return str(exc) or "No such record."
+        return str(exc) or _("No such record.")
     return str(exc)

@@ -20,6 +20,9 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .exceptions import NotFound, message_for
 from .services.base import attachable_model
@@ -30,19 +33,19 @@ from .validation import normalize_number, validate_tag, validate_unique_id
 MAX_RAW_LENGTH = 200
 
 #: The answer for a record that does not exist, may not be linked to, or is not the user's to use.
-NO_SUCH_RECORD = "No such record."
+NO_SUCH_RECORD = gettext_lazy("No such record.")
 
 
 class ObjectNotFound(NotFound):
     """No record the user may use has this id (or none exists): a 404, not a 400."""
 
-    def __init__(self, message: str = NO_SUCH_RECORD) -> None:
+    def __init__(self, message: str | Promise = NO_SUCH_RECORD) -> None:
         super().__init__(message)
 
 
-def _one_line(value: str, what: str) -> str:
+def _one_line(value: str, what: str, message: str) -> str:
     if any(char in value for char in "\r\n\x00"):
-        raise ValidationError(f"The {what} must be on one line.", code=f"{what}_not_one_line")
+        raise ValidationError(message, code=f"{what}_not_one_line")
     return value
 
 
@@ -50,8 +53,8 @@ def clean_number(raw: object) -> str:
     """A dialable number (``"+61 3 8320 8100"`` -> ``"+61383208100"``) or a ``ValidationError``."""
     if isinstance(raw, str):
         if len(raw) > MAX_RAW_LENGTH:
-            raise ValidationError("A phone number this long cannot be dialled.", code="number_too_long")
-        _one_line(raw, "number")
+            raise ValidationError(_("A phone number this long cannot be dialled."), code="number_too_long")
+        _one_line(raw, "number", _("The number must be on one line."))
     return normalize_number(raw)
 
 
@@ -59,8 +62,8 @@ def clean_tag(raw: object) -> str:
     """A recording tag, with the rules of :func:`~noojee_django.validation.validate_tag`."""
     if isinstance(raw, str):
         if len(raw) > MAX_RAW_LENGTH:
-            raise ValidationError("This tag is too long.", code="tag_too_long")
-        _one_line(raw, "tag")
+            raise ValidationError(_("This tag is too long."), code="tag_too_long")
+        _one_line(raw, "tag", _("The tag must be on one line."))
     return validate_tag(raw)
 
 
@@ -68,9 +71,9 @@ def resolve_content_type(raw: object) -> ContentType:
     """A content type named by its id (``"12"``) or ``"app_label.model"`` (``"crm.invoice"``)."""
     value = str(raw if raw is not None else "")
     if not value:
-        raise ValidationError("Name the kind of record (e.g. crm.invoice).", code="content_type_required")
+        raise ValidationError(_("Name the kind of record (e.g. crm.invoice)."), code="content_type_required")
     if len(value) > MAX_RAW_LENGTH:
-        raise ValidationError("Unknown kind of record.", code="unknown_content_type")
+        raise ValidationError(_("Unknown kind of record."), code="unknown_content_type")
     try:
         if value.isascii() and value.isdigit():
             content_type = ContentType.objects.get_for_id(int(value))
@@ -80,13 +83,15 @@ def resolve_content_type(raw: object) -> ContentType:
         else:
             raise ContentType.DoesNotExist
     except (ContentType.DoesNotExist, ValueError, OverflowError):
-        raise ValidationError(
-            f"Unknown kind of record: {value[:50]!r}.", code="unknown_content_type"
-        ) from None
+        raise ValidationError(_unknown_kind(value), code="unknown_content_type") from None
     model_class = content_type.model_class()
     if model_class is None or not apps.is_installed(model_class._meta.app_config.name):
-        raise ValidationError(f"Unknown kind of record: {value[:50]!r}.", code="unknown_content_type")
+        raise ValidationError(_unknown_kind(value), code="unknown_content_type")
     return content_type
+
+
+def _unknown_kind(value: str) -> str:
+    return _("Unknown kind of record: %(value)s.") % {"value": repr(value[:50])}
 
 
 def resolve_object(
@@ -108,14 +113,14 @@ def resolve_object(
         raise ObjectNotFound()
     raw_id = str(object_id_raw if object_id_raw is not None else "")
     if not raw_id:
-        raise ValidationError("Name the record (its id).", code="object_id_required")
+        raise ValidationError(_("Name the record (its id)."), code="object_id_required")
     if len(raw_id) > 64:
-        raise ValidationError("This record id is too long.", code="invalid_object_id")
+        raise ValidationError(_("This record id is too long."), code="invalid_object_id")
     try:
         object_id = model_class._meta.pk.to_python(raw_id)
     except (ValidationError, ValueError, TypeError):
         raise ValidationError(
-            f"{raw_id[:50]!r} is not a valid record id.", code="invalid_object_id"
+            _("%(value)s is not a valid record id.") % {"value": repr(raw_id[:50])}, code="invalid_object_id"
         ) from None
     try:
         obj = model_class._default_manager.get(pk=object_id)
@@ -161,11 +166,11 @@ def _raw_char(**kwargs: Any) -> forms.CharField:
 
 
 class DialForm(_ObjectForm):
-    number = _raw_char()
-    content_type = _raw_char(required=False)
-    object_id = _raw_char(required=False)
-    record = forms.BooleanField(required=False)
-    tag = _raw_char(required=False)
+    number = _raw_char(label=gettext_lazy("Number"))
+    content_type = _raw_char(required=False, label=gettext_lazy("Content type"))
+    object_id = _raw_char(required=False, label=gettext_lazy("Object id"))
+    record = forms.BooleanField(required=False, label=gettext_lazy("Record"))
+    tag = _raw_char(required=False, label=gettext_lazy("Tag"))
 
     def clean_number(self) -> str:
         return clean_number(self.cleaned_data["number"])
@@ -182,13 +187,13 @@ class DialForm(_ObjectForm):
             self.clean_object()
         if cleaned.get("record") and not cleaned.get("tag") and "tag" not in self.errors:
             self.add_error(
-                "tag", ValidationError("Enter a tag to record the call under.", code="tag_required")
+                "tag", ValidationError(_("Enter a tag to record the call under."), code="tag_required")
             )
         return cleaned
 
 
 class AnswerForm(forms.Form):
-    unique_id = _raw_char(max_length=64)
+    unique_id = _raw_char(max_length=64, label=gettext_lazy("Unique id"))
 
     def clean_unique_id(self) -> str:
         return validate_unique_id(self.cleaned_data["unique_id"])
@@ -197,10 +202,10 @@ class AnswerForm(forms.Form):
 class StartRecordingForm(_ObjectForm):
     object_required = True
 
-    content_type = _raw_char()
-    object_id = _raw_char()
-    tag = _raw_char()
-    consent = forms.BooleanField(required=False)
+    content_type = _raw_char(label=gettext_lazy("Content type"))
+    object_id = _raw_char(label=gettext_lazy("Object id"))
+    tag = _raw_char(label=gettext_lazy("Tag"))
+    consent = forms.BooleanField(required=False, label=gettext_lazy("Consent"))
 
     def clean_tag(self) -> str:
         return clean_tag(self.cleaned_data["tag"])
@@ -247,6 +252,6 @@ def first_error(form: forms.Form) -> tuple[str, str | None]:
                 return message, None
             label = form.fields[field].label or field.replace("_", " ")
             if message == str(forms.Field.default_error_messages["required"]):
-                message = f"Enter the {label.lower()}."
+                message = _("Enter the %(field)s.") % {"field": str(label).lower()}
             return message, field
-    return "The request is not valid.", None
+    return _("The request is not valid."), None

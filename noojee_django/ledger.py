@@ -16,6 +16,7 @@ from django.core.files import File
 from django.core.files.storage import Storage
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .exceptions import InvalidState
 from .models import RecordingLeg, RecordingTag, StoredAudio, recordings_storage
@@ -76,7 +77,7 @@ def delete(obj: StoredAudio, reason: str) -> None:
         obj.recording_tag_id
         and RecordingTag.objects.filter(pk=obj.recording_tag_id, legal_hold=True).exists()
     ):
-        raise InvalidState("This recording is on legal hold: none of its audio may be deleted.")
+        raise InvalidState(_("This recording is on legal hold: none of its audio may be deleted."))
     storage().delete(obj.name)
     StoredAudio.objects.filter(pk=obj.pk, deleted_at__isnull=True).update(
         deleted_at=timezone.now(), deleted_reason=reason[:200]

@@ -21,6 +21,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import log_chain, signals
 from .exceptions import TransitionRefused
@@ -97,8 +98,8 @@ def allowed_sources(table: dict[str, dict[str, str]], to: str) -> list[str]:
 
 def _describe(obj: Any) -> str:
     if isinstance(obj, RecordingTag):
-        return f"Recording {obj.tag!r}"
-    return f"Leg {obj.leg} (#{obj.call_record_id})"
+        return _("Recording %(tag)s") % {"tag": repr(obj.tag)}
+    return _("Leg %(leg)s (#%(id)s)") % {"leg": obj.leg, "id": obj.call_record_id}
 
 
 def transition(
@@ -150,17 +151,23 @@ def transition(
         # Only the one-live-recording-per-tag rule can refuse a status: the tag is live again elsewhere.
         obj.refresh_from_db()
         live = RecordingTag.objects.filter(live_tag=getattr(obj, "tag", "")).exclude(pk=obj.pk).first()
-        raise TransitionRefused(
-            f"{_describe(obj)} is being recorded or collected again"
-            + (f" (recording #{live.pk}, {live.get_status_display().lower()})" if live else "")
-            + ": wait until that one is done, then try again."
-        ) from None
+        if live is not None:
+            message = _(
+                "%(what)s is being recorded or collected again (recording #%(id)s, %(status)s): "
+                "wait until that one is done, then try again."
+            ) % {"what": _describe(obj), "id": live.pk, "status": live.get_status_display().lower()}
+        else:
+            message = _(
+                "%(what)s is being recorded or collected again: wait until that one is done, then try again."
+            ) % {"what": _describe(obj)}
+        raise TransitionRefused(message) from None
     obj.refresh_from_db()
     if not changed:
         if strict:
             current = getattr(obj, f"get_{field}_display")()
             raise TransitionRefused(
-                f"{_describe(obj)} is {current.lower()}: it cannot become {_labels(is_tag)[to].lower()} now."
+                _("%(what)s is %(current)s: it cannot become %(to)s now.")
+                % {"what": _describe(obj), "current": current.lower(), "to": _labels(is_tag)[to].lower()}
             )
         return False
     if is_tag:

@@ -709,26 +709,28 @@ class BackfillProgress(models.Model):
     (``last_hour`` empty) runs to the current hour each time.
     """
 
-    key = models.CharField(max_length=100, unique=True, help_text="The range, in PBX-local hours.")
-    time_zone = models.CharField(max_length=64, help_text="The PBX time zone the range was read in.")
-    first_hour = models.DateTimeField(help_text="Start of the first hour asked.")
+    key = models.CharField(max_length=100, unique=True, help_text=_("The range, in PBX-local hours."))
+    time_zone = models.CharField(max_length=64, help_text=_("The PBX time zone the range was read in."))
+    first_hour = models.DateTimeField(help_text=_("Start of the first hour asked."))
     last_hour = models.DateTimeField(
-        null=True, blank=True, help_text="Start of the last hour asked; empty: the current hour of each run."
+        null=True,
+        blank=True,
+        help_text=_("Start of the last hour asked; empty: the current hour of each run."),
     )
-    next_hour = models.DateTimeField(help_text="Start of the first hour not completed yet.")
+    next_hour = models.DateTimeField(help_text=_("Start of the first hour not completed yet."))
     hours_done = models.PositiveIntegerField(default=0)
-    legs_found = models.PositiveIntegerField(default=0, help_text="Tagged legs nobody here knew.")
+    legs_found = models.PositiveIntegerField(default=0, help_text=_("Tagged legs nobody here knew."))
     legs_attached = models.PositiveIntegerField(default=0)
-    legs_unattached = models.PositiveIntegerField(default=0, help_text="Kept for an operator to attach.")
-    legs_known = models.PositiveIntegerField(default=0, help_text="Listed, and already here: left alone.")
-    rate_limited = models.PositiveIntegerField(default=0, help_text="Times the PBX said 'too soon'.")
+    legs_unattached = models.PositiveIntegerField(default=0, help_text=_("Kept for an operator to attach."))
+    legs_known = models.PositiveIntegerField(default=0, help_text=_("Listed, and already here: left alone."))
+    rate_limited = models.PositiveIntegerField(default=0, help_text=_("Times the PBX said 'too soon'."))
     started_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
-    finished_at = models.DateTimeField(null=True, blank=True, help_text="When a run last reached the end.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text=_("When a run last reached the end."))
 
     class Meta:
-        verbose_name = "backfill progress"
-        verbose_name_plural = "backfill progress"
+        verbose_name = _("backfill progress")
+        verbose_name_plural = _("backfill progress")
         ordering = ["-started_at"]
 
     def __str__(self) -> str:

@@ -33,6 +33,7 @@ from django.db.models.fields.files import FieldFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from . import services
@@ -79,7 +80,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
     Raises :class:`UnsatisfiableRange` when no range in the header can be satisfied.
     """
-    unit, _, specs = header.partition("=")
+    unit, _equals, specs = header.partition("=")
     if unit.strip().lower() != "bytes" or not specs.strip():
         return None
     ranges = []
@@ -185,13 +186,13 @@ def _serve(
     except NoojeePermissionDenied as exc:
         return HttpResponseForbidden(str(exc))
     if not audio.name:
-        raise Http404("This recording has no audio (not fetched yet, or purged).")
+        raise Http404(_("This recording has no audio (not fetched yet, or purged)."))
     storage = audio.storage
     try:
         size = storage.size(audio.name)
         handle = storage.open(audio.name, "rb")
     except OSError:
-        raise Http404("This recording's audio is missing from storage.") from None
+        raise Http404(_("This recording's audio is missing from storage.")) from None
 
     header = request.headers.get("Range", "")
     download = request.GET.get("download") == "1"

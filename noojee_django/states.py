@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.utils.functional import Promise
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .client import errors as client_errors
@@ -77,6 +78,18 @@ _ACTION_REASONS: dict[tuple[str, str], str | Promise] = {
 }
 
 
+#: What the PBX was asked, as it ends "The PBX could not ...", by the action the services name it by.
+_ACTION_WORDS: dict[str, str | Promise] = {
+    "place the call": pgettext_lazy("The PBX could not ...", "place the call"),
+    "hang up": pgettext_lazy("The PBX could not ...", "hang up"),
+    "look at your phone's calls": pgettext_lazy("The PBX could not ...", "look at your phone's calls"),
+    "answer the call": pgettext_lazy("The PBX could not ...", "answer the call"),
+    "start recording": pgettext_lazy("The PBX could not ...", "start recording"),
+    "stop the recording": pgettext_lazy("The PBX could not ...", "stop the recording"),
+    "list the hour's recordings": pgettext_lazy("The PBX could not ...", "list the hour's recordings"),
+}
+
+
 def pbx_reason(action: str, exc: client_errors.NoojeeError) -> str:
     """What happened and what to do, for a PBX error met doing ``action``."""
     return str(_ACTION_REASONS.get((action, exc.kind)) or _PBX_REASONS.get(exc.kind) or _DEFAULT_REASON)
@@ -84,7 +97,10 @@ def pbx_reason(action: str, exc: client_errors.NoojeeError) -> str:
 
 def pbx_error_words(action: str, exc: client_errors.NoojeeError) -> str:
     """``The PBX could not <action>: <what happened, and what to do>``, without the PBX's diagnostic."""
-    return f"The PBX could not {action}: {pbx_reason(action, exc)}"
+    return gettext("The PBX could not %(action)s: %(reason)s") % {
+        "action": str(_ACTION_WORDS.get(action, action)),
+        "reason": pbx_reason(action, exc),
+    }
 
 
 def format_number(number: str) -> str:

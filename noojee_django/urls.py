@@ -1,10 +1,20 @@
 """The app's URLs, included by a project as ``path("noojee/", include("noojee_django.urls"))``."""
 
 from django.urls import include, path
+from django.utils import timezone
+from django.views.decorators.http import last_modified
+from django.views.i18n import JavaScriptCatalog
 
 from . import playback, views
 
 app_name = "noojee"
+
+#: The widget's words change only with a deployment: a browser asks again with If-Modified-Since and
+#: is answered 304 until the process restarts.
+_CATALOG_DATE = timezone.now()
+_javascript_catalog = last_modified(lambda request, **kwargs: _CATALOG_DATE)(
+    JavaScriptCatalog.as_view(packages=["noojee_django"])
+)
 
 urlpatterns = [
     # The buttons (views.py)
@@ -23,6 +33,8 @@ urlpatterns = [
         playback.evidence_bundle,
         name="recording-evidence",
     ),
+    # The widget's words in the request's language, loaded by {% noojee_assets %} before noojee.js
+    path("jsi18n/", _javascript_catalog, name="jsi18n"),
     # The REST API (api/)
     path("api/", include("noojee_django.api.urls")),
 ]

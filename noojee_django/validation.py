@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from .conf import noojee_settings
 
@@ -23,31 +24,35 @@ _UNIQUE_ID_RE = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")
 def normalize_number(raw: object) -> str:
     """``"+61 (3) 8320-8100"`` -> ``"+61383208100"``; raises ``ValidationError`` for anything else."""
     if not isinstance(raw, str) or not raw.strip():
-        raise ValidationError("Enter a phone number.", code="number_required")
+        raise ValidationError(_("Enter a phone number."), code="number_required")
     number = _NUMBER_DECORATION.sub("", raw)
     digits = number[1:] if number.startswith("+") else number
     if not digits.isascii() or not digits.isdigit():
         raise ValidationError(
-            "A phone number may contain only digits, spaces, hyphens, dots, parentheses and a leading +.",
+            _("A phone number may contain only digits, spaces, hyphens, dots, parentheses and a leading +."),
             code="invalid_number",
         )
     max_digits = noojee_settings.NUMBER_MAX_DIGITS
     if len(digits) > max_digits:
-        raise ValidationError(f"A phone number has at most {max_digits} digits.", code="number_too_long")
+        raise ValidationError(
+            _("A phone number has at most %(max)s digits.") % {"max": max_digits}, code="number_too_long"
+        )
     return number
 
 
 def validate_tag(raw: object) -> str:
     """A recording tag: an invoice or order number, safe to put in a query string and a file name."""
     if not isinstance(raw, str) or not raw.strip():
-        raise ValidationError("Enter a tag, such as the invoice number.", code="tag_required")
+        raise ValidationError(_("Enter a tag, such as the invoice number."), code="tag_required")
     tag = raw.strip()
     max_length = noojee_settings.TAG_MAX_LENGTH
     if len(tag) > max_length:
-        raise ValidationError(f"A tag has at most {max_length} characters.", code="tag_too_long")
+        raise ValidationError(
+            _("A tag has at most %(max)s characters.") % {"max": max_length}, code="tag_too_long"
+        )
     if not tag.isascii() or not _TAG_RE.match(tag):
         raise ValidationError(
-            "A tag may contain only letters, digits and . _ : / - and must start with a letter or digit.",
+            _("A tag may contain only letters, digits and . _ : / - and must start with a letter or digit."),
             code="invalid_tag",
         )
     return tag
@@ -56,7 +61,7 @@ def validate_tag(raw: object) -> str:
 def validate_unique_id(raw: object) -> str:
     """A channel unique id as the PBX gave it, before it goes back to the PBX (``answer``)."""
     if not isinstance(raw, str) or not _UNIQUE_ID_RE.fullmatch(raw):
-        raise ValidationError("A call's unique id looks like 1412750652.496.", code="invalid_unique_id")
+        raise ValidationError(_("A call's unique id looks like 1412750652.496."), code="invalid_unique_id")
     return raw
 
 
@@ -83,8 +88,10 @@ def validate_pbx_text(value: str) -> str:
     """
     if not is_pbx_text(value):
         raise ValidationError(
-            "This may not contain , & | ^ ${ or control characters such as line breaks or tabs: "
-            "the PBX would read them as part of the dial command.",
+            _(
+                "This may not contain , & | ^ ${ or control characters such as line breaks or tabs: "
+                "the PBX would read them as part of the dial command."
+            ),
             code="invalid_pbx_text",
         )
     return value

@@ -29,6 +29,7 @@ from django.shortcuts import resolve_url
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_POST
@@ -93,7 +94,7 @@ def entry_point(view: View | None = None, *, always_json: bool = False) -> Any:
         fail = functools.partial(_failed, request, as_json=always_json)
         if not request.user.is_authenticated:
             if always_json or wants_json(request):
-                return JsonResponse({"error": "Log in to use the phone.", "field": None}, status=403)
+                return JsonResponse({"error": _("Log in to use the phone."), "field": None}, status=403)
             return redirect_to_login(safe_back_url(request))
         try:
             return view(request, *args, **kwargs)
@@ -114,13 +115,14 @@ def _form_error(request: HttpRequest, form: Any) -> HttpResponse:
     return _failed(request, message, 400, field)
 
 
-def _get(model: type[Any], pk: int, what: str, user: Any, check: Callable[[Any, Any], None]) -> Any:
-    """The row ``pk`` if ``check(user, row)`` lets the user act on it; else, as for no row, a 404."""
+def _get(model: type[Any], pk: int, missing: str, user: Any, check: Callable[[Any, Any], None]) -> Any:
+    """The row ``pk`` if ``check(user, row)`` lets the user act on it; else, as for no row, a 404
+    saying ``missing``."""
     try:
         obj = model._default_manager.get(pk=pk)
         check(user, obj)
     except (model.DoesNotExist, PermissionDenied):
-        raise NotFound(f"No such {what}.") from None
+        raise NotFound(missing) from None
     return obj
 
 
@@ -177,7 +179,7 @@ def may_see_call(user: Any, call: CallSession) -> bool:
 
 def _require_may_see_call(user: Any, call: CallSession) -> None:
     if not may_see_call(user, call):
-        raise PermissionDenied("This is not your call.")
+        raise PermissionDenied(_("This is not your call."))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,15 +206,17 @@ def dial(request: HttpRequest) -> HttpResponse:
     call = services.dial(
         request.user, data["number"], obj=data["obj"], record=data["record"], tag=data["tag"] or None
     )
-    return _done(request, f"Calling {display_number(call.number)}: pick up your phone.", call_payload(call))
+    message = _("Calling %(number)s: pick up your phone.") % {"number": display_number(call.number)}
+    return _done(request, message, call_payload(call))
 
 
 @require_POST
 @entry_point
 def hangup(request: HttpRequest, call_id: int) -> HttpResponse:
-    call = _get(CallSession, call_id, "call", request.user, services.require_own_call)
+    call = _get(CallSession, call_id, _("No such call."), request.user, services.require_own_call)
     call = services.hangup(request.user, call)
-    return _done(request, f"Hung up the call to {display_number(call.number)}.", call_payload(call))
+    message = _("Hung up the call to %(number)s.") % {"number": display_number(call.number)}
+    return _done(request, message, call_payload(call))
 
 
 @require_POST
@@ -222,7 +226,7 @@ def answer(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _form_error(request, form)
     services.answer(request.user, form.cleaned_data["unique_id"])
-    return _done(request, "Answered: pick up your phone.", {"unique_id": form.cleaned_data["unique_id"]})
+    return _done(request, _("Answered: pick up your phone."), {"unique_id": form.cleaned_data["unique_id"]})
 
 
 @require_POST
@@ -239,25 +243,28 @@ def start_recording(request: HttpRequest) -> HttpResponse:
     recording_tag = services.start_recording(
         request.user, data["obj"], data["tag"], consent_given=data["consent"]
     )
-    return _done(request, f"Recording {recording_tag.tag}.", recording_payload(recording_tag))
+    message = _("Recording %(tag)s.") % {"tag": recording_tag.tag}
+    return _done(request, message, recording_payload(recording_tag))
 
 
 @require_POST
 @entry_point
 def stop_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
     recording_tag = _get(
-        RecordingTag, recording_tag_id, "recording", request.user, services.require_own_recording
+        RecordingTag, recording_tag_id, _("No such recording."), request.user, services.require_own_recording
     )
     recording_tag = services.stop_recording(request.user, recording_tag)
     if recording_tag.status == RecordingTag.Status.ATTACHED:
-        message = f"{recording_tag.tag} is already attached."
+        message = _("%(tag)s is already attached.") % {"tag": recording_tag.tag}
     elif recording_tag.status in RecordingTag.FINAL_STATUSES:
-        message = f"{recording_tag.tag}: {recording_words(recording_tag)}."
+        message = _("%(tag)s: %(status)s.") % {
+            "tag": recording_tag.tag,
+            "status": recording_words(recording_tag),
+        }
     else:
-        message = (
-            f"Stopped recording {recording_tag.tag}: the audio is collected when the call ends, "
-            "and attached here then."
-        )
+        message = _(
+            "Stopped recording %(tag)s: the audio is collected when the call ends, and attached here then."
+        ) % {"tag": recording_tag.tag}
     return _done(request, message, recording_payload(recording_tag))
 
 
@@ -267,7 +274,7 @@ def recording_status(request: HttpRequest, recording_tag_id: int) -> HttpRespons
     """Where a recording is, for the widget to follow it until it is final. ``card`` is the recording
     as ``{% noojee_recordings %}`` shows it (with its players once attached), for who may hear it."""
     recording_tag = _get(
-        RecordingTag, recording_tag_id, "recording", request.user, _require_may_follow_recording
+        RecordingTag, recording_tag_id, _("No such recording."), request.user, _require_may_follow_recording
     )
     card = None
     if services.may_hear(request.user, recording_tag.content_object):
@@ -278,6 +285,6 @@ def recording_status(request: HttpRequest, recording_tag_id: int) -> HttpRespons
 @require_GET
 @entry_point(always_json=True)
 def call_status(request: HttpRequest, call_id: int) -> HttpResponse:
-    call = _get(CallSession, call_id, "call", request.user, _require_may_see_call)
+    call = _get(CallSession, call_id, _("No such call."), request.user, _require_may_see_call)
     call = services.current_call_status(call)
     return JsonResponse(call_payload(call))

@@ -72,6 +72,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "GET legs/<id>/audio/":                       ("login", "ok",    "ok",     "403",    "ok",          "ok"),
     "GET legs/<id>/audio/ with Range":            ("login", "ok",    "ok",     "403",    "ok",          "ok"),
     "GET recordings/<id>/evidence.zip":           ("login", "403",   "403",    "403",    "403",         "ok"),
+    "GET jsi18n/ (the widget's words)":           ("ok",    "ok",    "ok",     "ok",     "ok",          "ok"),
     "GET api/":                                   ("403",   "ok",    "ok",     "ok",     "ok",          "ok"),
     "GET api/schema/":                            ("403",   "ok",    "ok",     "ok",     "ok",          "ok"),
     "GET api/docs/":                              ("login", "ok",    "ok",     "ok",     "ok",          "ok"),

@@ -339,8 +339,8 @@ def test_poll_now_makes_failed_tags_due_and_skips_attached_ones(
     attached = attached_recording(second, tag="P-2")
     response = act(admin_client, TAGS, "poll_now", [failed.pk, attached.pk])
     assert messages_of(response) == [
-        "1 recording(s) will be polled now.",
-        "1 recording(s) skipped: still recording, already attached, never started on the PBX, "
+        "1 recording will be polled now.",
+        "1 recording skipped: still recording, already attached, never started on the PBX, "
         "or recorded again under the same tag.",
     ]
     failed.refresh_from_db()
@@ -352,11 +352,11 @@ def test_poll_now_makes_failed_tags_due_and_skips_attached_ones(
 def test_legal_hold_set_and_clear(admin_client: Client, invoice: Invoice) -> None:
     recording_tag = attached_recording(invoice)
     response = act(admin_client, TAGS, "set_legal_hold", [recording_tag.pk])
-    assert messages_of(response) == ["1 recording(s) are on legal hold."]
+    assert messages_of(response) == ["1 recording is on legal hold."]
     recording_tag.refresh_from_db()
     assert recording_tag.legal_hold
     response = act(admin_client, TAGS, "clear_legal_hold", [recording_tag.pk])
-    assert messages_of(response) == ["1 recording(s) are no longer on legal hold."]
+    assert messages_of(response) == ["1 recording is no longer on legal hold."]
     recording_tag.refresh_from_db()
     assert not recording_tag.legal_hold
 
@@ -384,7 +384,7 @@ def test_purge_asks_for_confirmation_then_keeps_held_recordings(
     files = [purged.audio.name, *(leg.audio.name for leg in purged.legs.all())]
     done = admin_client.post(url, {**selection, "post": "yes"}, follow=True)
     assert messages_of(done) == [
-        "Purged the audio of 1 recording(s); their metadata is kept.",
+        "Purged the audio of 1 recording; its metadata is kept.",
         "P-2 is on legal hold: not purged.",
     ]
     purged.refresh_from_db()
@@ -440,7 +440,7 @@ def test_fetch_again_resets_a_failed_leg_and_collects_its_failed_recording_again
     RecordingLeg.objects.filter(pk=leg.pk).update(fetch_status="failed", fetch_attempts=5, last_error="x")
     response = act(admin_client, "admin:noojee_django_recordingleg_changelist", "fetch_again", [leg.pk])
     assert messages_of(response) == [
-        "1 leg(s) will be fetched again; the stored audio stays until the new audio is verified."
+        "1 leg will be fetched again; the stored audio stays until the new audio is verified."
     ]
     leg.refresh_from_db()
     recording_tag.refresh_from_db()
@@ -668,7 +668,7 @@ def test_attach_asks_for_the_target_shows_what_will_move_then_moves_it(
 
     done = attach(admin_client, recording_tag, attach_step="confirm", **target)
     assert done.status_code == 200
-    assert messages_of(done) == [f"Moved 1 recording(s) to Invoice INV-43 (crm.invoice #{other.pk})."]
+    assert messages_of(done) == [f"Moved 1 recording to Invoice INV-43 (crm.invoice #{other.pk})."]
     assert RecordingTag.objects.get(pk=recording_tag.pk).content_object == other
 
 

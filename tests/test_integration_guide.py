@@ -280,7 +280,7 @@ def test_the_guide_builds_a_crm_that_attaches_a_voice_signature(
     assert logged_in.url == web + page_path, logged_in.url
     page = Page(logged_in.text)
     assert {"data-noojee", "data-noojee-call-status", "data-noojee-record"} <= page.marked, page.marked
-    assert len(page.assets) == 2
+    assert len(page.assets) == 3  # the stylesheet, the catalog of the widget's words, the script
     for asset in page.assets:
         assert browser.get(web + asset, timeout=10).status_code == 200, asset
     assert "No recordings yet." in logged_in.text

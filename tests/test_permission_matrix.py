@@ -467,6 +467,13 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         kind="audio",
         covers=("noojee:recording-evidence",),
     ),
+    # The widget's words: the same public catalog for everyone
+    "GET jsi18n/ (the widget's words)": EntryPoint(
+        get("noojee:jsi18n"),
+        lambda w, r: (b"django.catalog" in body(r),),
+        kind="page",
+        covers=("noojee:jsi18n",),
+    ),
     # The REST API (api/)
     "GET api/": EntryPoint(
         get("noojee:api-root"), lambda w, r: ("calls" in json_of(r),), kind="api", covers=("noojee:api-root",)

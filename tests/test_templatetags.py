@@ -257,6 +257,10 @@ def test_assets_include_the_script_and_the_stylesheet(agent: User) -> None:
     html = render("{% noojee_assets %}", agent)
     assert '<link rel="stylesheet" href="/static/noojee_django/noojee.css">' in html
     assert '<script src="/static/noojee_django/noojee.js" defer></script>' in html
+    # the catalog of the widget's words comes first: deferred scripts run in order
+    catalog = f'<script src="{reverse("noojee:jsi18n")}" defer></script>'
+    assert catalog in html
+    assert html.index(catalog) < html.index("noojee.js")
 
 
 def test_the_example_invoice_page_renders_every_tag(client: Any, agent: User, invoice: Invoice) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -44,11 +46,11 @@ class ContentTypeLabelField(serializers.Field):
 
 class CallSerializer(serializers.ModelSerializer[CallSession]):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
-    status_words = serializers.SerializerMethodField(help_text="The call's state, as an agent reads it.")
+    status_words = serializers.SerializerMethodField(help_text=_("The call's state, as an agent reads it."))
     content_type = ContentTypeLabelField(read_only=True)
     is_active = serializers.BooleanField(read_only=True)
     number_display = serializers.SerializerMethodField(
-        help_text="The number as every page shows it (the FORMAT_NUMBER setting)."
+        help_text=_("The number as every page shows it (the FORMAT_NUMBER setting).")
     )
 
     def get_status_words(self, call: CallSession) -> str:
@@ -107,14 +109,21 @@ class _ObjectInputMixin:
 class DialSerializer(_ObjectInputMixin, serializers.Serializer[Any]):
     """Dial ``number`` from the user's own phone, for an optional CRM record, optionally recording it."""
 
-    number = serializers.CharField(trim_whitespace=False, help_text="Digits, with an optional leading +.")
+    number = serializers.CharField(trim_whitespace=False, help_text=_("Digits, with an optional leading +."))
     content_type = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text='The CRM record\'s kind: "app_label.model".'
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_('The CRM record\'s kind: "app_label.model".'),
     )
     object_id = serializers.CharField(required=False, allow_blank=True, default="")
     record = serializers.BooleanField(required=False, default=False)
     tag = serializers.CharField(
-        required=False, allow_blank=True, default="", trim_whitespace=False, help_text="Needed with record."
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        help_text=_("Needed with record."),
     )
 
     def validate_number(self, value: str) -> str:
@@ -125,7 +134,7 @@ class DialSerializer(_ObjectInputMixin, serializers.Serializer[Any]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("record") and not attrs.get("tag"):
-            raise serializers.ValidationError({"tag": "Enter a tag to record the call under."})
+            raise serializers.ValidationError({"tag": gettext("Enter a tag to record the call under.")})
         return self.resolve(attrs, required=False)
 
 
@@ -135,7 +144,7 @@ class DialSerializer(_ObjectInputMixin, serializers.Serializer[Any]):
 
 class RecordingLegSerializer(serializers.ModelSerializer[RecordingLeg]):
     fetch_status_display = serializers.CharField(source="get_fetch_status_display", read_only=True)
-    audio_url = serializers.SerializerMethodField(help_text="The leg's audio, through the playback view.")
+    audio_url = serializers.SerializerMethodField(help_text=_("The leg's audio, through the playback view."))
 
     class Meta:
         model = RecordingLeg
@@ -167,9 +176,11 @@ class RecordingLegSerializer(serializers.ModelSerializer[RecordingLeg]):
 
 class RecordingTagSerializer(serializers.ModelSerializer[RecordingTag]):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
-    status_words = serializers.SerializerMethodField(help_text="The recording's state, as an agent reads it.")
+    status_words = serializers.SerializerMethodField(
+        help_text=_("The recording's state, as an agent reads it.")
+    )
     content_type = ContentTypeLabelField(read_only=True)
-    audio_url = serializers.SerializerMethodField(help_text="The joined voice signature, once attached.")
+    audio_url = serializers.SerializerMethodField(help_text=_("The joined voice signature, once attached."))
     legs = RecordingLegSerializer(many=True, read_only=True)
 
     def get_status_words(self, recording_tag: RecordingTag) -> str:
@@ -210,9 +221,9 @@ class RecordingTagSerializer(serializers.ModelSerializer[RecordingTag]):
 class StartRecordingSerializer(_ObjectInputMixin, serializers.Serializer[Any]):
     """Record the user's current call under ``tag`` for a CRM record."""
 
-    content_type = serializers.CharField(help_text='The CRM record\'s kind: "app_label.model".')
+    content_type = serializers.CharField(help_text=_('The CRM record\'s kind: "app_label.model".'))
     object_id = serializers.CharField()
-    tag = serializers.CharField(trim_whitespace=False, help_text="An invoice or order number.")
+    tag = serializers.CharField(trim_whitespace=False, help_text=_("An invoice or order number."))
     consent_given = serializers.BooleanField(required=False, default=False)
 
     def validate_tag(self, value: str) -> str:

@@ -22,6 +22,7 @@ from django.db import models
 from django.db.models import Q
 from django.http import Http404
 from django.urls import include, path, reverse
+from django.utils.translation import gettext, gettext_lazy
 from django.views.generic import TemplateView
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.renderers import (
@@ -131,7 +132,7 @@ class NoojeeAPIView(viewsets.GenericViewSet[Any]):
     pagination_class = NoojeePagination
 
     #: The answer for an id that names nothing, or nothing the user may act on.
-    not_found_message = "Not found."
+    not_found_message = gettext_lazy("Not found.")
     #: Per action, ``check(user, obj)``: a ``PermissionDenied`` it raises answers as a missing object.
     object_checks: dict[str, Callable[[Any, Any], None]] = {}
 
@@ -208,7 +209,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIVie
 
     queryset = CallSession.objects.all()
     serializer_class = CallSerializer
-    not_found_message = "No such call."
+    not_found_message = gettext_lazy("No such call.")
     object_checks = {"hangup": services.require_own_call}
 
     def get_queryset(self) -> models.QuerySet[CallSession]:
@@ -292,7 +293,7 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
 
     queryset = RecordingTag.objects.all()
     serializer_class = RecordingTagSerializer
-    not_found_message = "No such recording."
+    not_found_message = gettext_lazy("No such recording.")
     object_checks = {"retrieve": services.check_may_hear, "stop": services.require_own_recording}
 
     def get_queryset(self) -> models.QuerySet[RecordingTag]:
@@ -386,7 +387,7 @@ class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Nooj
 
     queryset = RecordingLeg.objects.all()
     serializer_class = RecordingLegSerializer
-    not_found_message = "No such leg."
+    not_found_message = gettext_lazy("No such leg.")
     object_checks = {"retrieve": lambda user, leg: _check_may_hear_leg(user, leg)}
 
     def get_queryset(self) -> models.QuerySet[RecordingLeg]:
@@ -397,7 +398,7 @@ class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Nooj
         wanted = self.request.query_params.get("recording_tag")
         if wanted:
             if not wanted.isascii() or not wanted.isdigit():
-                raise exceptions.ValidationError({"recording_tag": ["A recording id is a number."]})
+                raise exceptions.ValidationError({"recording_tag": [gettext("A recording id is a number.")]})
             # int() of more than 4300 digits raises; an id longer than a bigint's names nothing anyway.
             tags = tags.filter(pk=int(wanted)) if len(wanted) <= 18 else tags.none()
         return legs.filter(recording_tag__in=hearable(self.request.user, tags))
@@ -405,7 +406,7 @@ class RecordingLegViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Nooj
 
 def _check_may_hear_leg(user: Any, leg: RecordingLeg) -> None:
     if leg.recording_tag is None:
-        raise DjangoPermissionDenied("This leg belongs to no recording.")
+        raise DjangoPermissionDenied(gettext("This leg belongs to no recording."))
     services.check_may_hear(user, leg.recording_tag)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext as _
 
 from .. import log_chain, signals
 from ..exceptions import NoojeePermissionDenied
@@ -15,7 +16,7 @@ from .base import attachable_model, may_hear, object_ref
 
 def check_may_hear(user: Any, recording_tag: RecordingTag) -> None:
     if not may_hear(user, recording_tag.content_object):
-        raise NoojeePermissionDenied("You may not hear the recordings of this record.")
+        raise NoojeePermissionDenied(_("You may not hear the recordings of this record."))
 
 
 def record_access(
@@ -73,16 +74,16 @@ def check_may_attach(user: Any, recording_tag: RecordingTag, obj: Any) -> None:
     the recording is on now and the one it goes to; the target's model must be attachable.
     """
     if not user.has_perm("noojee_django.change_recordingtag"):
-        raise NoojeePermissionDenied("You may not move recordings between records.")
+        raise NoojeePermissionDenied(_("You may not move recordings between records."))
     current = recording_tag.content_object
     if current is not None and not _may_view_and_change(user, current):
-        raise NoojeePermissionDenied("You may not change the record this recording is attached to.")
+        raise NoojeePermissionDenied(_("You may not change the record this recording is attached to."))
     if obj is None or not _may_view_and_change(user, obj):
-        raise NoojeePermissionDenied("You may not attach recordings to that record.")
+        raise NoojeePermissionDenied(_("You may not attach recordings to that record."))
     if not attachable_model(type(obj)):
         raise ValidationError(
-            f"Recordings cannot be attached to {obj._meta.label_lower} records "
-            "(see NOOJEE['ATTACHABLE_MODELS'])."
+            _("Recordings cannot be attached to %(model)s records (see NOOJEE['ATTACHABLE_MODELS']).")
+            % {"model": obj._meta.label_lower}
         )
 
 

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..client import errors as client_errors
 from ..conf import noojee_settings
@@ -70,7 +71,7 @@ def require(hook: str, user: Any, obj: Any | None, message: str) -> None:
 
 def require_login(user: Any) -> None:
     if not getattr(user, "is_authenticated", False):
-        raise NoojeePermissionDenied("Log in to use the phone.")
+        raise NoojeePermissionDenied(_("Log in to use the phone."))
 
 
 def may_dial(user: Any, obj: Any | None = None) -> bool:
@@ -88,13 +89,13 @@ def may_record(user: Any, obj: Any | None = None) -> bool:
 def check_may_dial(user: Any) -> None:
     """Whether ``user`` may place calls at all: entry points ask before they look anything up."""
     require_login(user)
-    require("MAY_DIAL", user, None, "You may not place calls.")
+    require("MAY_DIAL", user, None, _("You may not place calls."))
 
 
 def check_may_record(user: Any) -> None:
     """Whether ``user`` may record calls at all: entry points ask before they look up the record."""
     require_login(user)
-    require("MAY_RECORD", user, None, "You may not record calls.")
+    require("MAY_RECORD", user, None, _("You may not record calls."))
 
 
 def may_hear(user: Any, obj: Any) -> bool:
@@ -116,11 +117,14 @@ def agent_phone_for(user: Any) -> AgentPhone:
     try:
         phone = AgentPhone.objects.get(user_id=user.pk, is_active=True)
     except AgentPhone.DoesNotExist:
-        raise NoAgentPhone("You have no phone extension: ask an administrator to add one.") from None
+        raise NoAgentPhone(_("You have no phone extension: ask an administrator to add one.")) from None
     if not is_pbx_text(phone.auto_answer or "") or not is_pbx_text(phone.login_name):
         raise InvalidAgentPhone(
-            f"The auto-answer string or login name of {phone.extension} has characters the PBX would read "
-            "as commands: ask an administrator to correct your phone."
+            _(
+                "The auto-answer string or login name of %(extension)s has characters the PBX would read "
+                "as commands: ask an administrator to correct your phone."
+            )
+            % {"extension": phone.extension}
         )
     return phone
 
@@ -135,7 +139,7 @@ def pbx_error(action: str, exc: client_errors.NoojeeError) -> PbxError:
 def required_object_ref(obj: Any) -> tuple[ContentType, str]:
     """The generic link to a CRM object that a recording must be attached to."""
     if obj is None:
-        raise ValidationError("A recording must be attached to a CRM record.")
+        raise ValidationError(_("A recording must be attached to a CRM record."))
     content_type, object_id = object_ref(obj)
     assert content_type is not None
     return content_type, object_id
@@ -145,11 +149,11 @@ def object_ref(obj: Any | None) -> tuple[ContentType | None, str]:
     if obj is None:
         return None, ""
     if getattr(obj, "pk", None) is None:
-        raise ValidationError("The object must be saved before a call or recording can be linked to it.")
+        raise ValidationError(_("The object must be saved before a call or recording can be linked to it."))
     if not attachable_model(type(obj)):
         raise ValidationError(
-            f"Calls and recordings cannot be linked to {obj._meta.label_lower} records "
-            "(see NOOJEE['ATTACHABLE_MODELS'])."
+            _("Calls and recordings cannot be linked to %(model)s records (see NOOJEE['ATTACHABLE_MODELS']).")
+            % {"model": obj._meta.label_lower}
         )
     return ContentType.objects.get_for_model(obj), str(obj.pk)
 

@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import signals
 from ..client import errors as client_errors
@@ -63,15 +64,15 @@ def dial(
     ``DIAL_RATE_LIMIT`` new calls a minute by one agent are refused (:class:`RateLimited`), so a
     stolen session cannot run up a phone bill.
     """
-    require("MAY_DIAL", user, obj, "You may not place calls.")
+    require("MAY_DIAL", user, obj, _("You may not place calls."))
     number = normalize_number(number)
     if record:
         tag = validate_tag(tag)
         if obj is None:
-            raise ValidationError("A recorded call must be placed from a CRM record to attach it to.")
-        require("MAY_RECORD", user, obj, "You may not record calls for this record.")
+            raise ValidationError(_("A recorded call must be placed from a CRM record to attach it to."))
+        require("MAY_RECORD", user, obj, _("You may not record calls for this record."))
     elif tag:
-        raise ValidationError("A tag is only used with record=True.")
+        raise ValidationError(_("A tag is only used with record=True."))
     if caller_id is not None:
         caller_id = normalize_number(caller_id)
     content_type, object_id = object_ref(obj)
@@ -156,8 +157,11 @@ def _check_dial_rate(user: Any) -> None:
         count = 1 if cache.add(key, 1, timeout=120) else cache.incr(key)
     if count > int(limit):
         raise RateLimited(
-            f"You have placed {int(limit)} calls in the last minute, the most allowed: "
-            "wait a minute, then dial again."
+            _(
+                "You have placed %(limit)s calls in the last minute, the most allowed: "
+                "wait a minute, then dial again."
+            )
+            % {"limit": int(limit)}
         )
 
 
@@ -171,7 +175,7 @@ def _claim_dial(*, user: Any, extension: str, number: str, **values: Any) -> tup
     the next dial that meets it. Returns ``(call, created)``.
     """
     guard = f"{extension}>{number}"
-    for _ in range(3):
+    for _attempt in range(3):
         try:
             with _savepoint_if_in_transaction():
                 call = CallSession.objects.create(
@@ -186,7 +190,10 @@ def _claim_dial(*, user: Any, extension: str, number: str, **values: Any) -> tup
         if holder.created_at >= timezone.now() - DUPLICATE_DIAL_WINDOW:
             return holder, False
         CallSession.objects.filter(pk=holder.pk, dial_guard=guard).update(dial_guard=None)
-    raise InvalidState(f"Another call to {number} is being placed from {extension}; try again.")
+    raise InvalidState(
+        _("Another call to %(number)s is being placed from %(extension)s; try again.")
+        % {"number": number, "extension": extension}
+    )
 
 
 @contextmanager
@@ -299,7 +306,7 @@ def answer(user: Any, unique_id: str) -> None:
     except client_errors.NoojeeError as exc:
         raise pbx_error("look at your phone's calls", exc) from exc
     if not any(e.extension == phone.exten_number and e.unique_call_id == unique_id for e in snapshot.events):
-        raise NoojeePermissionDenied("This call is not ringing on your phone.")
+        raise NoojeePermissionDenied(_("This call is not ringing on your phone."))
     try:
         client.answer(unique_id, phone.extension, answer_string=phone.auto_answer)
     except client_errors.NoojeeError as exc:
@@ -309,7 +316,7 @@ def answer(user: Any, unique_id: str) -> None:
 def require_own_call(user: Any, call: CallSession) -> None:
     require_login(user)
     if call.user_id != user.pk and not user.has_perm("noojee_django.change_callsession"):
-        raise NoojeePermissionDenied("This is not your call.")
+        raise NoojeePermissionDenied(_("This is not your call."))
 
 
 _STATUS_FROM_PBX = {

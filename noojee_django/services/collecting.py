@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..client import errors as client_errors
 from ..client.types import LegMetadata
@@ -358,7 +359,7 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
     )
     if not due:
         return 0
-    RecordingTag.objects.filter(pk__in=[pk for pk, _ in due]).update(
+    RecordingTag.objects.filter(pk__in=[pk for pk, _status in due]).update(
         next_poll_at=now + dt.timedelta(seconds=noojee_settings.POLL_BACKOFF_CAP)
     )
     for tag_id, status in due:
@@ -552,7 +553,8 @@ def poll_again(recording_tag: RecordingTag, *, actor: Any | None = None) -> Reco
     """
     if not recording_tag.start_accepted:
         raise InvalidState(
-            f"The PBX never started recording {recording_tag.tag!r}: there is nothing to collect."
+            _("The PBX never started recording %(tag)s: there is nothing to collect.")
+            % {"tag": repr(recording_tag.tag)}
         )
     now = timezone.now()
     if recording_tag.status == RecordingTag.Status.WAITING:

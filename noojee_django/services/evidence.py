@@ -34,6 +34,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.utils.translation import gettext as _
 
 from .. import ledger, log_chain, signing
 from ..conf import noojee_settings
@@ -73,7 +74,7 @@ def check_may_export_evidence(user: Any) -> None:
     """Asked before any recording is looked up: who may not export learns nothing about which exist."""
     if not may_export_evidence(user):
         raise NoojeePermissionDenied(
-            "You may not export evidence bundles: that needs the 'export evidence' permission."
+            _("You may not export evidence bundles: that needs the 'export evidence' permission.")
         )
 
 
@@ -213,7 +214,9 @@ def evidence_bundle(user: Any, recording_tag_id: Any, *, ip_address: str | None 
     try:
         key = signing.signing_key()
     except signing.SigningKeyError as exc:
-        raise EvidenceSigningUnavailable(f"Evidence bundles cannot be signed here. {exc}") from None
+        raise EvidenceSigningUnavailable(
+            _("Evidence bundles cannot be signed here. %(why)s") % {"why": exc}
+        ) from None
     parts = _parts(recording_tag)
     record_access(
         user, recording_tag, leg=None, action=RecordingAccess.Action.EVIDENCE, ip_address=ip_address
@@ -238,7 +241,7 @@ def _hearable(user: Any, recording_tag_id: Any) -> RecordingTag:
             raise NoojeePermissionDenied("no such recording")
         check_may_hear(user, recording_tag)
     except NoojeePermissionDenied:
-        raise NotFound("No such recording.") from None
+        raise NotFound(_("No such recording.")) from None
     return recording_tag
 
 
@@ -251,8 +254,8 @@ def _parts(recording_tag: RecordingTag) -> list[_Part]:
     purged = recording_tag.purged_at is not None
     if not purged and (recording_tag.status != RecordingTag.Status.ATTACHED or not recording_tag.audio):
         raise EvidenceUnavailable(
-            f"{recording_tag.tag} has no attached audio "
-            f"({recording_tag.get_status_display().lower()}): there is nothing to export as evidence yet."
+            _("%(tag)s has no attached audio (%(status)s): there is nothing to export as evidence yet.")
+            % {"tag": recording_tag.tag, "status": recording_tag.get_status_display().lower()}
         )
     parts: list[_Part] = []
     for leg in RecordingLeg.objects.filter(recording_tag=recording_tag).order_by("leg", "call_record_id"):
@@ -261,29 +264,44 @@ def _parts(recording_tag: RecordingTag) -> list[_Part]:
         stored = StoredAudio.objects.filter(name=leg.audio.name, deleted_at__isnull=True).first()
         if stored is None:
             raise EvidenceUnavailable(
-                f"Leg {leg.leg} (#{leg.call_record_id}) of {recording_tag.tag} points at audio the ledger "
-                "does not hold as stored: it is missing, and no bundle is made."
+                _(
+                    "Leg %(leg)s (#%(id)s) of %(tag)s points at audio the ledger does not hold as stored: "
+                    "it is missing, and no bundle is made."
+                )
+                % {"leg": leg.leg, "id": leg.call_record_id, "tag": recording_tag.tag}
             )
         parts.append(_Part(f"legs/leg-{leg.leg}-{leg.call_record_id}.wav", stored, leg))
     if recording_tag.audio:
         signature = ledger.current_signature(recording_tag)
         if signature is None:
             raise EvidenceUnavailable(
-                f"The signature of {recording_tag.tag} is not held by the ledger as stored: it is "
-                "missing, and no bundle is made."
+                _(
+                    "The signature of %(tag)s is not held by the ledger as stored: it is missing, "
+                    "and no bundle is made."
+                )
+                % {"tag": recording_tag.tag}
             )
         parts.append(_Part("signature.wav", signature, None))
     backend = ledger.storage()
     for part in parts:
-        what = f"{part.arcname} of {recording_tag.tag} (stored as {part.stored.name})"
+        what = _("%(file)s of %(tag)s (stored as %(name)s)") % {
+            "file": part.arcname,
+            "tag": recording_tag.tag,
+            "name": part.stored.name,
+        }
         try:
             size = backend.size(part.stored.name)
         except OSError:
-            raise EvidenceUnavailable(f"{what} is missing from storage: no bundle is made.") from None
+            raise EvidenceUnavailable(
+                _("%(what)s is missing from storage: no bundle is made.") % {"what": what}
+            ) from None
         if size != part.stored.size:
             raise EvidenceUnavailable(
-                f"Storage holds {size} bytes of {what}; the ledger recorded {part.stored.size}: the audio "
-                "was altered or damaged, and no bundle is made."
+                _(
+                    "Storage holds %(size)s bytes of %(what)s; the ledger recorded %(recorded)s: the audio "
+                    "was altered or damaged, and no bundle is made."
+                )
+                % {"size": size, "what": what, "recorded": part.stored.size}
             )
     return parts
 

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import ledger
 from ..client import errors as client_errors
@@ -414,15 +415,16 @@ def refetch_legs(
     for leg in legs:
         leg = RecordingLeg.objects.select_related("recording_tag").get(pk=leg.pk)
         recording_tag = leg.recording_tag
-        label = f"Leg {leg.leg} (#{leg.call_record_id})"
+        label = _("Leg %(leg)s (#%(id)s)") % {"leg": leg.leg, "id": leg.call_record_id}
         if recording_tag is None:
-            result.refused.append(f"{label} is attached to no recording.")
+            result.refused.append(_("%(leg)s is attached to no recording.") % {"leg": label})
             continue
+        words = {"leg": label, "tag": recording_tag.tag}
         if recording_tag.legal_hold:
-            result.refused.append(f"{label}: {recording_tag.tag} is on legal hold; its audio may not change.")
+            result.refused.append(_("%(leg)s: %(tag)s is on legal hold; its audio may not change.") % words)
             continue
         if recording_tag.purged_at is not None:
-            result.refused.append(f"{label}: {recording_tag.tag}'s audio was purged; restore it first.")
+            result.refused.append(_("%(leg)s: %(tag)s's audio was purged; restore it first.") % words)
             continue
         try:
             if leg.fetch_status == Leg.FETCHED:
@@ -448,7 +450,10 @@ def refetch_legs(
                     last_error="",
                 )
             else:
-                result.refused.append(f"{label} is {leg.get_fetch_status_display().lower()} already.")
+                result.refused.append(
+                    _("%(leg)s is %(status)s already.")
+                    % {"leg": label, "status": leg.get_fetch_status_display().lower()}
+                )
                 continue
         except TransitionRefused as exc:
             result.refused.append(exc.message)

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import signals
 from ..client import errors as client_errors
@@ -59,11 +60,11 @@ def _tag_is_live(tag: str) -> str:
     """Why ``tag`` cannot be recorded now: what its live recording is doing."""
     live = RecordingTag.objects.filter(tag=tag, status__in=RecordingTag.LIVE_STATUSES).first()
     if live is None or live.status == RecordingTag.Status.RECORDING:
-        return f"{tag} is being recorded already: stop that recording first."
-    return (
-        f"{tag} was recorded already and is being collected: its voice signature is attached when the "
+        return _("%(tag)s is being recorded already: stop that recording first.") % {"tag": tag}
+    return _(
+        "%(tag)s was recorded already and is being collected: its voice signature is attached when the "
         "call ends. Record again once it is attached, or under another tag."
-    )
+    ) % {"tag": tag}
 
 
 def _new_recording(obj: Any, tag: str, **values: Any) -> RecordingTag | None:
@@ -151,8 +152,11 @@ def _refused(recording_tag: RecordingTag, exc: client_errors.NoojeeError) -> NoR
         last_error=f"Stop was refused by the PBX: {exc}"  # the diagnostic, for the admin
     )
     raise PbxError(
-        f"The PBX refused to stop the recording: {pbx_reason('stop the recording', exc)} "
-        "It may still be recording: the recording ends with the call.",
+        _(
+            "The PBX refused to stop the recording: %(reason)s "
+            "It may still be recording: the recording ends with the call."
+        )
+        % {"reason": pbx_reason("stop the recording", exc)},
         cause=exc,
     ) from exc
 
@@ -172,7 +176,7 @@ def require_own_recording(user: Any, recording_tag: RecordingTag) -> None:
 
     require_login(user)
     if recording_tag.started_by_id != user.pk and not user.has_perm("noojee_django.change_recordingtag"):
-        raise NoojeePermissionDenied("Only the agent who started this recording can stop it.")
+        raise NoojeePermissionDenied(_("Only the agent who started this recording can stop it."))
 
 
 def watch_tag(
@@ -185,7 +189,7 @@ def watch_tag(
     fetched and attached to ``obj``.
     """
     if user is not None:
-        require("MAY_RECORD", user, obj, "You may not attach recordings to this record.")
+        require("MAY_RECORD", user, obj, _("You may not attach recordings to this record."))
     tag = validate_tag(tag)
     now = timezone.now()
     delay = noojee_settings.POLL_DELAY
@@ -197,7 +201,7 @@ def watch_tag(
         next_poll_at=now + dt.timedelta(seconds=delay),
     )
     if recording_tag is None:
-        raise InvalidState(f"Tag {tag!r} is already being collected.")
+        raise InvalidState(_("Tag %(tag)s is already being collected.") % {"tag": repr(tag)})
     schedule_poll(recording_tag, countdown=delay)
     return recording_tag
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import ledger
 from ..conf import noojee_settings
@@ -31,7 +32,7 @@ def set_legal_hold(
     user: Any, recording_tags: models.QuerySet[RecordingTag] | list[RecordingTag], hold: bool
 ) -> int:
     if not user.has_perm("noojee_django.change_recordingtag"):
-        raise NoojeePermissionDenied("You may not change legal holds.")
+        raise NoojeePermissionDenied(_("You may not change legal holds."))
     ids = [t.pk for t in recording_tags]
     return RecordingTag.objects.filter(pk__in=ids).update(legal_hold=hold, updated_at=timezone.now())
 
@@ -56,9 +57,14 @@ def purge_audio(recording_tag: RecordingTag) -> bool:
         held = claim.values_list("legal_hold", flat=True).first()
         if held:
             recording_tag.legal_hold = True
-            raise InvalidState(f"{recording_tag.tag} is on legal hold: its audio cannot be purged.")
+            raise InvalidState(
+                _("%(tag)s is on legal hold: its audio cannot be purged.") % {"tag": recording_tag.tag}
+            )
         if held is not None:  # a purge now would leave its legs purged and the recording never done
-            raise InvalidState(f"{recording_tag.tag} is still being collected: purge it once that is done.")
+            raise InvalidState(
+                _("%(tag)s is still being collected: purge it once that is done.")
+                % {"tag": recording_tag.tag}
+            )
         return False
     deleted = False
     try:
@@ -121,9 +127,11 @@ def restore_audio(user: Any, recording_tag: RecordingTag) -> RecordingTag:
     recording fails with the reason, and stays without audio.
     """
     if not user.has_perm("noojee_django.restore_recordingtag"):
-        raise NoojeePermissionDenied("You may not restore purged recordings.")
+        raise NoojeePermissionDenied(_("You may not restore purged recordings."))
     if recording_tag.purged_at is None:
-        raise InvalidState(f"{recording_tag.tag} was not purged: there is nothing to restore.")
+        raise InvalidState(
+            _("%(tag)s was not purged: there is nothing to restore.") % {"tag": recording_tag.tag}
+        )
     now = timezone.now()
     retention = noojee_settings.RETENTION_DAYS
     keep_until = (now + dt.timedelta(days=int(retention))).date() if retention is not None else None

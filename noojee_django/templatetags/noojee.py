@@ -16,6 +16,7 @@ from django import template
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -211,9 +212,15 @@ def noojee_call_status(context: template.Context) -> dict[str, Any]:
 
 @register.simple_tag
 def noojee_assets() -> SafeString:
-    """``{% noojee_assets %}`` in the ``<head>``: the widget's stylesheet and script."""
+    """``{% noojee_assets %}`` in the ``<head>``: the widget's stylesheet and script, and before the
+    script the JavaScript catalog of its words (``noojee:jsi18n``) when the app's URLs are included."""
+    try:
+        catalog = format_html('<script src="{}" defer></script>\n', reverse("noojee:jsi18n"))
+    except NoReverseMatch:  # the widget then speaks the English it is written in
+        catalog = SafeString("")
     return format_html(
-        '<link rel="stylesheet" href="{}">\n<script src="{}" defer></script>',
+        '<link rel="stylesheet" href="{}">\n{}<script src="{}" defer></script>',
         static("noojee_django/noojee.css"),
+        catalog,
         static("noojee_django/noojee.js"),
     )

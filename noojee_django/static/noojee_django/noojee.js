@@ -6,17 +6,30 @@
 (function () {
   "use strict";
 
+  /* The words through Django's JavaScript catalog ({% noojee_assets %} loads it first); without it,
+     the English they are written in. */
+  var gettext = window.gettext || function (text) { return text; };
+  var interpolate =
+    window.interpolate ||
+    function (format, values) {
+      return format.replace(/%\((\w+)\)s/g, function (all, name) { return String(values[name]); });
+    };
+  /* gettext("... %(name)s ...") with its names filled in (gettext written out, for makemessages). */
+  function fill(text, values) {
+    return interpolate(text, values, true);
+  }
+
   var POLL_INTERVAL_MS = 1000;
   /* A recording after Stop waits for the call to end, then for the PBX: followed less often. */
   var RECORDING_POLL_MS = 2000;
   /* Only for an answer without status_words (the server writes the words: noojee_django/states.py). */
   var LABELS = {
-    queued: "Placing the call",
-    dialing: "Ringing your phone",
-    ringing: "Ringing",
-    connected: "On the call",
-    hungup: "Call ended",
-    failed: "Call not connected"
+    queued: gettext("Placing the call"),
+    dialing: gettext("Ringing your phone"),
+    ringing: gettext("Ringing"),
+    connected: gettext("On the call"),
+    hungup: gettext("Call ended"),
+    failed: gettext("Call not connected")
   };
   var pollTimer = null;
   var followedRecordings = {};
@@ -45,11 +58,18 @@
       return response
         .json()
         .catch(function () {
-          return { error: response.status === 403 ? "Your session expired: reload the page." : "The server answered HTTP " + response.status + "." };
+          return {
+            error:
+              response.status === 403
+                ? gettext("Your session expired: reload the page.")
+                : fill(gettext("The server answered HTTP %(status)s."), { status: response.status })
+          };
         })
         .then(function (data) {
           if (!response.ok) {
-            var error = new Error(data.error || data.detail || "The request failed (HTTP " + response.status + ").");
+            var error = new Error(
+              data.error || data.detail || fill(gettext("The request failed (HTTP %(status)s)."), { status: response.status })
+            );
             error.status = response.status;
             throw error;
           }
@@ -83,8 +103,8 @@
     area.setAttribute("data-noojee-call-status", "");
     area.hidden = true;
     area.innerHTML =
-      '<ul class="noojee-calls" aria-label="Your calls" aria-live="polite"></ul>' +
-      '<span class="noojee-message" role="alert"></span>';
+      '<ul class="noojee-calls" aria-live="polite"></ul>' + '<span class="noojee-message" role="alert"></span>';
+    area.querySelector(".noojee-calls").setAttribute("aria-label", gettext("Your calls"));
     document.body.insertBefore(area, document.body.firstChild);
     return area;
   }
@@ -118,7 +138,7 @@
     var button = document.createElement("button");
     button.type = "submit";
     button.className = "noojee-button noojee-hangup-button";
-    button.textContent = "Hang up";
+    button.textContent = gettext("Hang up");
     form.appendChild(token);
     form.appendChild(button);
     var message = document.createElement("span");
@@ -153,7 +173,7 @@
       if (call.hangup_url) hangup.action = call.hangup_url;
       hangup.hidden = !call.is_active;
       var button = hangup.querySelector("button");
-      if (button) button.setAttribute("aria-label", "Hang up the call to " + number);
+      if (button) button.setAttribute("aria-label", fill(gettext("Hang up the call to %(number)s"), { number: number }));
     }
     /* One message per call: the dial's "pick up your phone" until the call is answered, then none. */
     var region = item.querySelector(".noojee-message");
@@ -183,7 +203,7 @@
         })
         .catch(function (error) {
           var item = statusArea().querySelector('[data-noojee-call="' + callId + '"]');
-          say(item || statusArea(), "Lost track of the call: " + error.message, true);
+          say(item || statusArea(), fill(gettext("Lost track of the call: %(error)s"), { error: error.message }), true);
           delete callPollers[callId];
         });
     }
@@ -233,7 +253,8 @@
           start.hidden = false;
           widget.removeAttribute("data-recording");
         }
-        say(widget, recording.tag + ": " + recording.status_words + ".", recording.status === "failed");
+        var text = fill(gettext("%(tag)s: %(status)s."), { tag: recording.tag, status: recording.status_words });
+        say(widget, text, recording.status === "failed");
       }
       if (recording.is_final) widget.removeAttribute("data-status-url");
     });
@@ -328,7 +349,7 @@
     request(form.action, { form: form })
       .then(function (data) { handler(form, data); })
       .catch(function (error) {
-        var text = error instanceof TypeError ? "The server could not be reached." : error.message;
+        var text = error instanceof TypeError ? gettext("The server could not be reached.") : error.message;
         say(kind === "hangup" ? form.closest("[data-noojee-call]") || statusArea() : container, text, true);
       })
       .then(function () {
