@@ -1,6 +1,30 @@
 """Fixtures shared by the Django-side tests: users with and without phones and permissions, and the
 ``NOOJEE`` setting pointed at the emulator (the ``noojee_emulator`` fixture comes from the app's
-pytest plugin)."""
+pytest plugin).
+
+Conventions for every test file, because ``make test`` runs the suite in parallel (pytest-xdist,
+``-n <cores + 1> --dist loadgroup``) and ``make test-fast`` runs it without the ``slow`` tests:
+
+- **Servers are per worker.** ``redis_url``, ``postgres_url``, ``mariadb_url``, ``s3_endpoint`` and the
+  emulator are session fixtures, so each xdist worker starts its own on a free port. Never use a fixed
+  port or a fixed path outside ``tmp_path``; a database name, Redis database number or bucket only has
+  to be unique within one session (each worker has its own servers), and pytest-django gives each
+  worker its own test database (``test_..._gw0``).
+- **Long or timing-sensitive tests are ``@pytest.mark.slow``** (drills, subprocess stacks, anything
+  over a few seconds): ``make test-fast`` leaves them out, and under xdist they are scheduled first so
+  the longest ones do not start last. A module whose tests take more than about 15 s goes into
+  :data:`LONGEST_FIRST` below, at its place by length.
+- **A module-scoped fixture that is expensive** (a stack of processes, a wheel build) keeps its tests
+  on one worker: ``pytestmark = pytest.mark.xdist_group("<module name>")``; otherwise each worker that
+  gets one of its tests builds it again. The same goes for tests that read what an earlier test of
+  the module left (the browser tests, one such group).
+- **Hypothesis example counts scale with the profile** (``tests/hypothesis_profiles.py``): write
+  ``@settings(max_examples=examples(200))``, never a literal count, so ``dev`` stays fast and ``ci``
+  (``CI=true``) runs the full count.
+- **A test that runs pytest in a subprocess** passes it ``--output=<a folder in its tmp_path>``:
+  pytest-playwright empties its output folder at the start of every session, and the suite's is
+  ``test-artifacts/playwright``, where the failed browser tests' screenshots and traces go.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +38,60 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 
+import tests.hypothesis_profiles  # noqa: F401  (loads the Hypothesis profile before any test module)
 from example_project.crm.models import Customer, Invoice
 from noojee_django.models import AgentPhone
 from tests.servers import ServerUnavailable, mariadb_server, postgres_server, redis_server, require
+
+#: The modules of the longest ``slow`` tests, longest first (seconds on two idle cores): under xdist they
+#: start first, so the run is not waiting on one of them at its end. A new slow test of more than
+#: about 15 s goes here; the other slow tests follow these, and the quick tests come last.
+LONGEST_FIRST = (
+    "tests/test_suite_on_servers.py",  # 2 x 50 s: five test files again, on PostgreSQL and on MariaDB
+    "tests/test_reliability_drill.py",  # 40 s
+    "tests/test_browser.py",  # 30 s
+    "tests/test_demo.py",  # 16 s
+    "tests/test_listener_drill.py",  # 16 s
+    "tests/test_load_smoke.py",  # 12 s
+    "tests/test_secrets.py",  # 15 s
+    "tests/test_pipeline_e2e.py",  # 6 x 4-9 s
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: the longest tests first, and each ``xdist_group`` in its test ids.
+
+    The order is :data:`LONGEST_FIRST`, then the other ``slow`` tests, then the rest, each in collection
+    order: workers pick up the longest tests while the others work through the quick ones, instead of
+    one long test starting last (``make test`` passes ``--no-loadscope-reorder`` to keep this order).
+    The group suffix (``nodeid@group``) is how ``--dist loadgroup`` keeps a group on one worker;
+    pytest-xdist 3.8 writes it to an attribute that pytest 9.2 no longer reads the id from, so it is
+    written here when it is missing.
+    """
+    if not hasattr(config, "workerinput"):
+        return
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        module = item.nodeid.split("::", 1)[0]
+        if module in LONGEST_FIRST:
+            return 0, LONGEST_FIRST.index(module)
+        return (1, 0) if item.get_closest_marker("slow") else (2, 0)
+
+    items.sort(key=rank)
+    if not config.getvalue("loadgroup"):
+        return
+    for item in items:
+        groups = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        if groups and "@" not in item.nodeid.rpartition("]")[2]:
+            from _pytest.nodeid import NodeId
+
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

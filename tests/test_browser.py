@@ -1,7 +1,12 @@
 """What an agent sees, in a real browser: Playwright driving Debian's Chromium against the running
 example CRM (Django server, emulator, listener and Celery worker as separate processes).
 
-Screenshots go to ``test-artifacts/``. Without Chromium the tests skip locally and fail under CI=true.
+The browser, its contexts and pages come from pytest-playwright (``browser``, ``new_context``); the
+suite's options (``pyproject.toml``) keep a screenshot and a trace of every failed test under
+``test-artifacts/playwright/`` (``playwright show-trace <trace.zip>`` replays one). The screenshots
+the tests take on the way, which the docs show, go to ``test-artifacts/``. The tests run on one
+xdist worker, in order: the third reads the signature the second attached. Without Chromium they
+skip locally and fail under CI=true.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +23,60 @@ import pytest
 from example_project.stack import DemoStack, free_port
 from tests.servers import require
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright's launch options (``--headed``, ``--slowmo``...), for Debian's Chromium rather
+    than a downloaded one."""
+    if CHROMIUM is None:
+        require("Chromium is not installed (apt-get install chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-dev-shm-usage",
+        ],
+    }
+
+
+# pytest-playwright's Playwright, browser type, browser and context arguments, for this module only
+# instead of the whole session: while Playwright's sync API runs, its event loop counts as running in
+# the worker's thread, and Django refuses database calls there. The tests after these on the same
+# xdist worker need it stopped.
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright: Any, browser_name: str) -> Any:
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="module")
+def browser(browser_type: Any, browser_type_launch_args: dict[str, Any]) -> Iterator[Any]:
+    launched = browser_type.launch(**browser_type_launch_args)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context_args() -> dict[str, Any]:
+    return {"viewport": {"width": 1100, "height": 900}}
 
 
 @pytest.fixture(scope="module")
@@ -40,27 +94,9 @@ def stack() -> Iterator[DemoStack]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def browser(stack: DemoStack) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-            ],
-        )
-        yield launched
-        launched.close()
-
-
-def logged_in(browser: Any, stack: DemoStack, username: str) -> Any:
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
+def logged_in(new_context: Callable[..., Any], stack: DemoStack, username: str) -> Any:
+    """A page of a new browser context (its own cookies), logged in as ``username``."""
+    page = new_context().new_page()
     page.set_default_timeout(20_000)
     page.goto(f"{stack.web_url}/accounts/login/")
     page.fill("input[name=username]", username)
@@ -75,8 +111,10 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def test_clicking_a_number_shows_ringing_then_connected(browser: Any, stack: DemoStack) -> None:
-    page = logged_in(browser, stack, "agent")
+def test_clicking_a_number_shows_ringing_then_connected(
+    new_context: Callable[..., Any], stack: DemoStack
+) -> None:
+    page = logged_in(new_context, stack, "agent")
     page.click("form.noojee-dial button >> nth=0")
     status = page.locator("[data-noojee-call-status] .noojee-call-text")
     status.filter(has_text="Ringing").wait_for()
@@ -88,8 +126,10 @@ def test_clicking_a_number_shows_ringing_then_connected(browser: Any, stack: Dem
     page.close()
 
 
-def test_a_recorded_voice_signature_appears_with_a_playable_player(browser: Any, stack: DemoStack) -> None:
-    page = logged_in(browser, stack, "agent")
+def test_a_recorded_voice_signature_appears_with_a_playable_player(
+    new_context: Callable[..., Any], stack: DemoStack
+) -> None:
+    page = logged_in(new_context, stack, "agent")
     page.click("a[href^='/invoices/'] >> nth=0")
     page.click("form.noojee-dial button >> nth=0")
     page.locator("[data-noojee-call-status] .noojee-call-text").filter(has_text="On the call").wait_for()
@@ -125,15 +165,15 @@ def test_a_recorded_voice_signature_appears_with_a_playable_player(browser: Any,
     page.close()
 
 
-def test_a_user_without_permission_sees_no_player(browser: Any, stack: DemoStack) -> None:
+def test_a_user_without_permission_sees_no_player(new_context: Callable[..., Any], stack: DemoStack) -> None:
     # The invoice the test above attached a signature to: the agent hears it there...
-    agent_page = logged_in(browser, stack, "agent")
+    agent_page = logged_in(new_context, stack, "agent")
     agent_page.click("a[href^='/invoices/'] >> nth=0")
     assert agent_page.locator("audio.noojee-player").count() == 1, "no signature on the invoice to hide"
     invoice_url, heading = agent_page.url, agent_page.inner_text("h1")
     agent_page.close()
     # ...and the intern, who may not view invoices' recordings, sees the same page with no player.
-    page = logged_in(browser, stack, "intern")
+    page = logged_in(new_context, stack, "intern")
     page.goto(invoice_url)
     assert page.inner_text("h1") == heading
     assert page.locator("audio").count() == 0

@@ -24,12 +24,13 @@ from rest_framework.test import APIClient
 from example_project.crm.models import Customer, Invoice
 from noojee_django.models import EXTENSION_RE, AgentPhone, CallSession, RecordingLeg, RecordingTag
 from tests.hostile_values import input_text, json_values, nested
+from tests.hypothesis_profiles import examples
 from tests.recordings import attached_recording
 
 pytestmark = pytest.mark.django_db
 
 EXAMPLES = settings(
-    max_examples=250,
+    max_examples=examples(250),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -215,7 +216,9 @@ range_headers = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     header=range_headers,
     which=st.sampled_from(["recording", "leg"]),
@@ -407,7 +410,9 @@ EXTENSIONS = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(extension=EXTENSIONS)
 @example(extension="SIP/101\n")  # "$" matched before a trailing newline: it passed model validation
 def test_an_agent_phone_keeps_only_a_clean_technology_and_extension(agent: User, extension: str) -> None:
@@ -422,7 +427,9 @@ def test_an_agent_phone_keeps_only_a_clean_technology_and_extension(agent: User,
     assert extension.isascii() and extension.isprintable() and extension == extension.strip()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(extension=EXTENSIONS, custom=st.one_of(st.just(""), input_text, st.just("Call-Info:\r\nX: y")))
 def test_the_agent_phone_admin_form_refuses_hostile_extensions_in_words(
     superuser: User, outsider: User, extension: str, custom: str

@@ -30,6 +30,7 @@ from noojee_django.models import CallSession, RecordingAttempt, RecordingLeg, Re
 from tests.client.test_audio import make_wav
 from tests.client.test_parser_properties import CALL_DATA, DIAL, ENTRY, ROW
 from tests.hostile_values import json_values, mangled
+from tests.hypothesis_profiles import examples
 from tests.scripted_pbx import Scripted, ScriptedPbx, scripted_pbx
 
 pytestmark = pytest.mark.django_db
@@ -37,9 +38,11 @@ pytestmark = pytest.mark.django_db
 INT64 = range(-(2**63), 2**63)
 #: Reads are retried with the app's own backoff (up to three attempts): these properties cost more.
 MUTATIONS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-READS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+READS = settings(
+    max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture(scope="module")

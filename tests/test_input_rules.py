@@ -22,6 +22,7 @@ from noojee_django.forms import (
     resolve_content_type,
     resolve_object,
 )
+from tests.hypothesis_profiles import examples
 
 HOSTILE_NUMBERS = [
     "0383&208100",
@@ -72,7 +73,7 @@ def test_a_plain_tag_is_kept() -> None:
 
 
 @given(st.text(max_size=40))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_every_accepted_number_is_only_digits_and_a_leading_plus(raw: str) -> None:
     try:
         number = clean_number(raw)
@@ -83,7 +84,7 @@ def test_every_accepted_number_is_only_digits_and_a_leading_plus(raw: str) -> No
 
 
 @given(st.text(max_size=80))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_every_accepted_tag_is_one_safe_word(raw: str) -> None:
     try:
         tag = clean_tag(raw)

@@ -2,8 +2,9 @@
 operators do, against the emulator, keeps every invariant (see ``tests/support/lifecycle_machine.py``).
 
 The default run is short (``NOOJEE_LIFECYCLE_EXAMPLES`` sequences of ``NOOJEE_LIFECYCLE_STEPS``
-steps, 15 x 25); ``bench/lifecycle.py`` runs it longer through the same variables. The counters are
-printed and, with ``NOOJEE_LIFECYCLE_REPORT`` set, written to that file as JSON.
+steps: 15 x 25 under the ``ci`` Hypothesis profile, a fifth of the sequences under ``dev``, see
+``tests/hypothesis_profiles.py``); ``bench/lifecycle.py`` runs it longer through the same variables.
+The counters are printed and, with ``NOOJEE_LIFECYCLE_REPORT`` set, written to that file as JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from example_project.crm.models import Invoice
+from tests.hypothesis_profiles import examples
 from tests.support.lifecycle_machine import (
     STATS,
     AppClock,
@@ -29,7 +31,7 @@ from tests.support.lifecycle_machine import (
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("NOOJEE_LIFECYCLE_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("NOOJEE_LIFECYCLE_EXAMPLES") or examples(15))
 STEPS = int(os.environ.get("NOOJEE_LIFECYCLE_STEPS", "25"))
 #: "1": explore new sequences each run (the bench); else the same sequences every run.
 RANDOM = os.environ.get("NOOJEE_LIFECYCLE_RANDOM") == "1"

@@ -16,7 +16,8 @@ import pytest
 from tests.load_harness import LoadConfig, LoadReport, run_load
 from tests.servers import ServerUnavailable, postgres_server, require
 
-pytestmark = pytest.mark.slow
+#: One worker runs both tests, on the one load run of the module fixture.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("load_smoke")]
 
 CONFIG = LoadConfig(
     dials=20, ranges=10, full_gets=2, listeners=2, recordings=1, legs=(60, 30), workers=2, threads=8

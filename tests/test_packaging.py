@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+#: One worker runs the tests that read the wheel, so it is built once.
+pytestmark = pytest.mark.xdist_group("packaging")
 
 
 def repository_files() -> list[str]:

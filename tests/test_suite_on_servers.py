@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,13 +37,26 @@ DATABASE_FREE = [
 
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
 def test_the_database_heavy_files_pass_with_a_server_as_the_suites_database(
-    engine: str, request: pytest.FixtureRequest
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     server_url = request.getfixturevalue("postgres_url" if engine == "postgresql" else "mariadb_url")
     database_url = fresh_database(server_url, f"suite_{engine}")
     deselect = [f"--deselect={node}" for node in DATABASE_FREE]
+    # Its own Playwright output folder: a session empties it, and the suite's holds the browser tests'.
+    playwright_output = f"--output={tmp_path / 'playwright'}"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *deselect, *FILES],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-x",
+            playwright_output,
+            *deselect,
+            *FILES,
+        ],
         env={**os.environ, "DATABASE_URL": database_url},
         cwd=REPO,
         capture_output=True,

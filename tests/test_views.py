@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from example_project.crm.models import Customer, Invoice
 from noojee_django.models import CallSession, RecordingTag
 from noojee_django.validation import normalize_number
+from tests.hypothesis_profiles import examples
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -314,7 +315,7 @@ def test_recording_without_a_call_tells_the_agent_what_to_do(pbx: Any, agent: Us
     tag=st.one_of(st.just(""), st.text(max_size=70)),
 )
 @settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from noojee_django.client.audio import Base64StreamDecoder, WavVerifier, write_audio
 from noojee_django.client.errors import InvalidAudioError
+from tests.hypothesis_profiles import examples
 
 
 def make_wav(pcm: bytes, *, rate: int = 8000, channels: int = 1) -> bytes:
@@ -50,7 +51,7 @@ def decode_and_verify(pieces: list[bytes], sniff: int = 4096) -> tuple[bytes, Wa
     return bytes(out), verifier
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     frames=st.binary(max_size=4000).map(lambda b: b[: len(b) // 2 * 2]),
     line_length=st.sampled_from([0, 4, 60, 64, 76, 77, 1000]),
@@ -131,7 +132,7 @@ def test_chunks_before_data_are_skipped() -> None:
     assert verifier.finish().duration_seconds == pytest.approx(50 / 8000)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     frames=st.binary(min_size=2, max_size=2000).map(lambda b: b[: len(b) // 2 * 2]),
     data=st.data(),
@@ -151,7 +152,7 @@ def test_base64_cut_short_anywhere_is_invalid_audio(
         verifier.finish()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     frames=st.binary(max_size=2000).map(lambda b: b[: len(b) // 2 * 2]),
     data=st.data(),

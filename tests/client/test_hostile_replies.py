@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from noojee_django.client import LegacyRecordingClient, NoojeeClient, NoojeeError, RetryPolicy
 from noojee_django.client.types import AudioInfo, DialResult, LegMetadata, Reply, SubscribeResult
 from tests.hostile_values import json_values, mangled
+from tests.hypothesis_profiles import examples
 from tests.scripted_pbx import Scripted, ScriptedPbx, scripted_pbx
 
 from .test_audio import make_wav
@@ -192,7 +193,7 @@ def run(pbx: ScriptedPbx, name: str, reply: Scripted) -> None:
 
 
 @settings(
-    max_examples=400,
+    max_examples=examples(400),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -37,11 +37,12 @@ from noojee_django.client.parsing import (
 from noojee_django.client.transport import error_for
 from noojee_django.client.types import CallEvent, Direction, LegMetadata
 from tests.hostile_values import UNICODE_DIGITS, field_values, json_values, mangled, nested
+from tests.hypothesis_profiles import examples
 
 from .test_audio import make_wav
 
 MELBOURNE = zoneinfo.ZoneInfo("Australia/Melbourne")
-PROPERTY = settings(max_examples=300, deadline=None)
+PROPERTY = settings(max_examples=examples(300), deadline=None)
 
 ROW = {
     "Source": "400",
@@ -307,7 +308,7 @@ audio_bodies = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     body=audio_bodies,
     encoding=st.sampled_from(["auto", "base64", "raw", "json"]),
