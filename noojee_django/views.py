@@ -166,12 +166,6 @@ def recording_payload(recording_tag: RecordingTag) -> dict[str, Any]:
     }
 
 
-def _require_may_follow_recording(user: Any, recording_tag: RecordingTag) -> None:
-    """A recording's progress is its recorder's business, and that of who may hear it."""
-    if recording_tag.started_by_id != user.pk:
-        services.check_may_hear(user, recording_tag)
-
-
 def may_see_call(user: Any, call: CallSession) -> bool:
     """A call's status is its agent's business, and that of operators who may view calls."""
     return call.user_id == user.pk or user.has_perm("noojee_django.view_callsession")
@@ -206,8 +200,9 @@ def dial(request: HttpRequest) -> HttpResponse:
     call = services.dial(
         request.user, data["number"], obj=data["obj"], record=data["record"], tag=data["tag"] or None
     )
-    message = _("Calling %(number)s: pick up your phone.") % {"number": display_number(call.number)}
-    return _done(request, message, call_payload(call))
+    payload = call_payload(call)
+    message = _("Calling %(number)s: pick up your phone.") % {"number": payload["number_display"]}
+    return _done(request, message, payload)
 
 
 @require_POST
@@ -215,8 +210,9 @@ def dial(request: HttpRequest) -> HttpResponse:
 def hangup(request: HttpRequest, call_id: int) -> HttpResponse:
     call = _get(CallSession, call_id, _("No such call."), request.user, services.require_own_call)
     call = services.hangup(request.user, call)
-    message = _("Hung up the call to %(number)s.") % {"number": display_number(call.number)}
-    return _done(request, message, call_payload(call))
+    payload = call_payload(call)
+    message = _("Hung up the call to %(number)s.") % {"number": payload["number_display"]}
+    return _done(request, message, payload)
 
 
 @require_POST
@@ -274,7 +270,11 @@ def recording_status(request: HttpRequest, recording_tag_id: int) -> HttpRespons
     """Where a recording is, for the widget to follow it until it is final. ``card`` is the recording
     as ``{% noojee_recordings %}`` shows it (with its players once attached), for who may hear it."""
     recording_tag = _get(
-        RecordingTag, recording_tag_id, _("No such recording."), request.user, _require_may_follow_recording
+        RecordingTag,
+        recording_tag_id,
+        _("No such recording."),
+        request.user,
+        services.check_may_follow_recording,
     )
     card = None
     if services.may_hear(request.user, recording_tag.content_object):

@@ -26,6 +26,7 @@ from __future__ import annotations
 from .access import (
     attach_to,
     check_may_attach,
+    check_may_follow_recording,
     check_may_hear,
     may_view,
     record_access,
@@ -128,6 +129,7 @@ __all__ = [
     "check_may_attach",
     "check_may_dial",
     "check_may_export_evidence",
+    "check_may_follow_recording",
     "check_may_hear",
     "check_may_record",
     "collect_after_call",

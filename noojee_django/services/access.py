@@ -19,6 +19,12 @@ def check_may_hear(user: Any, recording_tag: RecordingTag) -> None:
         raise NoojeePermissionDenied(_("You may not hear the recordings of this record."))
 
 
+def check_may_follow_recording(user: Any, recording_tag: RecordingTag) -> None:
+    """A recording's progress is its recorder's business, and that of who may hear it."""
+    if recording_tag.started_by_id != user.pk:
+        check_may_hear(user, recording_tag)
+
+
 def record_access(
     user: Any,
     recording_tag: RecordingTag,
