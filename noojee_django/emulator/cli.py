@@ -89,3 +89,7 @@ def serve(config: EmulatorConfig, out: Any = None) -> None:
     out.write(emulator.url + "\n")
     out.flush()
     emulator.serve_forever()
+    # Stopped: more of the same signals may still arrive (the terminal's and the demo's), also while
+    # the interpreter shuts down, when Python has put back the default handlers that die of them.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
