@@ -2,9 +2,11 @@
 
 Every status change of a :class:`~noojee_django.models.RecordingTag` or a
 :class:`~noojee_django.models.RecordingLeg` goes through :func:`transition`. It is a compare-and-set:
-one ``UPDATE ... WHERE status IN (<the statuses this one may follow>)``, so of two workers (or a worker
-and an operator) acting on one row at once exactly one wins, and a change the table does not allow is
-refused against the row as it is in the database, not as the caller last read it. It writes the
+an ``UPDATE ... WHERE status = <a status this one may follow>`` for each such status in turn (the one
+the row was just read in first), so of two workers (or a worker and an operator) acting on one row at
+once exactly one wins, a change the table does not allow is refused against the row as it is in the
+database, not as the caller last read it, and the status the ``UPDATE`` matched is the one the
+history and the signals name as the previous one. It writes the
 reason on the row and in its history (:class:`~noojee_django.models.RecordingTransition`, appended
 to the recording's hash chain by :func:`noojee_django.log_chain.append`), and sends the signals. A
 refused change is :class:`~noojee_django.exceptions.TransitionRefused`, never an
@@ -127,21 +129,31 @@ def transition(
     if expect is not None:
         sources = [s for s in sources if s in expect]
     model = type(obj)
-    rows = model._default_manager.filter(pk=obj.pk, **{f"{field}__in": sources})
+    rows = model._default_manager.filter(pk=obj.pk)
     if where is not None:
         rows = rows.filter(where)
-    previous = model._default_manager.filter(pk=obj.pk).values_list(field, flat=True).first()
+    # One compare-and-set per status the row may be in, the one it was just read in first: the UPDATE
+    # that succeeds names the status it changed, for the history and the signals, even when another
+    # worker changed the row while this UPDATE waited on its lock (a status read beforehand would be
+    # stale then). Usually one SELECT and one UPDATE.
+    seen = model._default_manager.filter(pk=obj.pk).values_list(field, flat=True).first()
+    candidates = sorted(sources, key=lambda status: status != seen)
     now = timezone.now()
     values = {field: to, "status_reason": reason[:2000], "updated_at": now, **fields}
+    changed, previous = 0, ""
     try:
         with transaction.atomic():
-            changed = rows.update(**values)
+            for candidate in candidates:
+                changed = rows.filter(**{field: candidate}).update(**values)
+                if changed:
+                    previous = candidate
+                    break
             if changed:
                 log_chain.append(
                     RecordingTransition,
                     recording_tag_id=obj.pk if is_tag else obj.recording_tag_id,  # type: ignore[union-attr]
                     leg_id=None if is_tag else obj.pk,
-                    from_status=previous or "",
+                    from_status=previous,
                     to_status=to,
                     reason=reason[:2000],
                     actor=actor if getattr(actor, "is_authenticated", False) else None,
@@ -171,7 +183,7 @@ def transition(
             )
         return False
     if is_tag:
-        _announce(obj, previous or "", reason)  # type: ignore[arg-type]
+        _announce(obj, previous, reason)  # type: ignore[arg-type]
     return True
 
 

@@ -7,7 +7,9 @@ line: what happened, for the test to judge.
 
 ``rules`` races two agents and probes the rules; ``seed-duplicates`` writes, at migration 0005, the
 duplicate live recordings a MariaDB database may hold (it had no conditional unique constraint);
-``after-migration`` reports what migration 0006 made of them.
+``after-migration`` reports what migration 0006 made of them; ``history-race`` has one worker change a
+recording's status while another's change of it waits on the first's transaction, and reports the
+history both left.
 """
 
 from __future__ import annotations
@@ -217,15 +219,74 @@ def after_migration() -> dict[str, Any]:
     }
 
 
+def history_race() -> dict[str, Any]:
+    """A worker moves a recording to "waiting" in a transaction it holds open for a second; meanwhile
+    another asks for "failed" (which both "recording" and "waiting" may become) and waits on the
+    first's lock. The history must say what the second changed: waiting -> failed."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connections, transaction
+
+    from example_project.crm.models import Invoice
+    from noojee_django.lifecycle import transition
+    from noojee_django.models import RecordingTag, RecordingTransition
+
+    recording = RecordingTag.objects.create(
+        tag="INV-RACE", content_type=ContentType.objects.get_for_model(Invoice), object_id="1",
+        status=RecordingTag.Status.RECORDING,
+    )  # fmt: skip
+    first_holds = threading.Event()
+    errors: list[str] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                transition(RecordingTag.objects.get(pk=recording.pk), "waiting", reason="stopped")
+                first_holds.set()
+                time.sleep(1.0)
+        except Exception as exc:  # reported, for the test to show
+            errors.append(_typed(exc))
+            first_holds.set()
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        first_holds.wait(10)
+        try:
+            transition(RecordingTag.objects.get(pk=recording.pk), "failed", reason="gave up", strict=False)
+        except Exception as exc:
+            errors.append(_typed(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return {
+        "errors": errors,
+        "status": RecordingTag.objects.get(pk=recording.pk).status,
+        "history": [
+            [t.from_status, t.to_status]
+            for t in RecordingTransition.objects.filter(recording_tag=recording).order_by("pk")
+        ],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("step", choices=["rules", "seed-duplicates", "after-migration"])
+    parser.add_argument("step", choices=["rules", "seed-duplicates", "after-migration", "history-race"])
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
     import django
 
     django.setup()
-    step = {"rules": rules, "seed-duplicates": seed_duplicates, "after-migration": after_migration}[args.step]
+    step = {
+        "rules": rules,
+        "seed-duplicates": seed_duplicates,
+        "after-migration": after_migration,
+        "history-race": history_race,
+    }[args.step]
     print(json.dumps(step()))
 
 

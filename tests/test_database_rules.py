@@ -107,3 +107,17 @@ def test_the_migration_fails_all_but_the_newest_live_duplicate_of_a_tag_on_maria
     assert rows["other_case"]["status"] == "recording"
     assert rows["alone"]["status"] == "waiting" and rows["alone"]["poll"]
     assert rows["attached"]["status"] == "attached"
+
+
+def test_a_status_change_that_waited_on_another_records_the_status_it_really_changed(
+    tmp_path: Path, engine_database: str, noojee_emulator: Any
+) -> None:
+    """The history (hash-chained, in evidence bundles) and the signals name the status a change left,
+    also when another worker changed the row while this one waited on its lock."""
+    with _pipeline(tmp_path, engine_database, noojee_emulator) as pipeline:
+        pipeline.migrate()
+        report = pipeline.run_driver(["history-race"], module=DRIVER, timeout=120)
+
+    assert report["errors"] == []
+    assert report["status"] == "failed"
+    assert report["history"] == [["recording", "waiting"], ["waiting", "failed"]]
