@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import time
 import zoneinfo
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, BinaryIO
 
 import requests
@@ -44,6 +44,9 @@ SELECTORS = ("unique_id_leg", "call_record_id")
 #: ``retrieveMetaDataByHour`` lists every leg of a whole hour of the PBX: a busy one is megabytes.
 DEFAULT_MAX_HOURLY_METADATA_BYTES = 32 * 1024 * 1024
 DEFAULT_USER_AGENT = "noojee-django (python-requests)"
+#: What a user key may not call on the REST API: ``subscribe``, the one non-campaign method Noojee
+#: names. Everything else is filtered by the PBX to the campaigns of the user's teams.
+USER_KEY_REFUSED = frozenset({"subscribe"})
 
 
 def _path(value: str, setting: str) -> str:
@@ -74,11 +77,25 @@ class _ApiClient:
     transport: Transport
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.transport.base_url} auth={self.transport.auth.mode}>"
+        t = self.transport
+        return f"<{type(self).__name__} {t.base_url} auth={t.auth.mode} key={t.key_kind}>"
 
     @property
     def base_url(self) -> str:
         return self.transport.base_url
+
+    @property
+    def key_kind(self) -> str:
+        """``global`` or ``user``, as the client was built."""
+        return self.transport.key_kind
+
+    def may_call(self, method: str) -> bool:
+        """Whether this client's key may call the PBX method ``method`` (``subscribe``, ``dial``...).
+
+        A client with a user key answers False for the methods Noojee closes to user keys, and
+        raises :class:`~.errors.KeyScopeError` if one is called anyway, without sending anything.
+        """
+        return self.transport.may_call(method)
 
     @property
     def auth(self) -> Authenticator:
@@ -125,6 +142,8 @@ class NoojeeClient(_ApiClient):
         *,
         api_key: str,
         auth: str = "apikey",
+        key_kind: str = "global",
+        user_key_refused: Collection[str] = USER_KEY_REFUSED,
         timeout: Timeout = 10.0,
         verify: bool | str = True,
         session: requests.Session | None = None,
@@ -175,6 +194,8 @@ class NoojeeClient(_ApiClient):
             max_reply_bytes=max_reply_bytes,
             download_min_rate=download_min_rate,
             download_deadline=download_deadline,
+            key_kind=key_kind,
+            user_key_refused=user_key_refused,
         )
         self.max_hourly_metadata_bytes: int = check_positive(
             max_hourly_metadata_bytes, "max_hourly_metadata_bytes", integer=True
@@ -234,7 +255,9 @@ class NoojeeClient(_ApiClient):
         self, extensions: Sequence[str], last_sequence_number: int, timeout: int = 10
     ) -> SubscribeResult:
         """Long poll: the PBX may hold the request ``timeout`` seconds, so the read timeout is that
-        plus the client's own. Pass the returned ``seq`` to the next poll, or events are lost."""
+        plus the client's own. Pass the returned ``seq`` to the next poll, or events are lost.
+
+        Not for a user key: :class:`~.errors.KeyScopeError` before anything is sent."""
         if isinstance(extensions, str):
             extensions = [extensions]
         params = {

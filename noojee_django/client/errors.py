@@ -66,6 +66,15 @@ class AuthenticationError(ApiError):
     kind = "auth"
 
 
+class KeyScopeError(AuthenticationError):
+    """The key is good, but not for this method: a user key (tied to one Noojee Contact account) may
+    call only campaign methods, so never ``subscribe``. Raised before any request when the client
+    knows its key is a user key, and for the PBX's own refusal otherwise. Never resent: another try,
+    or the hash method, gets the same answer."""
+
+    kind = "key_scope"
+
+
 class NotFoundError(ApiError):
     """The thing asked for does not exist: unknown path, unknown leg, deleted or private recording."""
 
@@ -136,6 +145,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "InvalidAudioError",
+    "KeyScopeError",
     "NoojeeError",
     "NoojeeTimeout",
     "NotFoundError",

@@ -9,7 +9,7 @@ fails and streams exactly like :class:`~.client.NoojeeClient`: both sit on the s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, BinaryIO
 
 import requests
@@ -28,6 +28,9 @@ from .transport import (
 from .types import AudioInfo, Reply
 
 LEGACY_PATH = "/servicemanager/services/njadmin-api-recording"
+#: The deprecated API predates API keys, let alone user keys, and has no campaigns to filter by: this
+#: project assumes a server refuses all of it to a user key.
+LEGACY_USER_KEY_REFUSED = frozenset({"start", "stop", "retrieve", "retrieveByUniqueId"})
 
 
 class LegacyRecordingClient(_ApiClient):
@@ -39,6 +42,8 @@ class LegacyRecordingClient(_ApiClient):
         *,
         api_key: str,
         auth: str = "apikey",
+        key_kind: str = "global",
+        user_key_refused: Collection[str] = LEGACY_USER_KEY_REFUSED,
         timeout: Timeout = 10.0,
         verify: bool | str = True,
         session: requests.Session | None = None,
@@ -68,6 +73,8 @@ class LegacyRecordingClient(_ApiClient):
             max_reply_bytes=max_reply_bytes,
             download_min_rate=download_min_rate,
             download_deadline=download_deadline,
+            key_kind=key_kind,
+            user_key_refused=user_key_refused,
         )
 
     def _get(self, method: str, params: Mapping[str, Any], *, retry: bool, expect: str) -> Any:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -39,6 +39,7 @@ from .errors import (
     ApiError,
     AuthenticationError,
     ConfigurationError,
+    KeyScopeError,
     NoojeeError,
     NoojeeTimeout,
     NotFoundError,
@@ -65,6 +66,12 @@ AUTH_WORDS = (
     "access denied",
     "auth",
 )
+#: Words that make a credentials refusal a refusal of the method to a (good) user key: the key is
+#: fine, its scope is not.
+SCOPE_WORDS = ("user key", "user api key")
+#: The kinds of API key Noojee issues: the global key sees everything; a user key is tied to one
+#: Noojee Contact account and has only the campaign methods, for the campaigns of that user's teams.
+KEY_KINDS = ("global", "user")
 #: PBX methods whose body is audio: there, 409 and ``Code -2`` mean "still recording".
 AUDIO_METHODS = frozenset({"retrieveRecording", "retrieve", "retrieveByUniqueId"})
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -156,6 +163,11 @@ def error_for(
     if audio is None:
         audio = method in AUDIO_METHODS
 
+    if (refused or status in (401, 403)) and _about_scope(lowered):
+        return KeyScopeError(
+            f"{method}: the PBX refused this method to the key: a user key has campaign methods only{said}",
+            **kwargs,
+        )
     if status in (401, 403):
         return AuthenticationError(f"{method}: the PBX refused the credentials{said}", **kwargs)
     if status == 429:
@@ -171,6 +183,10 @@ def error_for(
     if refused or (status is not None and status >= 400):
         return ApiError(f"{method}: the PBX refused the request{said}", **kwargs)
     return ProtocolError(f"{method}: unexpected reply{said}", **kwargs)
+
+
+def _about_scope(lowered: str) -> bool:
+    return any(word in lowered for word in SCOPE_WORDS) and "invalid" not in lowered
 
 
 def _storable(text: str) -> str:
@@ -254,7 +270,13 @@ class Transport:
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         download_min_rate: float = DEFAULT_DOWNLOAD_MIN_RATE,
         download_deadline: float | None = DEFAULT_DOWNLOAD_DEADLINE,
+        key_kind: str = "global",
+        user_key_refused: Collection[str] = (),
     ) -> None:
+        if key_kind not in KEY_KINDS:
+            raise ConfigurationError(f"key_kind must be one of {', '.join(KEY_KINDS)}, not {key_kind!r}")
+        if isinstance(user_key_refused, str) or not all(isinstance(m, str) for m in user_key_refused):
+            raise ConfigurationError("user_key_refused must be a collection of PBX method names")
         parts = urlsplit(base_url or "") if isinstance(base_url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(
@@ -283,10 +305,27 @@ class Transport:
         self.auth = Authenticator(api_key, auth, self.server_time, pair_lifetime=hash_pair_lifetime)
         #: Methods whose body is audio (409 / ``Code -2`` there: "still recording").
         self.audio_methods = set(AUDIO_METHODS)
+        #: ``global`` or ``user``: with a user key, the methods in ``user_key_refused`` are refused here,
+        #: before any request goes out.
+        self.key_kind = key_kind
+        self.user_key_refused = frozenset(user_key_refused)
         install_log_filter()
 
     def __repr__(self) -> str:
-        return f"<Transport {self.base_url} auth={self.auth.mode}>"
+        return f"<Transport {self.base_url} auth={self.auth.mode} key={self.key_kind}>"
+
+    def may_call(self, name: str) -> bool:
+        """False for a method this client's key may not call (a user key and ``subscribe``)."""
+        return self.key_kind != "user" or name not in self.user_key_refused
+
+    def check_scope(self, name: str) -> None:
+        """Raise :class:`KeyScopeError` for a method this client's key may not call."""
+        if not self.may_call(name):
+            raise KeyScopeError(
+                f"{name}: this client has a user API key, and Noojee gives user keys campaign methods"
+                f" only, never {name}; use a connection with the global key for it",
+                method=name,
+            )
 
     def error_for(self, status: int | None, body: bytes | Mapping[str, Any] | None, name: str) -> NoojeeError:
         return error_for(status, body, name, secrets=self.auth.secrets, audio=name in self.audio_methods)
@@ -340,6 +379,8 @@ class Transport:
         envelope or plain text), ``text``, or ``stream`` (a :class:`Stream`: the open response, status
         checked, and the deadline :meth:`iter_body` keeps). ``max_bytes``: the size cap of a body read
         whole (default ``max_reply_bytes``)."""
+        if auth:
+            self.check_scope(name)
         attempts = 0
         resent_for_auth = False
         while True:
@@ -366,6 +407,8 @@ class Transport:
                     return _decode_text(content, response.encoding)
                 return self._interpret(response.status_code, content, name, expect)
             except AuthenticationError as error:
+                if isinstance(error, KeyScopeError):
+                    raise  # the key was recognised: a resend, or the hash method, changes nothing
                 if resent_for_auth or not auth or not self.auth.recover(error, used):
                     raise
                 resent_for_auth = True

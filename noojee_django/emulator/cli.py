@@ -20,8 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, require_api_key: bool = Tr
         "--user-key",
         action="append",
         default=[],
-        metavar="KEY[=LOGIN]",
-        help="a user key, optionally with its Noojee login name (repeatable)",
+        metavar="KEY[=LOGIN[:CAMPAIGN,...]]",
+        help="a user key, optionally with its Noojee login name and the campaigns of the user's teams,"
+        " the first being where its dials go (repeatable)",
     )
     parser.add_argument(
         "--allow-ip", action="append", default=None, metavar="IP", help="repeatable; default all"
@@ -52,10 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, require_api_key: bool = Tr
 
 
 def config_from_options(options: dict[str, Any]) -> EmulatorConfig:
-    user_keys: dict[str, str | list[str]] = {}
+    user_keys: dict[str, Any] = {}
     for item in options.get("user_key") or []:
-        key, _, login = item.partition("=")
-        user_keys[key] = login or "user"
+        key, _, tenant = item.partition("=")
+        login, _, campaigns = tenant.partition(":")
+        names = [name.strip() for name in campaigns.split(",") if name.strip()]
+        user_keys[key] = {"login": login or "user", "campaigns": names}
     return EmulatorConfig(
         host=options["host"],
         port=options["port"],

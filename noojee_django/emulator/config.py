@@ -17,6 +17,10 @@ RECORDING_API_PATHS: tuple[str, ...] = (
 )
 AUTH_REFUSALS = ("code", "401", "403")
 AUDIO_ENCODINGS = ("base64", "raw", "json")
+#: Methods a user key may not call: ``subscribe`` [doc], and the deprecated Recording API, which has no
+#: campaigns to filter by [assumed]. Names as counted in ``stats``; ``njadmin-api-recording`` covers
+#: every method of the deprecated API.
+USER_KEY_REFUSED = ("subscribe", "njadmin-api-recording")
 # Changing where the server listens, or the file its state lives in, needs a restart, not a PATCH.
 FIXED_FIELDS = frozenset({"host", "port", "state_file"})
 
@@ -26,8 +30,10 @@ class EmulatorConfig:
     api_key: str = "emulator-key"
     host: str = "127.0.0.1"
     port: int = 0  # 0: any free port
-    # user key -> the Noojee login name it belongs to (a list: the first name is used)
-    user_keys: dict[str, str | list[str]] = field(default_factory=dict)
+    # user key -> its tenant: {"login": name, "campaigns": [campaign, ...]} (the campaigns of the
+    # user's teams); a bare login name (or a list: the first name is used) is a user in no campaign
+    user_keys: dict[str, Any] = field(default_factory=dict)
+    user_key_refused: list[str] = field(default_factory=lambda: list(USER_KEY_REFUSED))
     allowed_ips: list[str] | None = None  # None: every client address
     latency: float = 0.0  # seconds added to every PBX request
     answer_delay: float = 1.0  # the agent's handset answers a dial after this (at once with autoAnswer)
@@ -56,6 +62,11 @@ class EmulatorConfig:
         self.validate()
 
     def validate(self) -> None:
+        self.user_keys = normalise_user_keys(self.user_keys)
+        if self.api_key in self.user_keys:
+            raise ValueError("user_keys: a user key cannot also be the global key")
+        if not all(isinstance(name, str) and name for name in self.user_key_refused):
+            raise ValueError("user_key_refused must be a list of PBX method names")
         if self.auth_refusal not in AUTH_REFUSALS:
             raise ValueError(f"auth_refusal must be one of {AUTH_REFUSALS}, not {self.auth_refusal!r}")
         if self.audio_encoding not in AUDIO_ENCODINGS:
@@ -72,8 +83,15 @@ class EmulatorConfig:
         ZoneInfo(self.pbx_time_zone)  # raises on an unknown zone
 
     def login_for(self, user_key: str) -> str:
-        name = self.user_keys[user_key]
-        return name[0] if isinstance(name, list) and name else str(name or "")
+        return str(self.user_keys[user_key]["login"])
+
+    def campaigns_for(self, user_key: str) -> list[str]:
+        """The campaigns a user key may see and dial in, its default (the first) first."""
+        return list(self.user_keys[user_key]["campaigns"])
+
+    def refuses_user_key(self, method: str) -> bool:
+        """Whether ``method`` (as counted in ``stats``) is closed to user keys."""
+        return method in self.user_key_refused or method.split(".", 1)[0] in self.user_key_refused
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,6 +112,32 @@ class EmulatorConfig:
 
     def copy(self) -> EmulatorConfig:
         return EmulatorConfig(**self.to_dict())
+
+
+def normalise_user_keys(raw: Any) -> dict[str, dict[str, Any]]:
+    """Every accepted form of ``user_keys`` as ``{key: {"login": str, "campaigns": [str, ...]}}``."""
+    if not isinstance(raw, dict):
+        raise ValueError("user_keys must be an object: user key -> login name or {login, campaigns}")
+    tenants: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError("user_keys: every user key must be a non-empty string")
+        campaigns: Any = []
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"login", "campaigns"})
+            if unknown:
+                raise ValueError(f"user_keys: unknown field(s) {', '.join(unknown)}; known: login, campaigns")
+            login, campaigns = value.get("login") or "user", value.get("campaigns") or []
+        elif isinstance(value, list):
+            login = value[0] if value else "user"
+        else:
+            login = value or "user"
+        if not isinstance(login, str):
+            raise ValueError("user_keys: a login name must be a string")
+        if isinstance(campaigns, str) or not all(isinstance(c, str) and c for c in campaigns):
+            raise ValueError("user_keys: campaigns must be a list of campaign names")
+        tenants[key] = {"login": login, "campaigns": list(dict.fromkeys(campaigns))}
+    return tenants
 
 
 def _coerce(current: Any, value: Any) -> Any:

@@ -68,6 +68,18 @@ class ControlClient:
     def calls(self) -> list[dict[str, Any]]:
         return list(self._json("GET", "calls"))
 
+    # ------------------------------------------------------------------------------------------ tenants
+
+    def user_keys(self) -> dict[str, dict[str, Any]]:
+        """Every user key: ``{key: {"login", "campaigns"}}``."""
+        return dict(self._json("GET", "user-keys"))
+
+    def add_user_key(self, key: str, login: str, campaigns: list[str]) -> dict[str, dict[str, Any]]:
+        """Add (or replace) a user key of ``login``, whose teams are in ``campaigns`` (the first is the
+        campaign its dials go to); kept in the state file. Returns every user key."""
+        payload = {"key": key, "login": login, "campaigns": list(campaigns)}
+        return dict(self._json("POST", "user-keys", payload))
+
     # ------------------------------------------------------------------------------------------ recordings
 
     def add_recording(
@@ -84,9 +96,11 @@ class ControlClient:
         late: dict[int | str, float] | None = None,
         duplicate_rows: bool = False,
         ended_at: float | dt.datetime | None = None,
+        campaign: str | None = None,
     ) -> dict[str, Any]:
         """A finished recorded call; ``ended_at`` (epoch seconds, or an aware datetime) puts its end
-        in the past instead of now."""
+        in the past instead of now; ``campaign``: the campaign it belongs to (default none: only the
+        global key sees it)."""
         payload: dict[str, Any] = {
             "tag": tag,
             "legs": list(legs),
@@ -102,6 +116,7 @@ class ControlClient:
             ("username", username),
             ("direction", direction),
             ("did", did),
+            ("campaign", campaign),
         ):
             if value is not None:
                 payload[name] = value
@@ -123,8 +138,15 @@ class ControlClient:
         exten: str = "101",
         queue: str | None = None,
         did: str | None = None,
+        campaign: str | None = None,
     ) -> str:
-        payload = {"caller_id": caller_id, "exten": exten, "queue": queue or "", "did": did or ""}
+        payload = {
+            "caller_id": caller_id,
+            "exten": exten,
+            "queue": queue or "",
+            "did": did or "",
+            "campaign": campaign or "",
+        }
         return str(self._json("POST", "calls/inbound", payload)["unique_id"])
 
     def answer(self, unique_id: str, exten: str | None = None) -> None:

@@ -63,7 +63,14 @@ class ControlApi:
             allow("GET", "PATCH", "POST")
             if command != "GET":
                 emulator.config.update(data)
+                if "user_keys" in data:
+                    pbx.touch()  # the state file keeps the user keys
             return json_reply(emulator.config.to_dict())
+        if path == "/_emulator/user-keys":
+            allow("GET", "POST")
+            if command == "POST":
+                self._add_user_key(data)
+            return json_reply(emulator.config.user_keys)
         if path == "/_emulator/recordings":
             allow("GET", "POST")
             if command == "GET":
@@ -84,6 +91,7 @@ class ControlApi:
                 str(data.get("exten") or "101"),
                 queue=str(data.get("queue") or ""),
                 did=str(data.get("did") or ""),
+                campaign=str(data.get("campaign") or ""),
             )
             return json_reply({"unique_id": unique_id})
         found = _CALL_ACTION.match(path)
@@ -122,6 +130,15 @@ class ControlApi:
             return json_reply({"id": fault.id})
         raise ControlError(f"no control endpoint {path}", 404)
 
+    def _add_user_key(self, data: dict[str, Any]) -> None:
+        """Add (or replace) one user key: ``{"key", "login", "campaigns"}``."""
+        key = data.get("key")
+        if not isinstance(key, str) or not key.strip():
+            raise ControlError("a user key needs a 'key'")
+        tenant = {"login": data.get("login") or "user", "campaigns": data.get("campaigns") or []}
+        self.emulator.config.update({"user_keys": {**self.emulator.config.user_keys, key: tenant}})
+        self.emulator.pbx.touch()
+
     def _add_recording(self, data: dict[str, Any]) -> dict[str, Any]:
         if "legs" not in data or not isinstance(data["legs"], list):
             raise ControlError("'legs' must be a list of leg durations in seconds")
@@ -142,4 +159,5 @@ class ControlApi:
             late=data.get("late"),
             duplicate_rows=bool(data.get("duplicate_rows")),
             ended_at=None if data.get("ended_at") is None else float(data["ended_at"]),
+            campaign=text("campaign", ""),
         )

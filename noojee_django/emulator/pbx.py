@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .audio import Segment, sha256_and_size, wav_size
-from .config import EmulatorConfig
+from .config import EmulatorConfig, normalise_user_keys
 
 CLICK_TO_DIAL = "click_to_dial"
 INBOUND = "inbound"
@@ -42,6 +42,15 @@ _CHANNEL = re.compile(r"^(?:(?P<tech>[A-Za-z0-9]+)/)?(?P<exten>[A-Za-z0-9_.*#+]+
 _DIAL_EXTEN = re.compile(r"^(?P<tech>[A-Za-z0-9]+)/(?P<exten>[A-Za-z0-9_]+)$")
 _NUMBER = re.compile(r"^\+?[0-9]+$")
 INTERNAL_NUMBER_MAX_DIGITS = 5  # a dialled number this short is another extension: an internal call
+
+#: What a key may see: ``None`` for the global key (everything), else the campaigns of a user key.
+#: Calls and legs outside a user key's campaigns do not exist for it: they answer exactly as unknown
+#: ones do, so a tenant cannot even learn that another's call or leg exists.
+Scope = frozenset[str] | None
+
+
+def in_scope(campaign: str, scope: Scope) -> bool:
+    return scope is None or (bool(campaign) and campaign in scope)
 
 
 class PbxError(Exception):
@@ -82,6 +91,7 @@ class Leg:
     visible_from: float = 0.0
     sha256: str | None = None
     size: int | None = None
+    campaign: str = ""  # "" : in no campaign (only the global key sees it)
 
     def duration(self, now: float) -> int:
         if self.fixed_duration is not None:
@@ -116,6 +126,7 @@ class Call:
     rec_username: str = ""
     legs: list[Leg] = field(default_factory=list)
     duplicate_rows: bool = False
+    campaign: str = ""  # "" : in no campaign (only the global key sees it)
 
     @property
     def can_answer(self) -> bool:
@@ -134,6 +145,7 @@ class Call:
             "caller_id": self.caller_id,
             "recording": self.recording_leg is not None,
             "tag": self.rec_tag,
+            "campaign": self.campaign,
             "legs": [leg.call_record_id for leg in self.legs],
         }
 
@@ -219,6 +231,11 @@ class Pbx:
         value = self._ids[name]
         self._ids[name] = value + 1
         return value
+
+    def touch(self) -> None:
+        """Something kept in the state file changed outside the PBX's own methods (the user keys)."""
+        with self._lock:
+            self._touch()
 
     def _touch(self) -> None:
         self._version += 1
@@ -379,12 +396,13 @@ class Pbx:
         """``<epoch seconds of the call's start>.<counter>``."""
         return f"{int(self.now() if at is None else at)}.{self._next_id('unique')}"
 
-    def _find_active(self, exten_or_unique_id: str) -> Call | None:
+    def _find_active(self, exten_or_unique_id: str, scope: Scope = None) -> Call | None:
         value = exten_or_unique_id.strip()
         if value in self._active:
-            return self._active[value]
+            call = self._active[value]
+            return call if in_scope(call.campaign, scope) else None
         exten = strip_exten(value)
-        on_exten = [c for c in self._active.values() if c.exten == exten]
+        on_exten = [c for c in self._active.values() if c.exten == exten and in_scope(c.campaign, scope)]
         return max(on_exten, key=lambda c: c.call_id) if on_exten else None
 
     def dial(
@@ -397,6 +415,7 @@ class Pbx:
         record: bool = False,
         tag: str = "",
         username: str = "",
+        campaign: str = "",
     ) -> int:
         number = number.strip()
         if not number:
@@ -432,6 +451,7 @@ class Pbx:
                 record_on_connect=record,
                 rec_tag=tag,
                 rec_username=username,
+                campaign=campaign,
             )
             self._calls[call.unique_id] = call
             self._active[call.unique_id] = call
@@ -463,7 +483,9 @@ class Pbx:
         if call.phase == "connected" and call.unique_id in self._active:
             self.hangup(call.unique_id)
 
-    def inbound_call(self, caller_id: str, exten: str, queue: str = "", did: str = "") -> str:
+    def inbound_call(
+        self, caller_id: str, exten: str, queue: str = "", did: str = "", campaign: str = ""
+    ) -> str:
         with self._lock:
             exten = strip_exten(exten)
             internal = len(caller_id.lstrip("+")) <= INTERNAL_NUMBER_MAX_DIGITS
@@ -480,16 +502,17 @@ class Pbx:
                 direction=DIRECTION_INTERNAL if internal else DIRECTION_INBOUND,
                 did="internal" if internal else (did or exten),
                 is_queue=bool(queue),
+                campaign=campaign,
             )
             self._calls[call.unique_id] = call
             self._active[call.unique_id] = call
             self._emit(call, exten, "Ringing")
             return call.unique_id
 
-    def answer(self, unique_id: str, exten: str) -> None:
+    def answer(self, unique_id: str, exten: str, scope: Scope = None) -> None:
         with self._lock:
             call = self._active.get(unique_id.strip())
-            if call is None:
+            if call is None or not in_scope(call.campaign, scope):
                 raise PbxError(f"No ringing call with uniqueId '{unique_id}'", status=404)
             exten = strip_exten(exten) if exten else call.exten
             if call.kind == CLICK_TO_DIAL and call.phase == "ringing_agent" and exten == call.exten:
@@ -522,16 +545,21 @@ class Pbx:
             if call.recording_leg is not None:
                 self._next_leg(call, username)
 
-    def hangup(self, exten_or_unique_id: str) -> str:
+    def hangup(self, exten_or_unique_id: str, scope: Scope = None) -> str:
         """Hang up by unique id or extension; returns the unique id of the call."""
         with self._lock:
             value = exten_or_unique_id.strip()
             if not value:
                 raise PbxError("Missing parameter: extenOrUniqueId")
-            call = self._find_active(value)
+            call = self._find_active(value, scope)
             if call is None:
                 scripted = self._calls.get(value)
-                if scripted is not None and scripted.kind == SCRIPTED and scripted.ended_at is None:
+                if (
+                    scripted is not None
+                    and scripted.kind == SCRIPTED
+                    and scripted.ended_at is None
+                    and in_scope(scripted.campaign, scope)
+                ):
                     scripted.ended_at = self.now() + self.config.hangup_settle
                     self._touch()
                     return scripted.unique_id
@@ -567,6 +595,7 @@ class Pbx:
             did=call.did,
             direction=call.direction,
             start=now,
+            campaign=call.campaign,
         )
         call.legs.append(leg)
         call.recording_leg = leg
@@ -587,9 +616,11 @@ class Pbx:
         self._end_leg(call)
         self._start_leg(call, tag, username or previous)
 
-    def start_recording(self, exten_or_unique_id: str, tag: str = "", username: str = "") -> str:
+    def start_recording(
+        self, exten_or_unique_id: str, tag: str = "", username: str = "", scope: Scope = None
+    ) -> str:
         with self._lock:
-            call = self._find_active(exten_or_unique_id)
+            call = self._find_active(exten_or_unique_id, scope)
             if call is None:
                 raise PbxError(f"No active call on '{exten_or_unique_id}'", status=404)
             if call.recording_leg is not None:
@@ -597,9 +628,9 @@ class Pbx:
             leg = self._start_leg(call, tag, username)
             return f"Recording started (leg {leg.leg})"
 
-    def stop_recording(self, exten_or_unique_id: str) -> str:
+    def stop_recording(self, exten_or_unique_id: str, scope: Scope = None) -> str:
         with self._lock:
-            call = self._find_active(exten_or_unique_id)
+            call = self._find_active(exten_or_unique_id, scope)
             if call is None:
                 raise PbxError(f"No active call on '{exten_or_unique_id}'", status=404)
             if call.recording_leg is None:
@@ -621,6 +652,7 @@ class Pbx:
         late: dict[str, float] | None = None,
         duplicate_rows: bool = False,
         ended_at: float | None = None,
+        campaign: str = "",
     ) -> dict[str, Any]:
         """A scripted, already recorded call: legs back to back, the last ending now, or at
         ``ended_at`` (epoch seconds, not in the future): a call recorded before anyone asked."""
@@ -654,6 +686,7 @@ class Pbx:
                 did=did or ("" if direction_code == DIRECTION_OUTBOUND else "internal"),
                 ended_at=None if in_progress else end,
                 duplicate_rows=duplicate_rows,
+                campaign=campaign,
             )
             start = call.started_at
             for index, seconds in enumerate(durations, start=1):
@@ -672,6 +705,7 @@ class Pbx:
                     end=start + seconds,
                     fixed_duration=seconds,
                     visible_from=self.now() + late.get(str(index), 0.0),
+                    campaign=campaign,
                 )
                 start += seconds
                 call.legs.append(leg)
@@ -690,6 +724,7 @@ class Pbx:
             "unique_id": leg.unique_id,
             "leg": leg.leg,
             "tag": leg.tag,
+            "campaign": leg.campaign,
             "duration": segment.seconds,
             "bytes": leg.size if leg.size is not None else wav_size([segment]),
             "sha256": leg.sha256,  # None while the leg is still being recorded
@@ -713,11 +748,11 @@ class Pbx:
         call = self._calls[leg.unique_id]
         return leg.end is not None and call.ended_at is not None and call.ended_at <= now
 
-    def _visible_rows(self, legs: list[Leg]) -> list[Leg]:
+    def _visible_rows(self, legs: list[Leg], scope: Scope) -> list[Leg]:
         now = self.now()
         rows: list[Leg] = []
         for leg in sorted(legs, key=lambda leg: leg.call_record_id):
-            if leg.visible_from > now:
+            if leg.visible_from > now or not in_scope(leg.campaign, scope):
                 continue
             rows.append(leg)
             if self._calls[leg.unique_id].duplicate_rows:
@@ -739,19 +774,19 @@ class Pbx:
             "Destination": leg.destination,
         }
 
-    def metadata_by_tag(self, tag: str) -> list[dict[str, str]]:
+    def metadata_by_tag(self, tag: str, scope: Scope = None) -> list[dict[str, str]]:
         with self._lock:
             now = self.now()
             legs = [x for x in self._legs.values() if x.tag == tag]
-            return [self._row(leg, now) for leg in self._visible_rows(legs)]
+            return [self._row(leg, now) for leg in self._visible_rows(legs, scope)]
 
-    def metadata_by_unique_id(self, unique_id: str) -> list[dict[str, str]]:
+    def metadata_by_unique_id(self, unique_id: str, scope: Scope = None) -> list[dict[str, str]]:
         with self._lock:
             now = self.now()
             legs = [x for x in self._legs.values() if x.unique_id == unique_id]
-            return [self._row(leg, now) for leg in self._visible_rows(legs)]
+            return [self._row(leg, now) for leg in self._visible_rows(legs, scope)]
 
-    def metadata_by_hour(self, day: dt.date, hour: int) -> list[dict[str, str]]:
+    def metadata_by_hour(self, day: dt.date, hour: int, scope: Scope = None) -> list[dict[str, str]]:
         """Legs that ended in that PBX-local hour, in the older ``Tue Sep 14 15:03:30 AEST 2021`` form."""
         zone = ZoneInfo(self.config.pbx_time_zone)
         begin = dt.datetime(day.year, day.month, day.day, hour, tzinfo=zone).timestamp()
@@ -760,7 +795,7 @@ class Pbx:
             now = self.now()
             legs = [x for x in self._legs.values() if x.end is not None and begin <= x.end < end]
             rows = []
-            for leg in self._visible_rows(legs):
+            for leg in self._visible_rows(legs, scope):
                 row = self._row(leg, now)
                 assert leg.end is not None
                 row["Start"] = _java_date(self.local(leg.start))
@@ -772,9 +807,16 @@ class Pbx:
     # ------------------------------------------------------------------------------------------ audio
 
     def leg_segment(
-        self, *, unique_id: str | None = None, leg: int | None = None, call_record_id: int | None = None
+        self,
+        *,
+        unique_id: str | None = None,
+        leg: int | None = None,
+        call_record_id: int | None = None,
+        scope: Scope = None,
     ) -> Segment:
-        """The audio of one leg; 404 (Code -1) when unknown, 409 (Code -2) while its call goes on."""
+        """The audio of one leg; 404 (Code -1) when unknown, or outside ``scope`` (checked before
+        readiness: another tenant's leg in progress is as unknown as any), 409 (Code -2) while its
+        call goes on."""
         with self._lock:
             found: Leg | None = None
             if call_record_id is not None:
@@ -784,18 +826,24 @@ class Pbx:
                     (x for x in self._legs.values() if x.unique_id == unique_id and x.leg == leg),
                     None,
                 )
-            if found is None:
+            if found is None or not in_scope(found.campaign, scope):
                 raise PbxError("No such recording leg", code=-1, status=404)
             now = self.now()
             if not self._ready(found, now):
                 raise PbxError("Recording in progress", code=-2, status=409)
             return found.segment(now)
 
-    def joined_segments(self, *, tag: str | None = None, unique_id: str | None = None) -> list[Segment]:
+    def joined_segments(
+        self, *, tag: str | None = None, unique_id: str | None = None, scope: Scope = None
+    ) -> list[Segment]:
         """Every leg with ``tag`` (or of call ``unique_id``) in leg order: the deprecated API's one WAV."""
         with self._lock:
             legs = sorted(
-                (x for x in self._legs.values() if x.tag == tag or x.unique_id == unique_id),
+                (
+                    x
+                    for x in self._legs.values()
+                    if (x.tag == tag or x.unique_id == unique_id) and in_scope(x.campaign, scope)
+                ),
                 key=lambda x: (self._calls[x.unique_id].started_at, x.unique_id, x.leg),
             )
             if not legs:
@@ -842,12 +890,16 @@ class Pbx:
                 "calls": calls,
                 "active": list(self._active),
                 "events": [dataclasses.asdict(event) for event in self._events],
+                "user_keys": {key: dict(tenant) for key, tenant in self.config.user_keys.items()},
             }
 
     def restore(self, state: dict[str, Any]) -> None:
         """Replace the state with a :meth:`snapshot`; pending transitions (a handset about to answer)
-        start again with the configured delays."""
+        start again with the configured delays. User keys saved in the state (added at run time) join
+        the configured ones; a key configured at start keeps its configured tenant."""
         with self._lock:
+            saved = {k: v for k, v in state.get("user_keys", {}).items() if k != self.config.api_key}
+            self.config.user_keys = normalise_user_keys({**saved, **self.config.user_keys})
             self._cancel_timers()
             self._clear()
             self._seq = int(state["seq"])

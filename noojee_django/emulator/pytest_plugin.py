@@ -20,6 +20,11 @@ from .server import EmulatorServer
 TEST_API_KEY = "test-global-key-0000"
 TEST_USER_KEY = "test-user-key-0000"
 TEST_USER_LOGIN = "agent1"
+TEST_CAMPAIGN = "campaign-a"
+#: A second tenant: another user, whose teams are in another campaign.
+TEST_OTHER_USER_KEY = "test-user-key-0001"
+TEST_OTHER_USER_LOGIN = "agent2"
+TEST_OTHER_CAMPAIGN = "campaign-b"
 
 
 def fixture_config(**overrides: Any) -> EmulatorConfig:
@@ -28,7 +33,10 @@ def fixture_config(**overrides: Any) -> EmulatorConfig:
         "host": "127.0.0.1",
         "port": 0,
         "api_key": TEST_API_KEY,
-        "user_keys": {TEST_USER_KEY: TEST_USER_LOGIN},
+        "user_keys": {
+            TEST_USER_KEY: {"login": TEST_USER_LOGIN, "campaigns": [TEST_CAMPAIGN]},
+            TEST_OTHER_USER_KEY: {"login": TEST_OTHER_USER_LOGIN, "campaigns": [TEST_OTHER_CAMPAIGN]},
+        },
         "answer_delay": 0.05,
         "far_end_answer_delay": 0.05,
         "hangup_settle": 0.0,

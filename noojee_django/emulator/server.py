@@ -23,7 +23,7 @@ from . import audio
 from .config import FIXED_FIELDS, EmulatorConfig
 from .control import ControlClient
 from .faults import BODY_CHANGING, Fault, FaultRegistry
-from .pbx import Pbx, PbxError, strip_exten
+from .pbx import Pbx, PbxError, Scope, strip_exten
 from .state import StateKeeper
 
 CALL_CONTROL = "/servicemanager/rest/CallManagementAPI"
@@ -37,7 +37,6 @@ LEGACY_PATH = "/servicemanager/services/njadmin-api-recording"
 LEGACY = "njadmin-api-recording"
 LEGACY_METHODS = frozenset({"start", "stop", "retrieve", "retrieveByUniqueId"})
 CONTROL_PREFIX = "/_emulator"
-USER_KEY_REFUSED = frozenset({"subscribe"})
 _SECRET_PARAMS = re.compile(r"((?:apiKey|hash)=)[^&\s\"]+", re.IGNORECASE)
 
 NOT_FOUND_HTML = (
@@ -351,11 +350,15 @@ class Handler(BaseHTTPRequestHandler):
         if identity is None:
             return
         key, login = identity
-        if login is not None and method in USER_KEY_REFUSED:
-            self._send(error_reply(f"A user key may not call {method}", status=refusal_status), [])
+        if login is not None and config.refuses_user_key(method):
+            message = (
+                f"Access denied: a user API key may not call {method}; user keys have campaign methods only"
+            )
+            self._send(error_reply(message, status=self._scope_status(family)), [])
             return
+        scope = None if login is None else frozenset(config.campaigns_for(key))
         try:
-            reply = self._dispatch(method, family, params, key, login, body_faults)
+            reply = self._dispatch(method, family, params, key, login, scope, body_faults)
         except PbxError as exc:
             status = exc.status
             if family == "call" and method not in ("start", "stop"):
@@ -369,6 +372,13 @@ class Handler(BaseHTTPRequestHandler):
         mode = self.server.emulator.config.auth_refusal
         if mode == "code":
             return 200 if family == "call" else 401
+        return int(mode)
+
+    def _scope_status(self, family: str) -> int:
+        """A good key on a method it may not call: like a bad key on call control, 403 elsewhere."""
+        mode = self.server.emulator.config.auth_refusal
+        if mode == "code":
+            return 200 if family == "call" else 403
         return int(mode)
 
     def _replace(self, fault: Fault) -> bool:
@@ -437,6 +447,7 @@ class Handler(BaseHTTPRequestHandler):
         params: dict[str, str],
         key: str,
         login: str | None,
+        scope: Scope,
         body_faults: list[Fault],
     ) -> Reply:
         pbx = self.server.emulator.pbx
@@ -449,8 +460,9 @@ class Handler(BaseHTTPRequestHandler):
             return value
 
         if family == "legacy":
-            return self._legacy(params, login, body_faults, need)
+            return self._legacy(params, login, scope, body_faults, need)
         if method == "dial":
+            campaign = self._dial_campaign(params.get("campaign", "").strip(), key, scope)
             session_id = pbx.dial(
                 need("number"),
                 need("extenOrUniqueId"),
@@ -459,39 +471,56 @@ class Handler(BaseHTTPRequestHandler):
                 record=_flag(params.get("record")),
                 tag=params.get("tag", ""),
                 username=login or "",
+                campaign=campaign,
             )
             queued = "Originate successfully queued"
             return json_reply({"SessionID": session_id, "Message": queued, "Code": 0})
         if method == "hangup":
-            pbx.hangup(need("extenOrUniqueId"))
+            pbx.hangup(need("extenOrUniqueId"), scope)
             return json_reply({"Message": "Channel Hungup", "Code": 0})
         if method == "answer":
-            pbx.answer(need("uniqueId"), need("exten"))
+            pbx.answer(need("uniqueId"), need("exten"), scope)
             return json_reply({"Message": "Call answered", "Code": 0})
         if method == "subscribe":
             return self._subscribe(params, need)
         if method == "start":
             tag = params.get("tag", params.get("Tag", ""))
             username = params.get("agentLoginName", "").strip() or login or ""
-            message = pbx.start_recording(need("extenOrUniqueId"), tag, username)
+            message = pbx.start_recording(need("extenOrUniqueId"), tag, username, scope)
             return json_reply({"Code": 0, "Message": message})
         if method == "stop":
-            return json_reply({"Code": 0, "Message": pbx.stop_recording(need("extenOrUniqueId"))})
+            return json_reply({"Code": 0, "Message": pbx.stop_recording(need("extenOrUniqueId"), scope)})
         if method == "retrieveMetaData":
-            return json_reply(pbx.metadata_by_tag(need("tag")))
+            return json_reply(pbx.metadata_by_tag(need("tag"), scope))
         if method == "retrieveMetaDataByUniqueId":
-            return json_reply(pbx.metadata_by_unique_id(need("uniqueId")))
+            return json_reply(pbx.metadata_by_unique_id(need("uniqueId"), scope))
         if method == "retrieveMetaDataByHour":
             day, hour = _parse_hour(need("date"), need("hour"))
             pbx.check_rate_limit(key, method)
-            return json_reply(pbx.metadata_by_hour(day, hour))
+            return json_reply(pbx.metadata_by_hour(day, hour, scope))
         if method == "retrieveRecording":
             if params.get("callRecordId", "").strip():
-                segment = pbx.leg_segment(call_record_id=_int(params["callRecordId"], "callRecordId"))
+                record_id = _int(params["callRecordId"], "callRecordId")
+                segment = pbx.leg_segment(call_record_id=record_id, scope=scope)
             else:
-                segment = pbx.leg_segment(unique_id=need("uniqueId"), leg=_int(need("leg"), "leg"))
+                leg = _int(need("leg"), "leg")
+                segment = pbx.leg_segment(unique_id=need("uniqueId"), leg=leg, scope=scope)
             return audio_reply([segment], config.audio_encoding, config.audio_line_length, body_faults)
         raise PbxError(f"Unknown method {method}", status=404)
+
+    def _dial_campaign(self, asked: str, key: str, scope: Scope) -> str:
+        """The campaign of a dialled call: the ``campaign`` parameter (an emulator extension: Noojee
+        publishes none), else for a user key the first of its campaigns, else none."""
+        if scope is None:
+            return asked
+        if asked:
+            if asked not in scope:
+                raise PbxError(f"Access denied: campaign '{asked}' is not one of this user key's campaigns")
+            return asked
+        campaigns = self.server.emulator.config.campaigns_for(key)
+        if not campaigns:
+            raise PbxError("Access denied: the user of this user key is in no campaign")
+        return campaigns[0]
 
     def _subscribe(self, params: dict[str, str], need: Callable[[str], str]) -> Reply:
         emulator = self.server.emulator
@@ -515,21 +544,26 @@ class Handler(BaseHTTPRequestHandler):
         return json_reply({"Data": data, "seq": seq, "Code": 0})
 
     def _legacy(
-        self, params: dict[str, str], login: str | None, body_faults: list[Fault], need: Callable[[str], str]
+        self,
+        params: dict[str, str],
+        login: str | None,
+        scope: Scope,
+        body_faults: list[Fault],
+        need: Callable[[str], str],
     ) -> Reply:
         pbx = self.server.emulator.pbx
         config = self.server.emulator.config
         method = params.get("method", "")
         if method == "start":
             tag = params.get("tag", params.get("Tag", ""))
-            message = pbx.start_recording(need("extenOrUniqueId"), tag, login or "")
+            message = pbx.start_recording(need("extenOrUniqueId"), tag, login or "", scope)
             return json_reply({"Code": 0, "Message": message})
         if method == "stop":
-            return json_reply({"Code": 0, "Message": pbx.stop_recording(need("extenOrUniqueId"))})
+            return json_reply({"Code": 0, "Message": pbx.stop_recording(need("extenOrUniqueId"), scope)})
         if method == "retrieve":
-            segments = pbx.joined_segments(tag=need("tag"))
+            segments = pbx.joined_segments(tag=need("tag"), scope=scope)
         elif method == "retrieveByUniqueId":
-            segments = pbx.joined_segments(unique_id=need("uniqueId"))
+            segments = pbx.joined_segments(unique_id=need("uniqueId"), scope=scope)
         else:
             raise PbxError(f"Unknown method '{method}': expected one of {', '.join(sorted(LEGACY_METHODS))}")
         return audio_reply(segments, "base64", config.audio_line_length, body_faults)
