@@ -113,8 +113,8 @@ class _WritesWhatChanged(admin.ModelAdmin):
 
 
 class AgentPhoneAdmin(admin.ModelAdmin):
-    list_display = ["extension", "user", "handset_brand", "login_name", "is_active"]
-    list_filter = ["is_active", "handset_brand"]
+    list_display = ["extension", "connection", "user", "handset_brand", "login_name", "is_active"]
+    list_filter = ["is_active", "connection", "handset_brand"]
     search_fields = ["extension", "user__username", "login_name"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]  # autocomplete would need search_fields on the project's user admin

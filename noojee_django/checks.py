@@ -19,6 +19,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, models, router
 
+from . import connections as pbx_connections
 from . import signing
 from .conf import DEFAULTS, noojee_settings, problems, user_settings
 
@@ -109,61 +110,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             for p in wrong
         ] + _unknown_keys()
 
-    base_url = noojee_settings.get("BASE_URL", required=False)
-    if not base_url:
+    for connection in pbx_connections.all_connections():
+        messages += _connection_messages(connection)
+    if len(pbx_connections.names()) > 1:
         messages.append(
-            Error(
-                "NOOJEE['BASE_URL'] is not set.",
-                hint="Set it to your PBX, e.g. 'https://pbx.example.com', or set NOOJEE_BASE_URL.",
-                id="noojee.E001",
-            )
-        )
-    else:
-        parts = urlsplit(str(base_url))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            messages.append(
-                Error(f"NOOJEE['BASE_URL'] is not an http(s) URL: {base_url!r}.", id="noojee.E001")
-            )
-        elif parts.path.strip("/") or parts.query or parts.fragment:
-            messages.append(
-                Error(
-                    "NOOJEE['BASE_URL'] must be the PBX's address only, with no path or query: "
-                    f"{base_url!r}.",
-                    hint="The method paths are settings of their own (CALL_API_PATH, RECORDING_API_PATH); "
-                    f"use {parts.scheme}://{parts.netloc}",
-                    id="noojee.E001",
-                )
-            )
-        elif (
-            parts.scheme == "http"
-            and not settings.DEBUG
-            and parts.hostname not in ("127.0.0.1", "localhost", "::1")
-        ):
-            messages.append(
-                Error(
-                    "NOOJEE['BASE_URL'] uses http:// outside DEBUG: the API key would cross the network "
-                    "in clear.",
-                    hint="Use https://; Noojee only accepts HTTPS in production.",
-                    id="noojee.E003",
-                )
-            )
-    if not noojee_settings.get("API_KEY", required=False):
-        messages.append(
-            Error(
-                "No Noojee API key is configured.",
-                hint="Set the NOOJEE_API_KEY environment variable, or NOOJEE['API_KEY'] read from the "
-                "environment.",
-                id="noojee.E002",
-            )
-        )
-
-    try:
-        zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        messages.append(
-            Error(
-                f"NOOJEE['PBX_TIME_ZONE'] = {noojee_settings.PBX_TIME_ZONE!r} is not a known time zone.",
-                id="noojee.E006",
+            Warning(
+                f"{len(pbx_connections.names())} PBX connections are configured "
+                f"({', '.join(pbx_connections.names())}): each phone, call, recording and leg goes through "
+                "its own, but who may see what is not yet kept apart by connection in the views, the "
+                "admin and the API.",
+                hint="Do not use several connections for client companies that must not see each "
+                "other's calls and recordings yet: see docs/deployment.md, 'Several PBXs'.",
+                id="noojee.W020",
             )
         )
 
@@ -284,6 +242,81 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
 
     return messages + _unknown_keys()
+
+
+def _connection_messages(connection: pbx_connections.Connection) -> list[CheckMessage]:
+    """E001, E002, E003, E006 and E021 for one PBX connection, naming its keys."""
+    messages: list[CheckMessage] = []
+    label = connection.key("BASE_URL")
+    base_url = connection.BASE_URL
+    if not base_url:
+        env = " or set NOOJEE_BASE_URL" if connection.name == pbx_connections.DEFAULT else ""
+        messages.append(
+            Error(
+                f"{label} is not set.",
+                hint=f"Set it to your PBX, e.g. 'https://pbx.example.com'{env}.",
+                id="noojee.E001",
+            )
+        )
+    else:
+        parts = urlsplit(str(base_url))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            messages.append(Error(f"{label} is not an http(s) URL: {base_url!r}.", id="noojee.E001"))
+        elif parts.path.strip("/") or parts.query or parts.fragment:
+            messages.append(
+                Error(
+                    f"{label} must be the PBX's address only, with no path or query: {base_url!r}.",
+                    hint="The method paths are settings of their own (CALL_API_PATH, RECORDING_API_PATH); "
+                    f"use {parts.scheme}://{parts.netloc}",
+                    id="noojee.E001",
+                )
+            )
+        elif parts.scheme == "http" and not settings.DEBUG and parts.hostname not in _LOOPBACK:
+            messages.append(
+                Error(
+                    f"{label} uses http:// outside DEBUG: the API key would cross the network in clear.",
+                    hint="Use https://; Noojee only accepts HTTPS in production.",
+                    id="noojee.E003",
+                )
+            )
+    if not connection.API_KEY:
+        if connection.name == pbx_connections.DEFAULT:
+            messages.append(
+                Error(
+                    "No Noojee API key is configured.",
+                    hint="Set the NOOJEE_API_KEY environment variable, or NOOJEE['API_KEY'] read from the "
+                    "environment.",
+                    id="noojee.E002",
+                )
+            )
+        else:
+            messages.append(
+                Error(
+                    f"No API key is configured for the PBX connection {connection.name!r}.",
+                    hint=f"Set {connection.key_source}.",
+                    id="noojee.E002",
+                )
+            )
+    try:
+        zoneinfo.ZoneInfo(connection.PBX_TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        messages.append(
+            Error(
+                f"{connection.key('PBX_TIME_ZONE')} = {connection.PBX_TIME_ZONE!r} is not a known time zone.",
+                id="noojee.E006",
+            )
+        )
+    if connection.is_user_key:
+        messages.append(
+            Error(
+                f"{connection.key('KEY_KIND')} = 'user': the app does not work with a user API key yet.",
+                hint="A user key may not call subscribe, and the app learns that a call ended (and so "
+                "collects its recordings) from subscribe, through noojee_listen or the live-call sweep. "
+                "Use the PBX's global key.",
+                id="noojee.E021",
+            )
+        )
+    return messages
 
 
 def _evidence_signing_key() -> list[CheckMessage]:

@@ -20,8 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils import timezone
 
+from .. import connections
 from ..client import errors as client_errors
-from ..conf import noojee_settings
 from ..exceptions import PbxError
 from ..models import BackfillProgress
 from .collecting import HourReport, hour_listing_interval, reconcile_hour_report, take_hour_listing_slot
@@ -51,13 +51,13 @@ class BackfillStatus:
     message: str = ""
 
 
-def pbx_time_zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE)
+def pbx_time_zone(connection: str = connections.DEFAULT) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(connections.get(connection).PBX_TIME_ZONE)
 
 
-def current_pbx_hour(now: dt.datetime | None = None) -> dt.datetime:
-    """The start of the PBX's current hour, in PBX-local time."""
-    local = (now or timezone.now()).astimezone(pbx_time_zone())
+def current_pbx_hour(now: dt.datetime | None = None, connection: str = connections.DEFAULT) -> dt.datetime:
+    """The start of the current hour of the PBX ``connection``, in its local time."""
+    local = (now or timezone.now()).astimezone(pbx_time_zone(connection))
     return local.replace(minute=0, second=0, microsecond=0)
 
 

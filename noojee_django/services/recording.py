@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import signals
+from .. import connections, signals
 from ..client import errors as client_errors
 from ..client.types import CallEvent
 from ..conf import noojee_settings
@@ -33,6 +33,7 @@ from .base import (
     pbx_error,
     require,
     require_login,
+    require_phone_serves,
     required_object_ref,
     schedule_poll,
 )
@@ -45,6 +46,7 @@ def create_recording_tag(
     recording_tag = _new_recording(
         obj,
         tag,
+        connection=phone.connection,
         extension=phone.extension,
         unique_id=unique_id,
         started_by=user,
@@ -52,13 +54,15 @@ def create_recording_tag(
         start_accepted=False,  # until the PBX says yes
     )
     if recording_tag is None:
-        raise InvalidState(_tag_is_live(tag))
+        raise InvalidState(_tag_is_live(tag, phone.connection))
     return recording_tag
 
 
-def _tag_is_live(tag: str) -> str:
-    """Why ``tag`` cannot be recorded now: what its live recording is doing."""
-    live = RecordingTag.objects.filter(tag=tag, status__in=RecordingTag.LIVE_STATUSES).first()
+def _tag_is_live(tag: str, connection: str) -> str:
+    """Why ``tag`` cannot be recorded now on this PBX: what its live recording is doing."""
+    live = RecordingTag.objects.filter(
+        connection=connection, tag=tag, status__in=RecordingTag.LIVE_STATUSES
+    ).first()
     if live is None or live.status == RecordingTag.Status.RECORDING:
         return _("%(tag)s is being recorded already: stop that recording first.") % {"tag": tag}
     return _(
@@ -81,7 +85,9 @@ def _new_recording(obj: Any, tag: str, **values: Any) -> RecordingTag | None:
 
 def _current_call(user: Any, phone: AgentPhone) -> CallSession | None:
     return (
-        CallSession.objects.filter(user=user, extension=phone.extension, status__in=LIVE_CALL_STATUSES)
+        CallSession.objects.filter(
+            user=user, connection=phone.connection, extension=phone.extension, status__in=LIVE_CALL_STATUSES
+        )
         .order_by("-created_at")
         .first()
     )
@@ -92,13 +98,14 @@ def start_recording(user: Any, obj: Any, tag: str, *, consent_given: bool = Fals
     require("MAY_RECORD", user, obj, "You may not record calls for this record.")
     tag = validate_tag(tag)
     phone = agent_phone_for(user)
+    require_phone_serves(user, obj, phone)
     call = _current_call(user, phone)
     unique_id = call.unique_id if call is not None else ""
     recording_tag = create_recording_tag(
         user, obj, tag, phone, consent_given=consent_given, unique_id=unique_id
     )
     try:
-        get_client().start_recording(
+        get_client(phone.connection).start_recording(
             unique_id or phone.extension, agent_login_name=phone.login_name or None, tag=tag
         )
     except client_errors.NoojeeError as exc:
@@ -131,10 +138,12 @@ def stop_recording(user: Any, recording_tag: RecordingTag) -> RecordingTag:
         return recording_tag
     extension = recording_tag.extension or agent_phone_for(user).extension
     unique_id = recording_tag.unique_id or _unique_id_of_call_for(recording_tag)
-    phone = AgentPhone.objects.filter(extension=extension).first()
+    phone = AgentPhone.objects.filter(connection=recording_tag.connection, extension=extension).first()
     login_name = phone.login_name if phone is not None and is_pbx_text(phone.login_name) else ""
     try:
-        get_client().stop_recording(unique_id or extension, agent_login_name=login_name or None)
+        get_client(recording_tag.connection).stop_recording(
+            unique_id or extension, agent_login_name=login_name or None
+        )
     except client_errors.NotFoundError as exc:
         if unique_id:  # that very call is gone, and its recording ended with it
             logger.info("Stop of %s: the PBX has no such call any more (%s)", recording_tag.tag, exc)
@@ -180,22 +189,33 @@ def require_own_recording(user: Any, recording_tag: RecordingTag) -> None:
 
 
 def watch_tag(
-    obj: Any, tag: str, *, user: Any | None = None, since: dt.datetime | None = None
+    obj: Any,
+    tag: str,
+    *,
+    user: Any | None = None,
+    since: dt.datetime | None = None,
+    connection: str | None = None,
 ) -> RecordingTag:
     """Collect a recording made outside the CRM (from the handset, by a dial plan) under ``tag``.
 
     This is a claim: whoever calls it says the tag's legs belong to ``obj``. The tag starts waiting at
     once; legs that started after ``since`` (default: a day ago) and carry exactly this tag are
-    fetched and attached to ``obj``.
+    fetched and attached to ``obj``. They are looked for on the PBX ``connection`` (default: the one
+    ``PBX_FOR`` names for ``user`` and ``obj``, ``"default"`` without a user).
     """
     if user is not None:
         require("MAY_RECORD", user, obj, _("You may not attach recordings to this record."))
+    if connection is None:
+        connection = connections.for_user(user, obj) if user is not None else connections.DEFAULT
+    else:
+        connections.get(connection)  # UnknownConnection for a name nobody defined
     tag = validate_tag(tag)
     now = timezone.now()
     delay = noojee_settings.POLL_DELAY
     recording_tag = create_claimed_recording(
         obj,
         tag,
+        connection=connection,
         started_by=user,
         started_at=since or now - dt.timedelta(days=1),
         next_poll_at=now + dt.timedelta(seconds=delay),

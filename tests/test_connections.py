@@ -1,0 +1,358 @@
+"""Several PBXs: ``NOOJEE["PBXES"]`` names connections; every phone, call, recording and leg goes
+through its own, against two emulators over loopback HTTP.
+
+The two emulators number their calls and legs alike (each starts from the same counters), so a
+``CallRecordId`` or a unique id of one is also one of the other's: the rows must keep them apart by
+connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from example_project.crm.models import Customer, Invoice
+from noojee_django import connections, services, tasks
+from noojee_django.checks import check_settings
+from noojee_django.exceptions import NoojeePermissionDenied
+from noojee_django.listener import CallStateListener
+from noojee_django.models import AgentPhone, CallSession, RecordingLeg, RecordingTag
+from noojee_django.pbx import get_client
+from tests.test_collection import Broker, call_status, run_due, until
+
+ACME_KEY = "acme-global-key-0000"
+URL = "https://a.example.com"
+DEPLOYMENT_DOC = Path(__file__).resolve().parent.parent / "docs" / "deployment.md"
+
+
+@pytest.fixture
+def sent() -> Broker:
+    broker = Broker()
+    broker.drain()
+    broker.tasks.clear()
+    return broker
+
+
+def _ids() -> list[str]:
+    return [m.id for m in check_settings()]
+
+
+def _messages() -> str:
+    return " ".join(m.msg + " " + (m.hint or "") for m in check_settings())
+
+
+# --------------------------------------------------------------------------------------- settings
+
+
+def test_the_single_pbx_settings_are_the_default_connection(settings: Any) -> None:
+    settings.NOOJEE = {
+        **settings.NOOJEE,
+        "BASE_URL": "https://pbx.example.com",
+        "PBX_TIME_ZONE": "Asia/Tokyo",
+    }
+
+    assert connections.names() == ["default"]
+    default = connections.get()
+    assert default.BASE_URL == "https://pbx.example.com"
+    assert default.PBX_TIME_ZONE == "Asia/Tokyo"
+    assert default.KEY_KIND == "global"
+    assert "W020" not in " ".join(_ids())
+
+
+def test_a_named_connection_reads_its_key_from_its_own_variable_and_inherits_only_the_rest(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOOJEE_ACME_API_KEY", "acme-secret-key")
+    monkeypatch.setenv("EAST_KEY", "east-secret-key")
+    settings.NOOJEE = {
+        **settings.NOOJEE,
+        "BASE_URL": "https://pbx.example.com",
+        "TIMEOUT": 4.0,
+        "PBXES": {
+            "acme": {"BASE_URL": "https://acme.example.com", "PBX_TIME_ZONE": "Australia/Perth"},
+            "east": {"BASE_URL": "https://east.example.com", "API_KEY_ENV": "EAST_KEY", "TIMEOUT": 2.5},
+        },
+    }
+
+    assert connections.names() == ["default", "acme", "east"]
+    acme, east = connections.get("acme"), connections.get("east")
+    assert (acme.BASE_URL, acme.API_KEY, acme.TIMEOUT, acme.PBX_TIME_ZONE) == (
+        "https://acme.example.com",
+        "acme-secret-key",
+        4.0,
+        "Australia/Perth",
+    )
+    assert (east.API_KEY, east.TIMEOUT) == ("east-secret-key", 2.5)
+    assert "secret" not in repr(acme) + repr(east)
+    assert get_client("acme").base_url == "https://acme.example.com"
+    assert get_client("acme") is not get_client("east")
+    with pytest.raises(connections.UnknownConnection, match="'nowhere'"):
+        connections.get("nowhere")
+
+
+def test_a_named_connection_never_takes_the_default_ones_address_or_key(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOOJEE_ACME_API_KEY", raising=False)
+    settings.NOOJEE = {**settings.NOOJEE, "BASE_URL": "https://pbx.example.com", "PBXES": {"acme": {}}}
+
+    acme = connections.get("acme")
+    assert acme.BASE_URL == "" and acme.API_KEY == ""
+    messages = _messages()
+    assert "NOOJEE['PBXES']['acme']['BASE_URL'] is not set." in messages
+    assert "No API key is configured for the PBX connection 'acme'." in messages
+    assert "NOOJEE_ACME_API_KEY" in messages
+    with pytest.raises(ImproperlyConfigured, match="'acme'"):
+        get_client("acme")
+
+
+@pytest.mark.parametrize(
+    ("pbxes", "check_id", "words"),
+    [
+        (
+            {"acme": {"BASE_URL": "https://a.example.com", "API_KEY": "s3cret-value"}},
+            "noojee.E020",
+            "API_KEY_ENV",
+        ),
+        ({"acme": {"BASE_URL": "https://a.example.com", "BASE_ULR": "x"}}, "noojee.E020", "BASE_ULR"),
+        (
+            {"acme corp": {"BASE_URL": "https://a.example.com"}},
+            "noojee.E020",
+            "letters, digits or underscores",
+        ),
+        ({"acme": "https://a.example.com"}, "noojee.E020", "must be a dict"),
+        ({"acme": {"API_KEY_ENV": "not a name"}}, "noojee.E020", "environment variable"),
+        ({"acme": {"TIMEOUT": 0}}, "noojee.E008", "NOOJEE['PBXES']['acme']['TIMEOUT'] must be a number"),
+        ({"acme": {"AUTH": "magic"}}, "noojee.E005", "NOOJEE['PBXES']['acme']['AUTH'] = 'magic'"),
+        ("acme", "noojee.E009", "NOOJEE['PBXES'] must be a dict"),
+    ],
+)
+def test_a_wrong_connection_is_named_by_its_check_and_never_echoes_a_key(
+    settings: Any, pbxes: Any, check_id: str, words: str
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "PBXES": pbxes}
+
+    found = check_settings()
+    assert check_id in [m.id for m in found]
+    text = " ".join(m.msg for m in found)
+    assert words in text
+    assert "s3cret-value" not in text
+    with pytest.raises(ImproperlyConfigured):
+        connections.get()
+
+
+def test_a_user_key_connection_is_refused_and_several_connections_warn(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOOJEE_ACME_API_KEY", "k")
+    settings.NOOJEE = {
+        **settings.NOOJEE,
+        "BASE_URL": "https://pbx.example.com",
+        "PBXES": {"acme": {"BASE_URL": "https://acme.example.com", "KEY_KIND": "user"}},
+    }
+
+    found = {m.id: m.msg for m in check_settings()}
+    assert "NOOJEE['PBXES']['acme']['KEY_KIND'] = 'user'" in found["noojee.E021"]
+    assert "default, acme" in found["noojee.W020"]
+    with pytest.raises(CommandError, match="user API key"):
+        call_command("noojee_listen", "--pbx", "acme", "--max-polls", "1")
+    with pytest.raises(CommandError, match="'nowhere'"):
+        call_command("noojee_listen", "--pbx", "nowhere", "--max-polls", "1")
+
+
+def test_the_deployment_guides_pbxes_block_passes_the_checks_once_its_variables_are_set(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = DEPLOYMENT_DOC.read_text()
+    section = text[text.index("## Several PBXs") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    namespace: dict[str, Any] = {}
+    exec(block.group(1), namespace)  # the settings as the guide writes them
+    written = namespace["NOOJEE"]
+    settings.NOOJEE = {**settings.NOOJEE, **written}
+    named = [name for name in written["PBXES"] if name != "default"]
+    assert named
+
+    missing = {m.id for m in check_settings()}
+    assert "noojee.E002" in missing  # the variables are not set yet
+    for name in named:
+        monkeypatch.setenv(connections.get(name).key_source.split()[1], "a-key")
+    found = check_settings()
+    assert [m.id for m in found if m.id.startswith("noojee.E")] == []
+    assert "noojee.W020" in [m.id for m in found]
+
+
+# ------------------------------------------------------------------------------------ two PBXs
+
+
+@pytest.fixture
+def acme(
+    settings: Any, pbx: Any, noojee_emulator_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """A second emulator, the connection ``acme``, beside the default one (``pbx``)."""
+    emulator = noojee_emulator_factory(api_key=ACME_KEY, pbx_time_zone="Australia/Perth")
+    monkeypatch.setenv("NOOJEE_ACME_API_KEY", ACME_KEY)
+    settings.NOOJEE = {
+        **settings.NOOJEE,
+        "PBXES": {"acme": {"BASE_URL": emulator.url, "PBX_TIME_ZONE": "Australia/Perth"}},
+    }
+    return emulator
+
+
+@pytest.fixture
+def acme_agent(agent: User) -> User:
+    """An agent of the other PBX, on the same extension number as ``agent`` on the default one."""
+    user = User.objects.create_user("acme-agent", password="pw")
+    AgentPhone.objects.create(user=user, connection="acme", extension="SIP/101", login_name="agent1")
+    user.user_permissions.set(agent.user_permissions.all())
+    return User.objects.get(pk=user.pk)
+
+
+@pytest.fixture
+def listeners(acme: Any) -> Iterator[Callable[[], None]]:
+    """One poll of each connection's listener, as two ``noojee_listen --pbx`` processes would."""
+    default = CallStateListener(get_client(), poll_timeout=0)
+    other = CallStateListener(get_client("acme"), poll_timeout=0, connection="acme")
+    services.mark_listener_alive()
+    services.mark_listener_alive("acme")
+
+    def poll() -> None:
+        default.poll_once()
+        other.poll_once()
+
+    yield poll
+
+
+def _requests(emulator: Any) -> int:
+    from noojee_django.emulator.control import ControlClient
+
+    return sum(ControlClient(emulator.url).stats()["requests"].values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pbxs_record_the_same_tag_at_once_and_each_recording_gets_its_own_pbxs_audio(
+    pbx: Any, acme: Any, agent: User, acme_agent: User, listeners: Callable[[], None], sent: Broker
+) -> None:
+    from noojee_django.emulator.control import ControlClient
+
+    controls = {"default": ControlClient(pbx.url), "acme": ControlClient(acme.url)}
+    customer = Customer.objects.create(name="Both", phone="03 8320 8100")
+    invoices = {
+        "default": Invoice.objects.create(number="INV-7", customer=customer, amount="1.00"),
+        "acme": Invoice.objects.create(number="INV-7/acme", customer=customer, amount="2.00"),
+    }
+    agents = {"default": agent, "acme": acme_agent}
+    calls = {name: services.dial(agents[name], customer.phone, obj=customer) for name in agents}
+    until(lambda: all(call_status(c) == CallSession.Status.CONNECTED for c in calls.values()), listeners)
+    assert {name: c.connection for name, c in calls.items()} == {"default": "default", "acme": "acme"}
+
+    # One tag on both PBXs at once: each PBX finds its legs by tag, so each may have it live.
+    recordings = {
+        name: services.start_recording(agents[name], invoices[name], "INV-7", consent_given=True)
+        for name in agents
+    }
+    # Calls of different lengths: the two PBXs' audio differs, so whose audio came to which is seen.
+    for name, call in calls.items():
+        time.sleep(1.1)
+        controls[name].hangup(CallSession.objects.get(pk=call.pk).unique_id)
+    until(lambda: all(call_status(c) == CallSession.Status.HUNG_UP for c in calls.values()), listeners)
+    run_due(sent)
+
+    for name, recording in recordings.items():
+        recording.refresh_from_db()
+        assert (recording.status, recording.connection) == (RecordingTag.Status.ATTACHED, name)
+    legs = {name: list(RecordingLeg.objects.filter(recording_tag=r)) for name, r in recordings.items()}
+    # The same CallRecordId on both PBXs, two legs here.
+    assert [leg.call_record_id for leg in legs["default"]] == [leg.call_record_id for leg in legs["acme"]]
+    for name, own in legs.items():
+        for leg in own:
+            assert leg.connection == name
+            served = controls[name].audio(leg.call_record_id)
+            assert leg.audio_sha256 == hashlib.sha256(served).hexdigest()
+    assert legs["default"][0].audio_sha256 != legs["acme"][0].audio_sha256
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pbx_for_naming_another_pbx_than_the_phones_refuses_the_dial_and_sends_nothing(
+    settings: Any, pbx: Any, acme: Any, agent: User, customer: Customer
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "PBX_FOR": lambda user, obj: "acme"}
+    before = (_requests(pbx), _requests(acme))
+
+    with pytest.raises(NoojeePermissionDenied, match="another PBX"):
+        services.dial(agent, customer.phone, obj=customer)
+    invoice = Invoice.objects.create(number="INV-9", customer=customer, amount="1.00")
+    with pytest.raises(NoojeePermissionDenied, match="another PBX"):
+        services.start_recording(agent, invoice, "INV-9", consent_given=True)
+
+    assert (_requests(pbx), _requests(acme)) == before
+    assert not CallSession.objects.exists() and not RecordingTag.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_one_pbx_down_the_other_ones_recording_is_attached(
+    pbx: Any, acme: Any, agent: User, acme_agent: User, listeners: Callable[[], None], sent: Broker
+) -> None:
+    from noojee_django.emulator.control import ControlClient
+
+    customer = Customer.objects.create(name="Both", phone="03 8320 8100")
+    invoice = Invoice.objects.create(number="INV-8", customer=customer, amount="1.00")
+    call = services.dial(agent, customer.phone, obj=customer)
+    until(lambda: call_status(call) == CallSession.Status.CONNECTED, listeners)
+    recording = services.start_recording(agent, invoice, "INV-8", consent_given=True)
+    acme.stop()  # the other PBX is gone from here on
+
+    time.sleep(1.1)
+    ControlClient(pbx.url).hangup(CallSession.objects.get(pk=call.pk).unique_id)
+    default_listener = CallStateListener(get_client(), poll_timeout=0)
+    until(lambda: call_status(call) == CallSession.Status.HUNG_UP, default_listener.poll_once)
+    run_due(sent)
+
+    recording.refresh_from_db()
+    assert recording.status == RecordingTag.Status.ATTACHED
+    # Each connection's sweep is a task of its own: the unreachable PBX holds up only its own.
+    sent.tasks.clear()
+    assert tasks.sweep_live_calls() == 0
+    assert sorted(kwargs_connection(sent)) == ["acme", "default"]
+
+
+def kwargs_connection(sent: Broker) -> list[str]:
+    from celery import current_app
+
+    names = []
+    with current_app.connection_for_read() as connection:
+        queue = connection.SimpleQueue(current_app.conf.task_default_queue)
+        while True:
+            try:
+                message = queue.get(block=False)
+            except queue.Empty:
+                break
+            _args, kwargs, _embed = message.decode()
+            if message.headers["task"] == "noojee_django.sweep_live_calls":
+                names.append(kwargs["connection"])
+            message.ack()
+        queue.close()
+    return names
+
+
+@pytest.mark.django_db
+def test_a_phone_on_a_connection_nobody_defined_does_not_validate(settings: Any, agent: User) -> None:
+    from django.core.exceptions import ValidationError
+
+    phone = AgentPhone(user=User.objects.create_user("x"), connection="nowhere", extension="SIP/150")
+    with pytest.raises(ValidationError) as raised:
+        phone.full_clean()
+    assert "There is no PBX connection named 'nowhere': use one of default." in str(raised.value)
+    settings.NOOJEE = {**settings.NOOJEE, "PBXES": {"nowhere": {"BASE_URL": "https://n.example.com"}}}
+    phone.full_clean()
