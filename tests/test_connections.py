@@ -200,13 +200,17 @@ def test_the_deployment_guides_pbxes_block_passes_the_checks_once_its_variables_
 def acme(
     settings: Any, pbx: Any, noojee_emulator_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> Any:
-    """A second emulator, the connection ``acme``, beside the default one (``pbx``)."""
+    """Two new emulators, numbering alike from the same start: the connections ``"default"`` and
+    ``"acme"``; returns acme's (``settings.NOOJEE["BASE_URL"]`` is the default one's)."""
+    default = noojee_emulator_factory()
     emulator = noojee_emulator_factory(api_key=ACME_KEY, pbx_time_zone="Australia/Perth")
     monkeypatch.setenv("NOOJEE_ACME_API_KEY", ACME_KEY)
     settings.NOOJEE = {
         **settings.NOOJEE,
+        "BASE_URL": default.url,
         "PBXES": {"acme": {"BASE_URL": emulator.url, "PBX_TIME_ZONE": "Australia/Perth"}},
     }
+    emulator.default = default
     return emulator
 
 
@@ -246,7 +250,7 @@ def test_two_pbxs_record_the_same_tag_at_once_and_each_recording_gets_its_own_pb
 ) -> None:
     from noojee_django.emulator.control import ControlClient
 
-    controls = {"default": ControlClient(pbx.url), "acme": ControlClient(acme.url)}
+    controls = {"default": ControlClient(acme.default.url), "acme": ControlClient(acme.url)}
     customer = Customer.objects.create(name="Both", phone="03 8320 8100")
     invoices = {
         "default": Invoice.objects.create(number="INV-7", customer=customer, amount="1.00"),
@@ -288,7 +292,7 @@ def test_pbx_for_naming_another_pbx_than_the_phones_refuses_the_dial_and_sends_n
     settings: Any, pbx: Any, acme: Any, agent: User, customer: Customer
 ) -> None:
     settings.NOOJEE = {**settings.NOOJEE, "PBX_FOR": lambda user, obj: "acme"}
-    before = (_requests(pbx), _requests(acme))
+    before = (_requests(acme.default), _requests(acme))
 
     with pytest.raises(NoojeePermissionDenied, match="another PBX"):
         services.dial(agent, customer.phone, obj=customer)
@@ -296,7 +300,7 @@ def test_pbx_for_naming_another_pbx_than_the_phones_refuses_the_dial_and_sends_n
     with pytest.raises(NoojeePermissionDenied, match="another PBX"):
         services.start_recording(agent, invoice, "INV-9", consent_given=True)
 
-    assert (_requests(pbx), _requests(acme)) == before
+    assert (_requests(acme.default), _requests(acme)) == before
     assert not CallSession.objects.exists() and not RecordingTag.objects.exists()
 
 
@@ -314,7 +318,7 @@ def test_with_one_pbx_down_the_other_ones_recording_is_attached(
     acme.stop()  # the other PBX is gone from here on
 
     time.sleep(1.1)
-    ControlClient(pbx.url).hangup(CallSession.objects.get(pk=call.pk).unique_id)
+    ControlClient(acme.default.url).hangup(CallSession.objects.get(pk=call.pk).unique_id)
     default_listener = CallStateListener(get_client(), poll_timeout=0)
     until(lambda: call_status(call) == CallSession.Status.HUNG_UP, default_listener.poll_once)
     run_due(sent)
