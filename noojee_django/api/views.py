@@ -274,7 +274,12 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         },
         "create": {
             "description": "Start recording the user's current call under `tag`, for the CRM record "
-            "`content_type` + `object_id`.",
+            "`content_type` + `object_id`. With a script, send the `script_version` the agent was shown "
+            "and the `script_sha256` of its text: a text that is no longer what that version renders "
+            'to for this record is refused (400, "The script has changed since the page was loaded"). '
+            "With the REQUIRE_CONSENT setting on, `consent_given` must be true (400 otherwise). Both "
+            "are refused before anything is sent to the PBX; the recording keeps the version, the text "
+            "and its sha256, and who confirmed consent and when.",
             "request": StartRecordingSerializer,
             "responses": {201: RecordingTagSerializer},
         },
@@ -354,7 +359,12 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         recording_tag = services.start_recording(
-            request.user, data["obj"], data["tag"], consent_given=data["consent_given"]
+            request.user,
+            data["obj"],
+            data["tag"],
+            consent_given=data["consent_given"],
+            script_version=data["script_version"],
+            script_sha256=data["script_sha256"],
         )
         return self._answer(recording_tag, status=201)
 
