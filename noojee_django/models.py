@@ -429,6 +429,8 @@ class Script(models.Model):
 
 class ScriptVersionQuerySet(models.QuerySet[Any]):
     def update(self, **kwargs: Any) -> int:
+        if kwargs == {"created_by": None}:  # its author's account was deleted (on_delete=SET_NULL)
+            return super().update(**kwargs)
         raise TypeError("Script versions are never changed once written: save a new version.")
 
     def delete(self) -> Any:

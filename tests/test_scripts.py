@@ -152,6 +152,15 @@ def test_a_version_is_never_changed_nor_deleted(script: Script) -> None:
     assert ScriptVersion.objects.get(pk=version.pk).body == BODY
 
 
+def test_deleting_a_versions_author_keeps_the_version(script: Script) -> None:
+    author = User.objects.create_user("editor")
+    version = services.save_script_text(script, notice=NOTICE, body="New words for {number}.", user=author)
+    assert version is not None
+    author.delete()
+    kept = ScriptVersion.objects.get(pk=version.pk)
+    assert kept.created_by is None and kept.body == "New words for {number}."
+
+
 def test_one_active_script_per_kind_of_record(script: Script) -> None:
     second = Script(name="Another", content_type=script.content_type, active=True)
     with pytest.raises(ValidationError, match="is the active script for these records already"):
