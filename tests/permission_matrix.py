@@ -82,6 +82,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "POST api/calls/<id>/hangup/":                ("403",   "ok",    "404",    "404",    "ok",          "ok"),
     "GET api/recordings/":                        ("403",   "ok",    "ok",     "hidden", "ok",          "ok"),
     "POST api/recordings/":                       ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
+    "GET api/recordings/script/ (the script to show)": ("403", "ok",  "ok",     "403",    "403",         "ok"),
     "GET api/recordings/<id>/":                   ("403",   "ok",    "ok",     "404",    "ok",          "ok"),
     "POST api/recordings/<id>/stop/":             ("403",   "ok",    "404",    "404",    "ok",          "ok"),
     "POST api/recordings/<id>/stop/ (attached)":  ("403",   "ok",    "404",    "404",    "ok",          "ok"),

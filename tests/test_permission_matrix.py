@@ -561,6 +561,15 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         ok_status=201,
         covers=("noojee:api-recording-list:create",),
     ),
+    "GET api/recordings/script/ (the script to show)": EntryPoint(
+        lambda client, w: client.get(
+            reverse("noojee:api-recording-script"), {"content_type": "crm.invoice", "object_id": w.invoice.pk}
+        ),
+        lambda w, r: (json_of(r).get("script_version") == w.made["scriptversion"].pk,),
+        a_script,
+        kind="api",
+        covers=("noojee:api-recording-script:script",),
+    ),
     "GET api/recordings/<id>/": EntryPoint(
         get("noojee:api-recording-detail", "attached"),
         shown("attached"),

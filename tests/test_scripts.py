@@ -367,6 +367,34 @@ def test_the_api_answers_400_without_consent_and_with_a_changed_script(
     assert starts(noojee_emulator_control) == before + 1
 
 
+def test_the_api_gives_the_script_to_show_as_the_widget_shows_it(
+    agent: User, outsider: User, invoice: Invoice, customer: Customer, script: Script
+) -> None:
+    url = reverse("noojee:api-recording-script")
+    shown = services.script_for(invoice)
+    assert shown is not None
+    answer = api_client(agent).get(url, {"content_type": "crm.invoice", "object_id": invoice.pk})
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {
+        "script": "Invoice signature",
+        "script_version": shown.version.pk,
+        "version": 1,
+        "notice": f"This call is recorded as the record of your agreement to invoice {invoice.number}.",
+        "body": f"I confirm that I agree to pay invoice {invoice.number} for {invoice.amount}.",
+        "text": expected_text(invoice),
+        "script_sha256": shown.sha256,
+    }
+    none = api_client(agent).get(url, {"content_type": "crm.customer", "object_id": customer.pk})
+    assert none.status_code == 200 and set(none.json().values()) == {None}
+    missing = api_client(agent).get(url, {"content_type": "crm.invoice", "object_id": invoice.pk + 1000})
+    assert missing.status_code == 404
+    assert api_client(agent).get(url, {"content_type": "crm.invoice"}).status_code == 400
+    assert (
+        api_client(outsider).get(url, {"content_type": "crm.invoice", "object_id": invoice.pk}).status_code
+        == 403
+    )
+
+
 def test_the_api_schema_documents_the_script_and_consent_of_a_start(agent: User) -> None:
     schema = api_client(agent).get(reverse("noojee:api-schema"), {"format": "json"}).json()
     fields = schema["components"]["schemas"]["StartRecording"]["properties"]
@@ -375,6 +403,12 @@ def test_the_api_schema_documents_the_script_and_consent_of_a_start(agent: User)
     assert "sha256" in fields["script_sha256"]["description"]
     create = schema["paths"]["/noojee/api/recordings/"]["post"]["description"]
     assert "script_version" in create and "REQUIRE_CONSENT" in create
+    script = schema["paths"]["/noojee/api/recordings/script/"]["get"]
+    assert {p["name"] for p in script["parameters"]} >= {"content_type", "object_id"}
+    shown = script["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"script_version", "script_sha256", "notice", "body"} <= set(
+        schema["components"]["schemas"][shown]["properties"]
+    )
 
 
 # --------------------------------------------------------------------------------------------------

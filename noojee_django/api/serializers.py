@@ -267,6 +267,41 @@ class StartRecordingSerializer(_ObjectInputMixin, serializers.Serializer[Any]):
         return self.resolve(attrs, required=True)
 
 
+class ScriptQuerySerializer(_ObjectInputMixin, serializers.Serializer[Any]):
+    """The record whose script to show: ``content_type`` + ``object_id`` (a query string)."""
+
+    content_type = serializers.CharField(
+        trim_whitespace=False, help_text=_('The CRM record\'s kind: "app_label.model".')
+    )
+    object_id = serializers.CharField(trim_whitespace=False, max_length=64)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return self.resolve(attrs, required=True)
+
+
+class ShownScriptSerializer(serializers.Serializer[Any]):
+    """The script to show before recording a record, as the record widget shows it. Every field is
+    null when no script is active for this kind of record: record without one."""
+
+    script = serializers.CharField(allow_null=True, help_text=_("The script's name."))
+    script_version = serializers.IntegerField(
+        allow_null=True, help_text=_("The version's id: send it back as script_version to start.")
+    )
+    version = serializers.IntegerField(allow_null=True, help_text=_("The version's number."))
+    notice = serializers.CharField(
+        allow_null=True, help_text=_("The recording notice, filled in: read it to the customer first.")
+    )
+    body = serializers.CharField(
+        allow_null=True, help_text=_("The script, filled in: read it while recording.")
+    )
+    text = serializers.CharField(
+        allow_null=True, help_text=_("The text whose hash is kept: the notice, a blank line, the script.")
+    )
+    script_sha256 = serializers.CharField(
+        allow_null=True, help_text=_("sha256 of text's UTF-8 bytes: send it back as script_sha256.")
+    )
+
+
 class RecordingFilterSerializer(serializers.Serializer[Any]):
     """The recordings list's query parameters, checked like any other input before they reach a query.
 

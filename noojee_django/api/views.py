@@ -57,6 +57,8 @@ from .serializers import (
     RecordingFilterSerializer,
     RecordingLegSerializer,
     RecordingTagSerializer,
+    ScriptQuerySerializer,
+    ShownScriptSerializer,
     StartRecordingSerializer,
 )
 
@@ -284,6 +286,16 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
             "responses": {201: RecordingTagSerializer},
         },
         "retrieve": {"description": "One voice signature, with its legs and where to play its audio."},
+        "script": {
+            "description": "The script to show before recording the CRM record `content_type` + "
+            "`object_id`: the active script's current version for its kind of record, filled with "
+            "the record's fields, as the record widget shows it. Read `notice` to the customer first, "
+            "`body` while recording; start with `script_version` and `script_sha256` from here. Every "
+            "field is null when no script is active for this kind of record.",
+            "request": None,
+            "parameters": [ScriptQuerySerializer],
+            "responses": ShownScriptSerializer,
+        },
         "stop": {
             "description": "Stop recording. The audio is collected once the call has ended.",
             "request": None,
@@ -329,6 +341,7 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
             "stop": NoInputSerializer,
             "poll": NoInputSerializer,
             "evidence": NoInputSerializer,
+            "script": ScriptQuerySerializer,
         }.get(self.action, RecordingTagSerializer)
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
@@ -367,6 +380,28 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
             script_sha256=data["script_sha256"],
         )
         return self._answer(recording_tag, status=201)
+
+    @action(detail=False, methods=["get"])
+    def script(self, request: Request) -> Response:
+        services.check_may_record(request.user)
+        query = ScriptQuerySerializer(
+            data=request.query_params, context={"may_use": self.may_use(services.may_record)}
+        )
+        query.is_valid(raise_exception=True)
+        shown = services.script_for(query.validated_data["obj"])
+        if shown is None:
+            return Response(dict.fromkeys(ShownScriptSerializer().fields))
+        return Response(
+            {
+                "script": shown.version.script.name,
+                "script_version": shown.version.pk,
+                "version": shown.version.number,
+                "notice": shown.notice,
+                "body": shown.body,
+                "text": shown.text,
+                "script_sha256": shown.sha256,
+            }
+        )
 
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, pk: str | None = None) -> Response:
