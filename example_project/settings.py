@@ -166,6 +166,8 @@ NOOJEE = {
     "SWEEP_GRACE": float(os.environ.get("NOOJEE_SWEEP_GRACE", "60")),
     "UNLISTED_CALL_GRACE": float(os.environ.get("NOOJEE_UNLISTED_CALL_GRACE", "15")),
     "MAX_FETCH_ATTEMPTS": int(os.environ.get("NOOJEE_MAX_FETCH_ATTEMPTS", "5")),
+    # "1": no recording starts until the agent ticks that the customer was told (docs/settings.md)
+    "REQUIRE_CONSENT": os.environ.get("NOOJEE_REQUIRE_CONSENT") == "1",
 }
 
 # Celery. With no broker configured, the demo uses kombu's filesystem transport: a folder is the broker,

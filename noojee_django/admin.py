@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
-from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Count, Model, QuerySet
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db.models import Count, Max, Model, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -45,8 +46,11 @@ from .models import (
     RecordingLeg,
     RecordingTag,
     RecordingTransition,
+    Script,
+    ScriptVersion,
     StoredAudio,
 )
+from .script_template import model_of, validate_template
 
 __all__ = ["DialActionMixin", "NoojeeAdminMixin", "RecordingTagInline", "register_admin"]
 
@@ -194,6 +198,11 @@ class RecordingTagAdmin(_WritesWhatChanged):
         "unique_id",
         "started_by",
         "consent_given",
+        "consent_confirmed_by",
+        "consent_confirmed_at",
+        "script_version",
+        "script_text",
+        "script_sha256",
         "polls",
         "next_poll_at",
         "last_error",
@@ -212,7 +221,20 @@ class RecordingTagAdmin(_WritesWhatChanged):
             None,
             {"fields": ["tag", "status", "status_reason", "last_error", "needs_review", "call_picture"]},
         ),
-        (_("Attached to"), {"fields": ["linked_object", "started_by", "consent_given"]}),
+        (_("Attached to"), {"fields": ["linked_object", "started_by"]}),
+        (
+            _("Consent and script"),
+            {
+                "fields": [
+                    "consent_given",
+                    "consent_confirmed_by",
+                    "consent_confirmed_at",
+                    "script_version",
+                    "script_text",
+                    "script_sha256",
+                ]
+            },
+        ),
         (_("Keeping"), {"fields": ["legal_hold", "keep_until", "purged_at"]}),
         (
             _("Collecting"),
@@ -446,6 +468,127 @@ class RecordingAccessAdmin(_ReadOnlyAdmin):
     readonly_fields = ["chain", "sequence", "previous_hash", "row_hash", "user_pk"]
 
 
+class ScriptForm(forms.ModelForm):
+    """A script and the text of its current version: a changed text is saved as a new version."""
+
+    notice = forms.CharField(
+        label=_("recording notice"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Read first, before recording: that the call is recorded, and why."),
+    )
+    body = forms.CharField(
+        label=_("script"),
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_(
+            "Read while recording. {field} is replaced by the record's value of that field (e.g. "
+            "{number}, {amount}); {{ and }} are braces. Nothing else is interpreted."
+        ),
+    )
+
+    class Meta:
+        model = Script
+        fields = ["name", "content_type", "active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.instance.current_version if self.instance.pk is not None else None
+        if current is not None:
+            self.fields["notice"].initial = current.notice
+            self.fields["body"].initial = current.body
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        content_type = cleaned.get("content_type") or (
+            self.instance.content_type if self.instance.content_type_id else None
+        )
+        model = model_of(content_type)
+        for name in ("notice", "body"):
+            if name in cleaned:
+                try:
+                    validate_template(cleaned[name], model)
+                except ValidationError as exc:
+                    self.add_error(name, exc)
+        return cleaned
+
+
+class ScriptVersionInline(admin.TabularInline):
+    """Every version of a script, newest first: read-only, never deleted."""
+
+    model = ScriptVersion
+    fields = ["number", "notice", "body", "created_at", "created_by", "recording_count"]
+    readonly_fields = ["number", "notice", "body", "created_at", "created_by", "recording_count"]
+    ordering = ["-number"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = _("Versions (read-only: a change of the text above saves a new one)")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ScriptVersion]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("created_by")
+            .annotate(n_recordings=Count("recordings"))
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("recordings"))
+    def recording_count(self, obj: ScriptVersion) -> int:
+        return int(getattr(obj, "n_recordings", 0))
+
+
+class ScriptAdmin(admin.ModelAdmin):
+    """Scripts: editing the text saves a new version; old versions stay, read-only. A script is never
+    deleted (recordings name its versions): make it inactive instead."""
+
+    form = ScriptForm
+    list_display = ["name", "content_type", "active", "version", "updated_at"]
+    list_filter = ["active", ("content_type", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name"]
+    list_select_related = ["content_type"]
+    fields = ["name", "content_type", "active", "notice", "body"]
+    inlines = [ScriptVersionInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Script]:
+        return super().get_queryset(request).annotate(latest_number=Max("versions__number"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # The versions' placeholders are fields of this kind of record.
+        return ["content_type"] if obj is not None and obj.versions.exists() else []
+
+    def save_model(self, request: HttpRequest, obj: Script, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.save_script_text(
+            obj, notice=form.cleaned_data["notice"], body=form.cleaned_data["body"], user=request.user
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("version"), ordering="latest_number")
+    def version(self, obj: Script) -> int | None:
+        return getattr(obj, "latest_number", None)
+
+
+class ScriptVersionAdmin(_ReadOnlyAdmin):
+    """Every version of every script, as it was saved: never edited, never deleted."""
+
+    list_display = ["script", "number", "created_at", "created_by"]
+    list_filter = ["script", "created_at"]
+    search_fields = ["script__name", "notice", "body"]
+    list_select_related = ["script", "created_by"]
+    fields = ["script", "number", "notice", "body", "created_at", "created_by"]
+    readonly_fields = ["script", "number", "notice", "body", "created_at", "created_by"]
+
+
 @admin.register(BackfillProgress)
 class BackfillProgressAdmin(_ReadOnlyAdmin):
     """Each ``noojee_backfill`` range: how far it walked the PBX's hours and what it attached."""
@@ -526,13 +669,16 @@ APP_ADMINS: dict[type[Model], type[admin.ModelAdmin[Any]]] = {
     RecordingTransition: RecordingTransitionAdmin,
     RecordingAttempt: RecordingAttemptAdmin,
     RecordingAccess: RecordingAccessAdmin,
+    Script: ScriptAdmin,
+    ScriptVersion: ScriptVersionAdmin,
 }
 
 
 def register_admin(site: admin.AdminSite) -> None:
     """Put the app's pages (agent phones, calls, recordings, legs, the audio ledger, transitions,
-    attempts, the access log) on ``site``. A model ``site`` already has a page for keeps it, so calling
-    this again, or after registering one of them your own way, changes nothing."""
+    attempts, the access log, scripts and their versions) on ``site``. A model ``site`` already has a
+    page for keeps it, so calling this again, or after registering one of them your own way, changes
+    nothing."""
     for model, model_admin in APP_ADMINS.items():
         if not site.is_registered(model):
             site.register(model, model_admin)

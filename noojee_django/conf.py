@@ -139,6 +139,8 @@ class Snapshot:
     # What calls and recordings may be linked to: ("crm.invoice", "crm.*"); None: any model but the
     # framework's own (auth, sessions, admin, contenttypes) and this app's
     ATTACHABLE_MODELS: tuple[str, ...] | None = _key(None, Rule((list, tuple), none=True))
+    # Consent: True refuses to start a recording until the agent confirms the customer was told
+    REQUIRE_CONSENT: bool = _flag(False)
     # Evidence bundles: the base64 of a raw 32-byte Ed25519 private key (docs/evidence.md)
     EVIDENCE_SIGNING_KEY: str = _text("", env="NOOJEE_EVIDENCE_SIGNING_KEY", secret=True)
     # The REST API

@@ -57,6 +57,16 @@ class TransitionRefused(InvalidState):
     """The recording lifecycle does not allow this status change from the row's current status."""
 
 
+class ConsentRequired(NoojeeServiceError):
+    """``REQUIRE_CONSENT`` is on and the agent did not confirm the customer was told the call is
+    recorded: nothing is started, nothing is sent to the PBX."""
+
+
+class ScriptChanged(NoojeeServiceError):
+    """The script text a start names is not the text its version renders to now (the script got a new
+    version, or the record's fields changed since the page was rendered): nothing is started."""
+
+
 class EvidenceUnavailable(InvalidState):
     """No evidence bundle can be made of this recording: it has no attached audio, or its stored audio
     is not what the ledger recorded (missing, or of another size). Nothing is exported."""

@@ -206,6 +206,8 @@ class StartRecordingForm(_ObjectForm):
     object_id = _raw_char(label=gettext_lazy("Object id"))
     tag = _raw_char(label=gettext_lazy("Tag"))
     consent = forms.BooleanField(required=False, label=gettext_lazy("Consent"))
+    script_version = _raw_char(required=False, max_length=20, label=gettext_lazy("Script version"))
+    script_sha256 = _raw_char(required=False, max_length=64, label=gettext_lazy("Script sha256"))
 
     def clean_tag(self) -> str:
         return clean_tag(self.cleaned_data["tag"])
@@ -232,6 +234,8 @@ _FIELD_OF_CODE = {
     "content_type_required": "content_type",
     "object_id_required": "object_id",
     "invalid_object_id": "object_id",
+    "invalid_script_version": "script_version",
+    "script_sha256_required": "script_sha256",
 }
 
 

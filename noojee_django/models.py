@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import noojee_settings
+from .script_template import model_of, normalized, validate_template
 from .validation import pbx_text_validator
 
 EXTENSION_RE = re.compile(r"^(?P<tech>SIP|PJSIP|IAX2)/(?P<exten>[0-9]{2,10})\Z")
@@ -316,7 +317,27 @@ class RecordingTag(models.Model):
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    consent_given = models.BooleanField(default=False)
+    consent_given = models.BooleanField(
+        default=False, help_text=_("The agent confirmed the customer was told the call is recorded.")
+    )
+    consent_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    consent_confirmed_at = models.DateTimeField(null=True, blank=True)
+    script_version = models.ForeignKey(
+        "ScriptVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recordings",
+        help_text=_("The version of the script the agent was shown."),
+    )
+    script_text = models.TextField(
+        blank=True, help_text=_("The exact text the agent was shown: the recording notice, then the script.")
+    )
+    script_sha256 = models.CharField(
+        max_length=64, blank=True, help_text=_("sha256 of the UTF-8 bytes of the text shown.")
+    )
     start_accepted = models.BooleanField(
         default=True,
         help_text=_(
@@ -388,6 +409,123 @@ class RecordingTag(models.Model):
     def is_final(self) -> bool:
         """Attached, absent or failed: nothing more happens unless an operator acts."""
         return self.status in self.FINAL_STATUSES
+
+
+class Script(models.Model):
+    """The words an agent reads before and while recording a kind of record (an invoice, an order).
+
+    Its text lives in :class:`ScriptVersion` rows, one for every change, never edited: a recording
+    names the version it was shown. At most one active script per kind of record is shown.
+    """
+
+    name = models.CharField(max_length=100)
+    content_type = models.ForeignKey(
+        ContentType,
+        on_delete=models.PROTECT,
+        verbose_name=_("kind of record"),
+        help_text=_("The records this script is read for; its placeholders are their fields."),
+    )
+    active = models.BooleanField(
+        default=True, help_text=_("Shown on the record widget. One active script per kind of record.")
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("script")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.active and self.content_type_id is not None:
+            other = (
+                Script.objects.filter(content_type_id=self.content_type_id, active=True)
+                .exclude(pk=self.pk)
+                .first()
+            )
+            if other is not None:
+                raise ValidationError(
+                    {
+                        "active": _(
+                            "%(other)s is the active script for these records already: "
+                            "make it inactive first."
+                        )
+                        % {"other": other.name}
+                    }
+                )
+
+    @property
+    def current_version(self) -> ScriptVersion | None:
+        """The newest version: the one the widget shows."""
+        return self.versions.order_by("-number").first()
+
+
+class ScriptVersionQuerySet(models.QuerySet[Any]):
+    def update(self, **kwargs: Any) -> int:
+        if kwargs == {"created_by": None}:  # its author's account was deleted (on_delete=SET_NULL)
+            return super().update(**kwargs)
+        raise TypeError("Script versions are never changed once written: save a new version.")
+
+    def delete(self) -> Any:
+        raise TypeError("Script versions are kept: recordings name the words they were shown.")
+
+
+class ScriptVersion(models.Model):
+    """One text of a :class:`Script`, as it was at one time. Never changed, never deleted.
+
+    ``notice`` is the recording notice the agent reads first ("This call is recorded ..."); ``body``
+    is the script read while recording. Both are templates: ``{field}`` stands for the value of one
+    of the record's fields (see :mod:`noojee_django.script_template`).
+    """
+
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    notice = models.TextField(
+        _("recording notice"), help_text=_("Read first: that the call is recorded, and why.")
+    )
+    body = models.TextField(
+        _("script"), help_text=_("Read while recording. {field} for a field of the record.")
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ScriptVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["script", "-number"]
+        verbose_name = _("script version")
+        constraints = [
+            models.UniqueConstraint(fields=["script", "number"], name="noojee_scriptversion_one_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.script} v{self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("Script versions are never changed once written: save a new version.")
+        self.notice = normalized(self.notice)
+        self.body = normalized(self.body)
+        self.clean()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("Script versions are kept: recordings name the words they were shown.")
+
+    def clean(self) -> None:
+        model = model_of(self.script.content_type) if self.script_id is not None else None
+        errors: dict[str, Any] = {}
+        for name in ("notice", "body"):
+            try:
+                validate_template(getattr(self, name), model)
+            except ValidationError as exc:
+                errors[name] = exc
+        if errors:
+            raise ValidationError(errors)
 
 
 class RecordingLeg(models.Model):

@@ -237,7 +237,12 @@ def start_recording(request: HttpRequest) -> HttpResponse:
         raise NotFound(form.not_found)
     data = form.cleaned_data
     recording_tag = services.start_recording(
-        request.user, data["obj"], data["tag"], consent_given=data["consent"]
+        request.user,
+        data["obj"],
+        data["tag"],
+        consent_given=data["consent"],
+        script_version=data["script_version"],
+        script_sha256=data["script_sha256"],
     )
     message = _("Recording %(tag)s.") % {"tag": recording_tag.tag}
     return _done(request, message, recording_payload(recording_tag))

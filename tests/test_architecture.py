@@ -27,6 +27,7 @@ MODEL_LAYER = {
     "storage",
     "pbx",
     "permissions",
+    "script_template",
 }
 ENTRY_POINTS = {
     "views",

@@ -218,7 +218,14 @@ def test_a_bundle_of_a_recording_made_through_the_pbx_holds_its_audio_and_who_di
     assert stop.actor_id == exporter.pk
     assert stopped["at"]["utc"] == stop.created_at.astimezone(zoneinfo.ZoneInfo("UTC")).isoformat()
     assert stopped["at"]["pbx"] == stop.created_at.astimezone(pbx_zone).isoformat()
-    assert manifest["consent"] == {"consent_given": True}
+    assert manifest["consent"]["consent_given"] is True
+    assert manifest["consent"]["confirmed_by"]["username"] == "agent"
+    recording_tag.refresh_from_db()
+    assert recording_tag.consent_confirmed_at is not None
+    assert manifest["consent"]["confirmed_at"]["utc"] == (
+        recording_tag.consent_confirmed_at.astimezone(zoneinfo.ZoneInfo("UTC")).isoformat()
+    )
+    assert manifest["script"] is None  # started without a script
     call.refresh_from_db()
     assert manifest["call"]["number"] == call.number and manifest["call"]["unique_id"] == call.unique_id
     assert manifest["call"]["extension"] == "SIP/101" and manifest["call"]["caller_id"] == call.caller_id

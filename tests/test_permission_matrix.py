@@ -42,6 +42,8 @@ from noojee_django.models import (
     RecordingLeg,
     RecordingTag,
     RecordingTransition,
+    Script,
+    ScriptVersion,
     StoredAudio,
 )
 from noojee_django.signing import generate_private_key
@@ -220,6 +222,30 @@ def admin_rows(w: World) -> None:
     )
     w.made["backfillprogress"] = services.start_backfill(timezone.now() - dt.timedelta(days=1))
     w.made["logchain"] = LogChain.objects.get(log="transition", chain=f"recording:{w.made['attached'].pk}")
+    a_script(w)
+
+
+def a_script(w: World) -> None:
+    """The invoices' script, at its first version."""
+    w.made["script"] = Script.objects.create(
+        name="Invoice signature", content_type=ContentType.objects.get_for_model(Invoice)
+    )
+    w.made["scriptversion"] = services.save_script_text(
+        w.made["script"], notice="This call is recorded.", body="I agree to pay invoice {number}."
+    )
+
+
+def script_form(w: World, body: str) -> dict[str, Any]:
+    return {
+        "name": "Invoice signature",
+        "active": "on",
+        "notice": "This call is recorded.",
+        "body": body,
+        "versions-TOTAL_FORMS": "1",
+        "versions-INITIAL_FORMS": "1",
+        "versions-MIN_NUM_FORMS": "0",
+        "versions-MAX_NUM_FORMS": "0",
+    }
 
 
 def purged(w: World) -> None:
@@ -378,6 +404,8 @@ ADMIN_MODELS = {
     "recordingtransition": ("status changes", "a status change"),
     "backfillprogress": ("backfill progress", "a backfill range"),
     "logchain": ("log chain heads", "a log chain head"),
+    "script": ("scripts", "a script"),
+    "scriptversion": ("script versions", "a script version"),
 }
 TAGS = "noojee_django_recordingtag"
 LEGS = "noojee_django_recordingleg"
@@ -532,6 +560,15 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         kind="api",
         ok_status=201,
         covers=("noojee:api-recording-list:create",),
+    ),
+    "GET api/recordings/script/ (the script to show)": EntryPoint(
+        lambda client, w: client.get(
+            reverse("noojee:api-recording-script"), {"content_type": "crm.invoice", "object_id": w.invoice.pk}
+        ),
+        lambda w, r: (json_of(r).get("script_version") == w.made["scriptversion"].pk,),
+        a_script,
+        kind="api",
+        covers=("noojee:api-recording-script:script",),
     ),
     "GET api/recordings/<id>/": EntryPoint(
         get("noojee:api-recording-detail", "attached"),
@@ -732,6 +769,52 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         kind="action",
         ok_status=302,
         covers=("action:noojee_dial",),
+    ),
+    "admin: add a script": EntryPoint(
+        get("admin:noojee_django_script_add"),
+        lambda w, r: (context_value(r, "adminform") is not None,),
+        kind="admin",
+        covers=("admin:script:add",),
+    ),
+    "admin: a script's versions (read-only)": EntryPoint(
+        get("admin:noojee_django_script_change", "script"),
+        lambda w, r: (
+            b"I agree to pay invoice {number}." in r.content and b'name="versions-0-body"' not in r.content,
+        ),
+        a_script,
+        kind="admin",
+        covers=("inline:ScriptVersionInline",),
+    ),
+    "admin: change a script's text (a new version)": EntryPoint(
+        lambda client, w: client.post(
+            reverse("admin:noojee_django_script_change", args=[w.made["script"].pk]),
+            script_form(w, "I agree to pay invoice {number} for {amount}."),
+        ),
+        lambda w, r: (
+            list(w.made["script"].versions.order_by("number").values_list("number", flat=True)) == [1, 2],
+        ),
+        a_script,
+        kind="admin",
+        ok_status=302,
+    ),
+    "admin: delete a script": EntryPoint(
+        lambda client, w: client.post(
+            reverse("admin:noojee_django_script_delete", args=[w.made["script"].pk]), {"post": "yes"}
+        ),
+        lambda w, r: (not Script.objects.filter(pk=w.made["script"].pk).exists(),),
+        a_script,
+        kind="admin",
+        ok_status=302,
+    ),
+    "admin: change or delete a script version": EntryPoint(
+        lambda client, w: client.post(
+            reverse("admin:noojee_django_scriptversion_delete", args=[w.made["scriptversion"].pk]),
+            {"post": "yes"},
+        ),
+        lambda w, r: (not ScriptVersion.objects.filter(pk=w.made["scriptversion"].pk).exists(),),
+        a_script,
+        kind="admin",
+        ok_status=302,
     ),
     "admin: a CRM record's voice signatures": EntryPoint(
         lambda client, w: client.get(reverse("admin:crm_invoice_change", args=[w.invoice.pk])),

@@ -199,6 +199,11 @@ class RecordingTagSerializer(serializers.ModelSerializer[RecordingTag]):
             "extension",
             "started_by",
             "consent_given",
+            "consent_confirmed_by",
+            "consent_confirmed_at",
+            "script_version",
+            "script_sha256",
+            "script_text",
             "started_at",
             "stopped_at",
             "attached_at",
@@ -224,13 +229,77 @@ class StartRecordingSerializer(_ObjectInputMixin, serializers.Serializer[Any]):
     content_type = serializers.CharField(help_text=_('The CRM record\'s kind: "app_label.model".'))
     object_id = serializers.CharField()
     tag = serializers.CharField(trim_whitespace=False, help_text=_("An invoice or order number."))
-    consent_given = serializers.BooleanField(required=False, default=False)
+    consent_given = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "The agent confirms the customer was told the call is recorded (the script's recording "
+            "notice). Required to be true when the REQUIRE_CONSENT setting is on: else 400, and "
+            "nothing is started."
+        ),
+    )
+    script_version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text=_(
+            "The id of the script version the agent was shown (the record widget's script_version). "
+            "It must be the current version of the active script for this kind of record."
+        ),
+    )
+    script_sha256 = serializers.RegexField(
+        r"^[0-9a-f]{64}\Z",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_(
+            "The sha256 (64 hex digits) of the exact text shown: the rendered recording notice, a blank "
+            "line, the rendered script. Needed with script_version; a text that differs from what the "
+            "version renders to now is refused (400: reload and read the new version)."
+        ),
+    )
 
     def validate_tag(self, value: str) -> str:
         return clean_tag(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         return self.resolve(attrs, required=True)
+
+
+class ScriptQuerySerializer(_ObjectInputMixin, serializers.Serializer[Any]):
+    """The record whose script to show: ``content_type`` + ``object_id`` (a query string)."""
+
+    content_type = serializers.CharField(
+        trim_whitespace=False, help_text=_('The CRM record\'s kind: "app_label.model".')
+    )
+    object_id = serializers.CharField(trim_whitespace=False, max_length=64)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return self.resolve(attrs, required=True)
+
+
+class ShownScriptSerializer(serializers.Serializer[Any]):
+    """The script to show before recording a record, as the record widget shows it. Every field is
+    null when no script is active for this kind of record: record without one."""
+
+    script = serializers.CharField(allow_null=True, help_text=_("The script's name."))
+    script_version = serializers.IntegerField(
+        allow_null=True, help_text=_("The version's id: send it back as script_version to start.")
+    )
+    version = serializers.IntegerField(allow_null=True, help_text=_("The version's number."))
+    notice = serializers.CharField(
+        allow_null=True, help_text=_("The recording notice, filled in: read it to the customer first.")
+    )
+    body = serializers.CharField(
+        allow_null=True, help_text=_("The script, filled in: read it while recording.")
+    )
+    text = serializers.CharField(
+        allow_null=True, help_text=_("The text whose hash is kept: the notice, a blank line, the script.")
+    )
+    script_sha256 = serializers.CharField(
+        allow_null=True, help_text=_("sha256 of text's UTF-8 bytes: send it back as script_sha256.")
+    )
 
 
 class RecordingFilterSerializer(serializers.Serializer[Any]):

@@ -57,6 +57,8 @@ from .serializers import (
     RecordingFilterSerializer,
     RecordingLegSerializer,
     RecordingTagSerializer,
+    ScriptQuerySerializer,
+    ShownScriptSerializer,
     StartRecordingSerializer,
 )
 
@@ -274,11 +276,26 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         },
         "create": {
             "description": "Start recording the user's current call under `tag`, for the CRM record "
-            "`content_type` + `object_id`.",
+            "`content_type` + `object_id`. With a script, send the `script_version` the agent was shown "
+            "and the `script_sha256` of its text: a text that is no longer what that version renders "
+            'to for this record is refused (400, "The script has changed since the page was loaded"). '
+            "With the REQUIRE_CONSENT setting on, `consent_given` must be true (400 otherwise). Both "
+            "are refused before anything is sent to the PBX; the recording keeps the version, the text "
+            "and its sha256, and who confirmed consent and when.",
             "request": StartRecordingSerializer,
             "responses": {201: RecordingTagSerializer},
         },
         "retrieve": {"description": "One voice signature, with its legs and where to play its audio."},
+        "script": {
+            "description": "The script to show before recording the CRM record `content_type` + "
+            "`object_id`: the active script's current version for its kind of record, filled with "
+            "the record's fields, as the record widget shows it. Read `notice` to the customer first, "
+            "`body` while recording; start with `script_version` and `script_sha256` from here. Every "
+            "field is null when no script is active for this kind of record.",
+            "request": None,
+            "parameters": [ScriptQuerySerializer],
+            "responses": ShownScriptSerializer,
+        },
         "stop": {
             "description": "Stop recording. The audio is collected once the call has ended.",
             "request": None,
@@ -324,6 +341,7 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
             "stop": NoInputSerializer,
             "poll": NoInputSerializer,
             "evidence": NoInputSerializer,
+            "script": ScriptQuerySerializer,
         }.get(self.action, RecordingTagSerializer)
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
@@ -354,9 +372,36 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         recording_tag = services.start_recording(
-            request.user, data["obj"], data["tag"], consent_given=data["consent_given"]
+            request.user,
+            data["obj"],
+            data["tag"],
+            consent_given=data["consent_given"],
+            script_version=data["script_version"],
+            script_sha256=data["script_sha256"],
         )
         return self._answer(recording_tag, status=201)
+
+    @action(detail=False, methods=["get"])
+    def script(self, request: Request) -> Response:
+        services.check_may_record(request.user)
+        query = ScriptQuerySerializer(
+            data=request.query_params, context={"may_use": self.may_use(services.may_record)}
+        )
+        query.is_valid(raise_exception=True)
+        shown = services.script_for(query.validated_data["obj"])
+        if shown is None:
+            return Response(dict.fromkeys(ShownScriptSerializer().fields))
+        return Response(
+            {
+                "script": shown.version.script.name,
+                "script_version": shown.version.pk,
+                "version": shown.version.number,
+                "notice": shown.notice,
+                "body": shown.body,
+                "text": shown.text,
+                "script_sha256": shown.sha256,
+            }
+        )
 
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, pk: str | None = None) -> Response:

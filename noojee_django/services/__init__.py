@@ -11,6 +11,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 
 - :mod:`.calls` — dial, hang up, answer; call state from the listener, snapshots, the live-call sweep
 - :mod:`.recording` — start, stop, watch a tag recorded elsewhere
+- :mod:`.scripts` — the versioned scripts agents read, and the exact text a recording started with
 - :mod:`.collecting` — find a recording's legs (poll, reconcile, sweep), operator "poll again"; the
   PBX's one hourly listing a minute
 - :mod:`.backfill` — walk a range of past PBX hours and place their legs, resumably
@@ -96,8 +97,17 @@ from .evidence import (
 )
 from .fetching import FetchResult, RefetchResult, fetch_leg, join_if_complete, refetch_legs
 from .integrity import ScrubResult, scrub_stored_audio, verify_log
-from .recording import require_own_recording, start_recording, stop_recording, watch_tag
+from .recording import check_consent, require_own_recording, start_recording, stop_recording, watch_tag
 from .retention import purge_audio, purge_expired_audio, restore_audio, set_legal_hold
+from .scripts import (
+    SCRIPT_CHANGED,
+    ShownScript,
+    active_script_for,
+    render_version,
+    save_script_text,
+    script_for,
+    shown_script,
+)
 from .verification import Finding, VerificationReport, verify_evidence
 
 __all__ = [
@@ -106,6 +116,7 @@ __all__ = [
     "LEG_START_TOLERANCE",
     "LISTENER_HEARTBEAT_KEY",
     "LISTENER_HEARTBEAT_TTL",
+    "SCRIPT_CHANGED",
     "UNIQUE_ID_MAX_LENGTH",
     "BackfillStatus",
     "EvidenceAltered",
@@ -116,8 +127,10 @@ __all__ = [
     "PollResult",
     "RefetchResult",
     "ScrubResult",
+    "ShownScript",
     "VerificationReport",
     "_claim_dial",
+    "active_script_for",
     "agent_phone_for",
     "answer",
     "apply_call_event",
@@ -126,6 +139,7 @@ __all__ = [
     "attachable_model",
     "backfill_hours",
     "backoff_delay",
+    "check_consent",
     "check_may_attach",
     "check_may_dial",
     "check_may_export_evidence",
@@ -163,12 +177,16 @@ __all__ = [
     "record_access",
     "recordings_for",
     "refetch_legs",
+    "render_version",
     "require_own_call",
     "require_own_recording",
     "restore_audio",
     "run_backfill",
+    "save_script_text",
+    "script_for",
     "scrub_stored_audio",
     "set_legal_hold",
+    "shown_script",
     "start_backfill",
     "start_recording",
     "status_from_pbx",

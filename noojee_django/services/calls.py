@@ -22,7 +22,7 @@ from .. import connections, signals
 from ..client import errors as client_errors
 from ..client.types import CallEvent
 from ..conf import noojee_settings
-from ..exceptions import InvalidState, NoojeePermissionDenied, RateLimited
+from ..exceptions import ConsentRequired, InvalidState, NoojeePermissionDenied, RateLimited
 from ..models import CallSession, RecordingTag
 from ..pbx import get_client
 from ..validation import normalize_number, validate_tag, validate_unique_id
@@ -71,6 +71,13 @@ def dial(
         if obj is None:
             raise ValidationError(_("A recorded call must be placed from a CRM record to attach it to."))
         require("MAY_RECORD", user, obj, _("You may not record calls for this record."))
+        if noojee_settings.REQUIRE_CONSENT:
+            raise ConsentRequired(
+                _(
+                    "Recording needs the customer's consent first: place the call, read the recording "
+                    "notice, then record."
+                )
+            )
     elif tag:
         raise ValidationError(_("A tag is only used with record=True."))
     if caller_id is not None:

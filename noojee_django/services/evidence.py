@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import models
 from django.utils.translation import gettext as _
 
 from .. import connections, ledger, log_chain, signing
@@ -407,10 +406,11 @@ def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public
             "str": str(record) if record is not None else None,
         },
         "consent": {
-            f.name: _plain(getattr(recording_tag, f.name))
-            for f in RecordingTag._meta.concrete_fields
-            if f.name.startswith(("consent", "script"))
+            "consent_given": recording_tag.consent_given,
+            "confirmed_by": who(recording_tag.consent_confirmed_by_id),
+            "confirmed_at": when(recording_tag.consent_confirmed_at),
         },
+        "script": _script_of(recording_tag, who, when),
         "started": {"by": who(recording_tag.started_by_id), "at": when(recording_tag.started_at)},
         "stopped": (
             {
@@ -542,12 +542,24 @@ def _full_name(person: Any) -> str:
     return str(full()) if callable(full) else ""
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, models.Model):
-        return str(value.pk)
-    return value
+def _script_of(recording_tag: RecordingTag, who: Any, when: Any) -> dict[str, Any] | None:
+    """The script the agent was shown when the recording started: its version, the exact text and
+    that text's sha256 as stored then (a verifier recomputes it from ``text``)."""
+    version = recording_tag.script_version
+    if version is None:
+        return None
+    return {
+        "script_id": version.script_id,
+        "name": version.script.name,
+        "version_id": version.pk,
+        "version": version.number,
+        "version_created": when(version.created_at),
+        "version_created_by": who(version.created_by_id),
+        "notice_template": version.notice,
+        "body_template": version.body,
+        "text": recording_tag.script_text,
+        "text_sha256": recording_tag.script_sha256,
+    }
 
 
 __all__ = [

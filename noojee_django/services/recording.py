@@ -19,7 +19,7 @@ from .. import connections, signals
 from ..client import errors as client_errors
 from ..client.types import CallEvent
 from ..conf import noojee_settings
-from ..exceptions import InvalidState, PbxError
+from ..exceptions import ConsentRequired, InvalidState, PbxError
 from ..lifecycle import transition
 from ..models import AgentPhone, CallSession, RecordingTag
 from ..pbx import get_client
@@ -37,12 +37,21 @@ from .base import (
     required_object_ref,
     schedule_poll,
 )
+from .scripts import ShownScript, shown_script
 
 
 def create_recording_tag(
-    user: Any, obj: Any, tag: str, phone: AgentPhone, *, consent_given: bool, unique_id: str = ""
+    user: Any,
+    obj: Any,
+    tag: str,
+    phone: AgentPhone,
+    *,
+    consent_given: bool,
+    unique_id: str = "",
+    script: ShownScript | None = None,
 ) -> RecordingTag:
-    """A recording about to be started on the agent's call: not yet accepted by the PBX."""
+    """A recording about to be started on the agent's call: not yet accepted by the PBX. It keeps who
+    confirmed consent and when, and the script version and exact text the agent was shown."""
     recording_tag = _new_recording(
         obj,
         tag,
@@ -51,11 +60,27 @@ def create_recording_tag(
         unique_id=unique_id,
         started_by=user,
         consent_given=consent_given,
+        consent_confirmed_by=user if consent_given else None,
+        consent_confirmed_at=timezone.now() if consent_given else None,
+        script_version=script.version if script is not None else None,
+        script_text=script.text if script is not None else "",
+        script_sha256=script.sha256 if script is not None else "",
         start_accepted=False,  # until the PBX says yes
     )
     if recording_tag is None:
         raise InvalidState(_tag_is_live(tag, phone.connection))
     return recording_tag
+
+
+def check_consent(consent_given: bool) -> None:
+    """With ``REQUIRE_CONSENT`` on, no recording starts until the agent confirms the customer was told."""
+    if noojee_settings.REQUIRE_CONSENT and not consent_given:
+        raise ConsentRequired(
+            _(
+                "Read the recording notice to the customer and tick that they were told the call is "
+                "recorded: only then can the recording start."
+            )
+        )
 
 
 def _tag_is_live(tag: str, connection: str) -> str:
@@ -93,16 +118,33 @@ def _current_call(user: Any, phone: AgentPhone) -> CallSession | None:
     )
 
 
-def start_recording(user: Any, obj: Any, tag: str, *, consent_given: bool = False) -> RecordingTag:
-    """Start recording the user's current call under ``tag``, for ``obj`` (an invoice, an order)."""
+def start_recording(
+    user: Any,
+    obj: Any,
+    tag: str,
+    *,
+    consent_given: bool = False,
+    script_version: object = None,
+    script_sha256: object = "",
+) -> RecordingTag:
+    """Start recording the user's current call under ``tag``, for ``obj`` (an invoice, an order).
+
+    ``script_version`` and ``script_sha256`` name the script the agent was shown and the hash of its
+    text: the version is rendered again for ``obj`` and a start whose text is not that one is
+    :class:`~noojee_django.exceptions.ScriptChanged`. With ``REQUIRE_CONSENT``, a start without
+    ``consent_given`` is :class:`~noojee_django.exceptions.ConsentRequired`. Both are refused before
+    anything is written or sent to the PBX.
+    """
     require("MAY_RECORD", user, obj, "You may not record calls for this record.")
     tag = validate_tag(tag)
+    check_consent(consent_given)
+    script = shown_script(obj, script_version, script_sha256)
     phone = agent_phone_for(user)
     require_phone_serves(user, obj, phone)
     call = _current_call(user, phone)
     unique_id = call.unique_id if call is not None else ""
     recording_tag = create_recording_tag(
-        user, obj, tag, phone, consent_given=consent_given, unique_id=unique_id
+        user, obj, tag, phone, consent_given=consent_given, unique_id=unique_id, script=script
     )
     try:
         get_client(phone.connection).start_recording(

@@ -99,6 +99,7 @@ def verify_evidence(
     _check_signature(contents, manifest, expected, report)
     if manifest is not None:
         _check_files(contents, manifest, report)
+        _check_script(manifest, report)
     return report
 
 
@@ -300,6 +301,28 @@ def _check_files(contents: dict[str, _Entry], manifest: dict[str, Any], report: 
                 report.add(
                     "altered", f"{MANIFEST}: {label}", f"names {named!r}, which the file list does not."
                 )
+
+
+def _check_script(manifest: dict[str, Any], report: VerificationReport) -> None:
+    """The script text a recording keeps must still hash to the sha256 kept with it when it started: a
+    text edited in the database afterwards is named, even in a bundle signed since."""
+    script = manifest.get("script")
+    if script is None:
+        return
+    text, digest = (
+        (script.get("text"), script.get("text_sha256")) if isinstance(script, dict) else (None, None)
+    )
+    if not isinstance(text, str) or not isinstance(digest, str):
+        report.add("altered", f"{MANIFEST}: script", "has no text and text_sha256.")
+        return
+    actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if actual != digest:
+        report.add(
+            "altered",
+            f"{MANIFEST}: script.text",
+            f"has sha256 {actual}; the recording kept {digest} when it started: the text was changed "
+            "after the agent was shown it.",
+        )
 
 
 __all__ = ["Finding", "VerificationReport", "verify_evidence"]

@@ -173,14 +173,33 @@ def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[
             .first()
         )
     recording = latest if latest is not None and latest.status == RecordingTag.Status.RECORDING else None
+    script, script_error = None, ""
+    if can_record:
+        try:
+            script = services.script_for(obj)
+        except ValidationError as exc:  # a field the script names is gone from the model
+            script_error = " ".join(exc.messages)
     return {
         "can_record": can_record,
         "tag": tag,
         "recording": recording,
         "latest": latest,
         "next": _next(context),
+        "script": script,
+        "script_error": script_error,
+        "consent_required": bool(noojee_settings.REQUIRE_CONSENT),
+        "widget_id": _widget_id(context),
         **_object_fields(obj),
     }
+
+
+def _widget_id(context: template.Context) -> str:
+    """An id no other record widget of the page has, for its labels and descriptions."""
+    request = _request(context)
+    count = getattr(request, "_noojee_widgets", 0) + 1 if request is not None else 1
+    if request is not None:
+        request._noojee_widgets = count
+    return f"noojee-record-{count}"
 
 
 @register.inclusion_tag(RECORDINGS_TEMPLATE, takes_context=True)

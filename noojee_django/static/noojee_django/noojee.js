@@ -242,6 +242,12 @@
     });
   }
 
+  /* The script the agent reads while recording: shown with the Stop button, hidden with it. */
+  function showScript(widget, shown) {
+    var script = widget && widget.querySelector("[data-noojee=record-script]");
+    if (script) script.hidden = !shown;
+  }
+
   function showRecording(recording, record) {
     document.querySelectorAll("[data-noojee-record]").forEach(function (widget) {
       if (widget.getAttribute("data-status-url") !== recording.status_url) return;
@@ -252,6 +258,7 @@
           stop.hidden = true;
           start.hidden = false;
           widget.removeAttribute("data-recording");
+          showScript(widget, false);
         }
         var text = fill(gettext("%(tag)s: %(status)s."), { tag: recording.tag, status: recording.status_words });
         say(widget, text, recording.status === "failed");
@@ -309,6 +316,7 @@
         stop.hidden = false;
         form.hidden = true;
         widget.setAttribute("data-recording", "");
+        showScript(widget, true);
         var button = stop.querySelector("button");
         if (button) button.focus();
       }
@@ -326,6 +334,7 @@
         start.hidden = false;
         form.hidden = true;
         widget.removeAttribute("data-recording");
+        showScript(widget, false);
         var consent = start.querySelector("input[name=consent]");
         if (consent) consent.checked = false;
       }

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import Permission, User
+from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand
 
 from example_project.crm.models import Customer, Invoice
-from noojee_django.models import AgentPhone, HandsetBrand
+from noojee_django import services
+from noojee_django.models import AgentPhone, HandsetBrand, Script
 
 DEMO_PASSWORD = "demo"  # noqa: S105  (local demo accounts only)
 
@@ -18,9 +20,16 @@ CUSTOMERS = [
     ("Coastal Freight", "(07) 3555-0199", [("INV-1004", "7300.00"), ("INV-1005", "15.00")]),
 ]
 
+#: The words an agent reads on an invoice: {number} and {amount} are the invoice's own fields.
+INVOICE_SCRIPT_NAME = "Invoice voice signature"
+INVOICE_NOTICE = (
+    "This call is recorded: the recording is kept as the record of your agreement to invoice {number}."
+)
+INVOICE_SCRIPT = "I confirm that I agree to pay invoice {number} for {amount}."
+
 
 class Command(BaseCommand):
-    help = "Create the demo users (agent, manager, intern), customers and invoices."
+    help = "Create the demo users (agent, manager, intern), customers, invoices and the invoice script."
 
     def handle(self, *args: Any, **options: Any) -> None:
         agent = self._user("agent", "Alex", "Agent")
@@ -42,6 +51,11 @@ class Command(BaseCommand):
                 Invoice.objects.get_or_create(
                     number=number, defaults={"customer": customer, "amount": amount}
                 )
+        script, _ = Script.objects.get_or_create(
+            name=INVOICE_SCRIPT_NAME, content_type=ContentType.objects.get_for_model(Invoice)
+        )
+        if script.current_version is None:  # an edited demo script is the editor's: kept
+            services.save_script_text(script, notice=INVOICE_NOTICE, body=INVOICE_SCRIPT, user=manager)
         self.stdout.write(
             f"Demo users (password {DEMO_PASSWORD!r}): agent (SIP/101), manager (admin), "
             "intern (no recordings)"

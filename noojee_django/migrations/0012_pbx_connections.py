@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contenttypes', '0002_remove_content_type_name'),
-        ('noojee_django', '0009_chained_logs_and_integrity_scrub'),
+        ('noojee_django', '0010_scripts_and_consent'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
