@@ -112,18 +112,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
     for connection in pbx_connections.all_connections():
         messages += _connection_messages(connection)
-    if len(pbx_connections.names()) > 1:
-        messages.append(
-            Warning(
-                f"{len(pbx_connections.names())} PBX connections are configured "
-                f"({', '.join(pbx_connections.names())}): each phone, call, recording and leg goes through "
-                "its own, but who may see what is not yet kept apart by connection in the views, the "
-                "admin and the API.",
-                hint="Do not use several connections for client companies that must not see each "
-                "other's calls and recordings yet: see docs/deployment.md, 'Several PBXs'.",
-                id="noojee.W020",
-            )
-        )
 
     alias = noojee_settings.STORAGE_ALIAS
     storages_setting = getattr(settings, "STORAGES", {})

@@ -155,6 +155,7 @@ class Snapshot:
     CLIENT_ADDRESS: Hook = _hook("noojee_django.playback.remote_addr")  # request -> the address logged
     FORMAT_NUMBER: Hook = _hook("noojee_django.states.format_number")  # number -> how every page shows it
     PBX_FOR: Hook = _hook("noojee_django.connections.default_pbx_for")  # (user, obj) -> a connection name
+    USER_PBXES: Hook = _hook("noojee_django.connections.default_user_pbxes")  # user -> names, or None: all
 
     def snapshot(self) -> Snapshot:
         """This snapshot (``noojee_settings.snapshot()`` is how code that reads several keys that must

@@ -29,11 +29,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULTS, RULES, Problem, Snapshot, noojee_settings, rule_problem
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+_Rows = TypeVar("_Rows", bound="QuerySet[Any]")
 
 DEFAULT = "default"
 
@@ -181,6 +186,44 @@ def default_pbx_for(*, user: Any, obj: Any = None) -> str:
         return DEFAULT
     phone = AgentPhone.objects.filter(user_id=user.pk, is_active=True).only("connection").first()
     return phone.connection if phone is not None else DEFAULT
+
+
+def of_user(user: Any) -> frozenset[str] | None:
+    """The PBX connections whose phones, calls, recordings and legs ``user`` may deal with (the
+    ``USER_PBXES`` hook's answer); ``None``: every one."""
+    hook = noojee_settings.hook("USER_PBXES")
+    assert hook is not None  # USER_PBXES has a default
+    found = hook(user)
+    return None if found is None else frozenset(str(name) for name in found)
+
+
+def default_user_pbxes(user: Any) -> frozenset[str] | None:
+    """The default ``USER_PBXES``. With one PBX, every user has it (who may do what is then only the
+    permissions' business). With several: a superuser has every one; anybody else the connection of
+    their active phone, and none without a phone. Managers without a phone, who must see one client
+    company's recordings, are given theirs by a project's own ``USER_PBXES``."""
+    if len(names()) == 1 or getattr(user, "is_superuser", False):
+        return None
+    from .models import AgentPhone
+
+    if not getattr(user, "pk", None):
+        return frozenset()
+    return frozenset(
+        AgentPhone.objects.filter(user_id=user.pk, is_active=True).values_list("connection", flat=True)
+    )
+
+
+def may_use(user: Any, connection: str) -> bool:
+    """Whether ``user`` may deal with what belongs to the PBX ``connection``."""
+    allowed = of_user(user)
+    return allowed is None or connection in allowed
+
+
+def filter_for(user: Any, queryset: _Rows, field: str = "connection") -> _Rows:
+    """``queryset`` narrowed to the rows of the connections ``user`` may deal with (``field`` names the
+    connection, e.g. ``recording_tag__connection``)."""
+    allowed = of_user(user)
+    return queryset if allowed is None else queryset.filter(**{f"{field}__in": sorted(allowed)})
 
 
 def problems(snapshot_values: dict[str, Any]) -> list[Problem]:

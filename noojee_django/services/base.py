@@ -126,6 +126,13 @@ def may_hear(user: Any, obj: Any) -> bool:
     return bool(check(user, obj)) if check is not None else False
 
 
+def check_on_users_pbx(user: Any, connection: str) -> None:
+    """:class:`NoojeePermissionDenied` unless ``user`` may deal with the PBX ``connection``'s phones,
+    calls and recordings (the ``USER_PBXES`` hook): one client company's users never reach another's."""
+    if not connections.may_use(user, connection):
+        raise NoojeePermissionDenied(_("This belongs to another PBX than yours."))
+
+
 def require_phone_serves(user: Any, obj: Any | None, phone: AgentPhone) -> None:
     """The user's phone must be on the PBX connection that serves ``obj`` (the ``PBX_FOR`` hook):
     nobody calls or records one client company's customers through another's PBX."""

@@ -30,6 +30,7 @@ from .base import (
     LIVE_CALL_STATUSES,
     UNIQUE_ID_MAX_LENGTH,
     agent_phone_for,
+    check_on_users_pbx,
     listener_is_running,
     logger,
     mark_calls_swept,
@@ -339,6 +340,7 @@ def answer(user: Any, unique_id: str) -> None:
 
 def require_own_call(user: Any, call: CallSession) -> None:
     require_login(user)
+    check_on_users_pbx(user, call.connection)
     if call.user_id != user.pk and not user.has_perm("noojee_django.change_callsession"):
         raise NoojeePermissionDenied(_("This is not your call."))
 

@@ -29,6 +29,7 @@ from .base import (
     LIVE_CALL_STATUSES,
     UNIQUE_ID_MAX_LENGTH,
     agent_phone_for,
+    check_on_users_pbx,
     logger,
     pbx_error,
     require,
@@ -226,6 +227,7 @@ def require_own_recording(user: Any, recording_tag: RecordingTag) -> None:
     from ..exceptions import NoojeePermissionDenied
 
     require_login(user)
+    check_on_users_pbx(user, recording_tag.connection)
     if recording_tag.started_by_id != user.pk and not user.has_perm("noojee_django.change_recordingtag"):
         raise NoojeePermissionDenied(_("Only the agent who started this recording can stop it."))
 
@@ -251,6 +253,8 @@ def watch_tag(
         connection = connections.for_user(user, obj) if user is not None else connections.DEFAULT
     else:
         connections.get(connection)  # UnknownConnection for a name nobody defined
+    if user is not None:
+        check_on_users_pbx(user, connection)
     tag = validate_tag(tag)
     now = timezone.now()
     delay = noojee_settings.POLL_DELAY
