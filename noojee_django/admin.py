@@ -632,7 +632,9 @@ class RecordingTagInline(GenericTabularInline):
             inlines = [RecordingTagInline]
 
     Read-only. It shows to whoever may hear the record's recordings (the ``MAY_HEAR`` hook), the same
-    rule the players' playback views apply, and to nobody else.
+    rule the players' playback views apply, and to nobody else. On the page of a ``NoojeeAdminMixin``
+    whose panel already shows the recordings (``noojee_show_recordings``), the rows have no player of
+    their own: each signature plays once, in the panel, with its legs.
     """
 
     model = RecordingTag
@@ -647,6 +649,13 @@ class RecordingTagInline(GenericTabularInline):
     verbose_name = _("voice signature")
     verbose_name_plural = _("Voice signatures")
     Media = NoojeeMedia
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        parent = self.admin_site._registry.get(self.parent_model)
+        if isinstance(parent, NoojeeAdminMixin) and parent.noojee_show_recordings:
+            return [name for name in fields if name != "player"]
+        return fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RecordingTag]:
         # The parent's rows are what ``has_view_permission`` lets through; the inline's own default

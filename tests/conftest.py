@@ -48,8 +48,9 @@ from tests.servers import ServerUnavailable, mariadb_server, postgres_server, re
 #: about 15 s goes here; the other slow tests follow these, and the quick tests come last.
 LONGEST_FIRST = (
     "tests/test_suite_on_servers.py",  # 2 x 50 s: five test files again, on PostgreSQL and on MariaDB
+    "tests/test_browser_walkthrough.py",  # 80 s: three users walk through, axe-core on every step
     "tests/test_reliability_drill.py",  # 40 s
-    "tests/test_browser.py",  # 30 s
+    "tests/test_browser.py",  # 30 s (on the same worker as the walkthrough: the "browser" group)
     "tests/test_demo.py",  # 16 s
     "tests/test_listener_drill.py",  # 16 s
     "tests/test_load_smoke.py",  # 12 s

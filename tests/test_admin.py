@@ -500,7 +500,9 @@ def test_the_invoice_admin_shows_and_plays_its_voice_signatures(
     response = admin_client.get(reverse("admin:crm_invoice_change", args=[invoice.pk]))
     page = response.content.decode()
     assert "Voice signatures" in page
-    assert f'src="{reverse("noojee:recording-audio", args=[recording_tag.pk])}"' in page
+    # One player for the signature: the panel's, beside its legs; the inline's rows list, not play.
+    assert page.count(f'src="{reverse("noojee:recording-audio", args=[recording_tag.pk])}"') == 1
+    assert 'class="noojee-timeline"' in page
     assert reverse("noojee:recording-audio", args=[elsewhere.pk]) not in page
     [inline] = response.context["inline_admin_formsets"]
     assert not inline.has_add_permission and not inline.has_change_permission
@@ -536,11 +538,11 @@ def test_an_invoice_with_recordings_still_saves_through_the_admin(
     assert RecordingTag.objects.get().object_id == str(invoice.pk)
 
 
-def test_a_purged_signature_says_so_in_the_inline(admin_client: Client, invoice: Invoice) -> None:
+def test_a_purged_signature_says_so_on_the_invoice_admin(admin_client: Client, invoice: Invoice) -> None:
     recording_tag = attached_recording(invoice)
     RecordingTag.objects.filter(pk=recording_tag.pk).update(audio="", purged_at=timezone.now())
     page = admin_client.get(reverse("admin:crm_invoice_change", args=[invoice.pk])).content.decode()
-    assert "audio purged" in page
+    assert "The audio was purged on" in page
     assert reverse("noojee:recording-audio", args=[recording_tag.pk]) not in page
 
 

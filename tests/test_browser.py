@@ -1,114 +1,40 @@
 """What an agent sees, in a real browser: Playwright driving Debian's Chromium against the running
 example CRM (Django server, emulator, listener and Celery worker as separate processes).
 
-The browser, its contexts and pages come from pytest-playwright (``browser``, ``new_context``); the
-suite's options (``pyproject.toml``) keep a screenshot and a trace of every failed test under
-``test-artifacts/playwright/`` (``playwright show-trace <trace.zip>`` replays one). The screenshots
-the tests take on the way, which the docs show, go to ``test-artifacts/``. The tests run on one
-xdist worker, in order: the third reads the signature the second attached. Without Chromium they
-skip locally and fail under CI=true.
+The browser, its contexts and pages come from pytest-playwright (``browser``, ``new_context``, set up
+in ``tests/support/browser.py``); the suite's options (``pyproject.toml``) keep a screenshot and a
+trace of every failed test under ``test-artifacts/playwright/`` (``playwright show-trace <trace.zip>``
+replays one). The screenshots the tests take on the way go to ``test-artifacts/``. The tests run on
+one xdist worker, in order: the third reads the signature the second attached. Without Chromium they
+skip locally and fail under CI=true. ``tests/test_browser_walkthrough.py`` walks the whole flow as
+each demo user, with axe-core on every page.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from example_project.stack import DemoStack, free_port
-from tests.servers import require
+from example_project.stack import DemoStack
+from tests.support.browser import (  # noqa: F401  (the module's browser fixtures)
+    browser,
+    browser_context_args,
+    browser_type,
+    browser_type_launch_args,
+    logged_in,
+    playwright,
+    running_stack,
+    shot,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
-
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.path.exists(p)), None)
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """pytest-playwright's launch options (``--headed``, ``--slowmo``...), for Debian's Chromium rather
-    than a downloaded one."""
-    if CHROMIUM is None:
-        require("Chromium is not installed (apt-get install chromium)")
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-dev-shm-usage",
-        ],
-    }
-
-
-# pytest-playwright's Playwright, browser type, browser and context arguments, for this module only
-# instead of the whole session: while Playwright's sync API runs, its event loop counts as running in
-# the worker's thread, and Django refuses database calls there. The tests after these on the same
-# xdist worker need it stopped.
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser_type(playwright: Any, browser_name: str) -> Any:
-    return getattr(playwright, browser_name)
-
-
-@pytest.fixture(scope="module")
-def browser(browser_type: Any, browser_type_launch_args: dict[str, Any]) -> Iterator[Any]:
-    launched = browser_type.launch(**browser_type_launch_args)
-    yield launched
-    launched.close()
-
-
-@pytest.fixture(scope="module")
-def browser_context_args() -> dict[str, Any]:
-    return {"viewport": {"width": 1100, "height": 900}}
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[DemoStack]:
-    if CHROMIUM is None:
-        require("Chromium is not installed (apt-get install chromium)")
-    folder = Path(tempfile.mkdtemp(prefix="noojee-browser-"))
-    running = DemoStack(
-        var_dir=folder, web_port=free_port(), pbx_port=free_port(), far_end_answer_delay=1.5, quiet=True
-    )
-    try:
-        with running:
-            yield running
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def logged_in(new_context: Callable[..., Any], stack: DemoStack, username: str) -> Any:
-    """A page of a new browser context (its own cookies), logged in as ``username``."""
-    page = new_context().new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{stack.web_url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "demo")
-    page.click("input[type=submit], button[type=submit]")
-    page.wait_for_url(f"{stack.web_url}/")
-    return page
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    yield from running_stack(far_end_answer_delay=1.5)
 
 
 def test_clicking_a_number_shows_ringing_then_connected(

@@ -1,7 +1,7 @@
 """The script and the consent rule in a real browser: the notice to read first, the script while
 recording, and with ``REQUIRE_CONSENT`` on, Record without the consent box ticked refused in words.
 
-The browser fixtures are those of ``tests/test_browser.py`` (Debian's Chromium through
+The browser fixtures are those of ``tests/support/browser.py`` (Debian's Chromium through
 pytest-playwright); this module runs its own example CRM with ``NOOJEE_REQUIRE_CONSENT=1``, seeded
 with the invoices' script (``seed_demo``).
 """
@@ -19,7 +19,7 @@ import pytest
 from example_project.crm.management.commands.seed_demo import INVOICE_SCRIPT
 from example_project.stack import DemoStack, free_port
 from tests.servers import require
-from tests.test_browser import (  # noqa: F401  (the browser fixtures, for this module too)
+from tests.support.browser import (  # noqa: F401  (the browser fixtures, for this module too)
     CHROMIUM,
     browser,
     browser_context_args,

@@ -8,7 +8,11 @@
   window.SwaggerUIBundle({
     url: script.dataset.schemaUrl,
     dom_id: "#noojee-api-docs",
-    deepLinking: true,
+    /* Deep links put a link inside each operation's toggle button: a control inside a control, which
+       keyboards and screen readers cannot tell apart (axe-core: nested-interactive). */
+    deepLinking: false,
+    /* The examples as plain text: the highlighter's colours on its dark background fail WCAG AA. */
+    syntaxHighlight: { activated: false },
     requestInterceptor: function (request) {
       request.headers["X-CSRFToken"] = token;
       return request;

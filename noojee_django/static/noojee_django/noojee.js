@@ -337,6 +337,9 @@
         showScript(widget, false);
         var consent = start.querySelector("input[name=consent]");
         if (consent) consent.checked = false;
+        /* The Stop button is gone: a keyboard user goes on from the record controls, not the page top. */
+        var next = consent || start.querySelector("button");
+        if (next) next.focus();
       }
       say(widget || form, data.message, false);
     }
