@@ -296,12 +296,13 @@ def _connection_messages(connection: pbx_connections.Connection) -> list[CheckMe
         )
     if connection.is_user_key:
         messages.append(
-            Error(
-                f"{connection.key('KEY_KIND')} = 'user': the app does not work with a user API key yet.",
-                hint="A user key may not call subscribe, and the app learns that a call ended (and so "
-                "collects its recordings) from subscribe, through noojee_listen or the live-call sweep. "
-                "Use the PBX's global key.",
-                id="noojee.E021",
+            Warning(
+                f"{connection.key('KEY_KIND')} = 'user': this PBX will not tell the CRM when its calls are "
+                "answered or end (a user key may not call subscribe).",
+                hint="Its calls show as placed, with no progress; a recording ends when the agent presses "
+                "Stop, or UNFOLLOWED_RECORDING_MAX seconds after it started; noojee_listen and the "
+                "live-call sweep leave it alone. Silence noojee.W021 once that is what you want.",
+                id="noojee.W021",
             )
         )
     return messages

@@ -124,6 +124,8 @@ class Snapshot:
     SWEEP_BATCH_SIZE: int = _number(500, least=1, whole=True)
     SWEEP_GRACE: float = _number(60, least=0)  # a poll may be this late before the sweep sends it again
     UNLISTED_CALL_GRACE: float = _number(15, least=0)  # a dialled call may go unlisted this long
+    # seconds a recording on a user-key PBX (whose calls are not followed) may go without Stop
+    UNFOLLOWED_RECORDING_MAX: float = _number(2 * 3600, least=60)
     # seconds between two hourly listings (retrieveMetaDataByHour): the PBX allows one a minute
     METADATA_HOUR_INTERVAL: float = _number(60, least=0, above=True)
     # Abuse limits

@@ -235,8 +235,10 @@ class CallSession(models.Model):
         CONNECTED = "connected", _("Connected")
         HUNG_UP = "hungup", _("Hung up")
         FAILED = "failed", _("Failed")
+        #: placed through a PBX connection with a user key, which may not follow calls (``subscribe``)
+        PLACED = "placed", _("Placed (not followed)")
 
-    FINAL_STATUSES = (Status.HUNG_UP, Status.FAILED)
+    FINAL_STATUSES = (Status.HUNG_UP, Status.FAILED, Status.PLACED)
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="noojee_calls"

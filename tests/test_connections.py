@@ -25,7 +25,7 @@ from django.core.management.base import CommandError
 from example_project.crm.models import Customer, Invoice
 from noojee_django import connections, services, tasks
 from noojee_django.checks import check_settings
-from noojee_django.exceptions import NoojeePermissionDenied
+from noojee_django.exceptions import InvalidState, NoojeePermissionDenied
 from noojee_django.listener import CallStateListener
 from noojee_django.models import AgentPhone, CallSession, RecordingLeg, RecordingTag
 from noojee_django.pbx import get_client
@@ -155,7 +155,7 @@ def test_a_wrong_connection_is_named_by_its_check_and_never_echoes_a_key(
         connections.get()
 
 
-def test_a_user_key_connection_is_refused_by_the_checks_and_by_the_listener(
+def test_a_user_key_connection_is_stated_by_the_checks_and_refused_by_the_listener(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NOOJEE_ACME_API_KEY", "k")
@@ -166,7 +166,8 @@ def test_a_user_key_connection_is_refused_by_the_checks_and_by_the_listener(
     }
 
     found = {m.id: m.msg for m in check_settings()}
-    assert "NOOJEE['PBXES']['acme']['KEY_KIND'] = 'user'" in found["noojee.E021"]
+    assert "NOOJEE['PBXES']['acme']['KEY_KIND'] = 'user'" in found["noojee.W021"]
+    assert not any(check_id.startswith("noojee.E") for check_id in found)
     with pytest.raises(CommandError, match="user API key"):
         call_command("noojee_listen", "--pbx", "acme", "--max-polls", "1")
     with pytest.raises(CommandError, match="'nowhere'"):
@@ -457,3 +458,95 @@ def test_a_superuser_sees_both_and_a_user_of_no_pbx_sees_neither(two_companies: 
     assert both <= listed
     assert connections.of_user(nobody) == frozenset()
     assert {r["id"] for r in _client(nobody).get("/noojee/api/recordings/").json()["results"]} == set()
+
+
+# ------------------------------------------------------------------------------------- user keys
+
+
+@pytest.fixture
+def user_key_pbx(
+    settings: Any, pbx: Any, noojee_emulator_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """The connection ``acme`` on an emulator, with the user key of ``agent1`` (campaign ``campaign-a``)."""
+    from noojee_django.emulator.pytest_plugin import TEST_USER_KEY
+
+    emulator = noojee_emulator_factory()
+    monkeypatch.setenv("NOOJEE_ACME_API_KEY", TEST_USER_KEY)
+    settings.NOOJEE = {
+        **settings.NOOJEE,
+        "PBXES": {"acme": {"BASE_URL": emulator.url, "KEY_KIND": "user"}},
+    }
+    return emulator
+
+
+def _sent(emulator: Any) -> dict[str, int]:
+    from noojee_django.emulator.control import ControlClient
+
+    return dict(ControlClient(emulator.url).stats()["requests"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_a_user_key_pbx_a_call_is_placed_and_not_followed_and_a_stopped_recording_is_attached(
+    user_key_pbx: Any, acme_agent: User, sent: Broker
+) -> None:
+    from noojee_django.emulator.control import ControlClient
+    from noojee_django.states import call_words
+
+    control = ControlClient(user_key_pbx.url)
+    customer = Customer.objects.create(name="Acme customer", phone="03 8320 8100")
+    invoice = Invoice.objects.create(number="INV-U1", customer=customer, amount="1.00")
+
+    call = services.dial(acme_agent, customer.phone, obj=customer)
+    assert call.status == CallSession.Status.PLACED and not call.is_active
+    assert "does not tell the CRM when it is answered or ends" in call_words(call)
+    assert services.dial(acme_agent, customer.phone, obj=customer).pk == call.pk  # a double click
+    assert services.current_call_status(call).status == CallSession.Status.PLACED
+    assert services.sweep_live_calls(connection="acme") == 0
+    with pytest.raises(InvalidState, match="answer on the handset"):
+        services.answer(acme_agent, "1234.5")
+    assert "subscribe" not in _sent(user_key_pbx)
+
+    pbx_call = until(lambda: next(iter(control.calls()), None), lambda: None)
+    until(lambda: control.calls()[0]["status"] == "Connected", lambda: None)
+    recording = services.start_recording(acme_agent, invoice, "INV-U1", consent_given=True)
+    time.sleep(1.1)
+    services.stop_recording(acme_agent, RecordingTag.objects.get(pk=recording.pk))
+    control.hangup(pbx_call["unique_id"])
+    until(lambda: not control.calls() or control.calls()[0]["status"] == "Hungup", lambda: None)
+    run_due(sent)
+    until(
+        lambda: RecordingTag.objects.get(pk=recording.pk).status == RecordingTag.Status.ATTACHED,
+        lambda: (services.sweep_due_tags(now=timezone_now_plus(3600)), run_due(sent)),
+        timeout=20,
+    )
+    assert "subscribe" not in _sent(user_key_pbx)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_a_user_key_pbx_a_recording_nobody_stops_ends_after_unfollowed_recording_max(
+    settings: Any, user_key_pbx: Any, acme_agent: User, sent: Broker
+) -> None:
+    customer = Customer.objects.create(name="Acme customer", phone="03 8320 8100")
+    invoice = Invoice.objects.create(number="INV-U2", customer=customer, amount="1.00")
+    services.dial(acme_agent, customer.phone, obj=customer)
+    from noojee_django.emulator.control import ControlClient
+
+    control = ControlClient(user_key_pbx.url)
+    until(lambda: control.calls() and control.calls()[0]["status"] == "Connected", lambda: None)
+    recording = services.start_recording(acme_agent, invoice, "INV-U2", consent_given=True)
+    limit = settings.NOOJEE.get("UNFOLLOWED_RECORDING_MAX", 7200)
+
+    services.sweep_due_tags(now=timezone_now_plus(limit - 120))
+    assert RecordingTag.objects.get(pk=recording.pk).status == RecordingTag.Status.RECORDING
+    services.sweep_due_tags(now=timezone_now_plus(limit + 120))
+    recording.refresh_from_db()
+    assert recording.status == RecordingTag.Status.WAITING
+    assert "UNFOLLOWED_RECORDING_MAX" in recording.status_reason
+
+
+def timezone_now_plus(seconds: float) -> Any:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    return timezone.now() + dt.timedelta(seconds=seconds)

@@ -41,7 +41,7 @@ from .base import (
     require_phone_serves,
 )
 from .collecting import collect_after_call
-from .recording import create_recording_tag, fail_recording, recordings_whose_call_ended
+from .recording import accepted, create_recording_tag, fail_recording, recordings_whose_call_ended
 
 #: A second dial of the same number by the same agent within this window returns the first call.
 DUPLICATE_DIAL_WINDOW = dt.timedelta(seconds=10)
@@ -128,12 +128,21 @@ def dial(
         raise pbx_error("place the call", exc) from exc
     if recording_tag is not None:
         # The PBX records the call from the moment it connects: legs may come to this row.
-        RecordingTag.objects.filter(pk=recording_tag.pk).update(start_accepted=True)
+        accepted(recording_tag)
 
-    # The listener may already have moved the call on (Ringing, Connected): only "queued" becomes
-    # "dialing", and the PBX's session id is kept either way.
     now = timezone.now()
     calls = CallSession.objects.filter(pk=call.pk)
+    if connections.get(phone.connection).is_user_key:
+        # A user key may not follow calls: the call is placed, and the app knows no more of it. Its
+        # guard stays until DUPLICATE_DIAL_WINDOW has passed, so a double click still dials once.
+        calls.update(
+            pbx_session_id=result.session_id, status=CallSession.Status.PLACED, ended_at=now, updated_at=now
+        )
+        call.refresh_from_db()
+        signals.call_placed.send(sender=CallSession, call=call)
+        return call
+    # The listener may already have moved the call on (Ringing, Connected): only "queued" becomes
+    # "dialing", and the PBX's session id is kept either way.
     if calls.filter(status=CallSession.Status.QUEUED).update(
         pbx_session_id=result.session_id, status=CallSession.Status.DIALING, updated_at=now
     ):
@@ -325,6 +334,10 @@ def answer(user: Any, unique_id: str) -> None:
     require("MAY_DIAL", user, None, "You may not answer calls through the CRM.")
     phone = agent_phone_for(user)
     unique_id = validate_unique_id(unique_id)
+    if connections.get(phone.connection).is_user_key:
+        raise InvalidState(
+            _("Your PBX does not let the CRM see the calls ringing on your phone: answer on the handset.")
+        )
     client = get_client(phone.connection)
     try:
         snapshot = client.subscribe([phone.exten_number], 0, timeout=0)
@@ -510,8 +523,8 @@ def sweep_live_calls(*, now: dt.datetime | None = None, connection: str | None =
     """
     if connection is None:
         return sum(sweep_live_calls(now=now, connection=name) for name in connections.names())
-    if listener_is_running(connection):
-        return 0
+    if listener_is_running(connection) or connections.get(connection).is_user_key:
+        return 0  # the listener says it sooner; a user key may not take snapshots
     now = now or timezone.now()
     calls = list(CallSession.objects.filter(connection=connection, status__in=LIVE_STATUSES))
     recording = list(

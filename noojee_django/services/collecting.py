@@ -357,7 +357,9 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
     ``SWEEP_GRACE`` seconds ago lost its task (worker gone, broker flushed). The query walks the
     ``next_poll_at`` index, so its cost follows the number due, not the number waiting. Each swept tag's
     ``next_poll_at`` moves forward so the next sweep does not send it again. An attached recording
-    that is due has a late leg to fetch: its pending legs are sent instead.
+    that is due has a late leg to fetch: its pending legs are sent instead. A recording still recording
+    that is due is one on a user-key PBX nobody stopped (see :func:`~.recording.accepted`): it starts
+    waiting for its legs.
     """
     now = now or timezone.now()
     limit = limit or noojee_settings.SWEEP_BATCH_SIZE
@@ -375,6 +377,11 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
     for tag_id, status in due:
         if status in RecordingTag.PENDING_STATUSES:
             schedule_poll(tag_id, countdown=0)
+        elif status == RecordingTag.Status.RECORDING:  # on a PBX that does not tell us calls end
+            mark_waiting(
+                RecordingTag.objects.get(pk=tag_id),
+                "not stopped within UNFOLLOWED_RECORDING_MAX; its call is taken to have ended",
+            )
         else:
             recording_tag = RecordingTag(pk=tag_id)
             if not _fetch_pending_legs(recording_tag):

@@ -154,8 +154,7 @@ def start_recording(
     except client_errors.NoojeeError as exc:
         fail_recording(recording_tag, f"The PBX did not start recording: {exc}", actor=user)
         raise pbx_error("start recording", exc) from exc
-    RecordingTag.objects.filter(pk=recording_tag.pk).update(start_accepted=True)
-    recording_tag.start_accepted = True
+    accepted(recording_tag)
     # The agent's current call carries the recording: when it hangs up, the tag is collected even if
     # nobody pressed "stop".
     if call is not None:
@@ -270,6 +269,23 @@ def watch_tag(
         raise InvalidState(_("Tag %(tag)s is already being collected.") % {"tag": repr(tag)})
     schedule_poll(recording_tag, countdown=delay)
     return recording_tag
+
+
+def accepted(recording_tag: RecordingTag) -> None:
+    """The PBX started recording ``recording_tag``: legs may come to it from now on.
+
+    On a PBX connection with a user key, which may not follow calls, nothing will say that its call
+    ended: if nobody presses Stop, the due-tag sweep takes it to have ended ``UNFOLLOWED_RECORDING_MAX``
+    seconds after the start (its legs are then the whole call's, as the PBX recorded it).
+    """
+    values: dict[str, Any] = {"start_accepted": True}
+    if connections.get(recording_tag.connection).is_user_key:
+        values["next_poll_at"] = timezone.now() + dt.timedelta(
+            seconds=noojee_settings.UNFOLLOWED_RECORDING_MAX
+        )
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(**values)
+    for name, value in values.items():
+        setattr(recording_tag, name, value)
 
 
 def create_claimed_recording(

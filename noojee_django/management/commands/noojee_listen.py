@@ -41,7 +41,7 @@ class Command(BaseCommand):
         if connection.is_user_key:
             raise CommandError(
                 f"The PBX connection {name!r} uses a user API key, which may not call subscribe: "
-                "it has no call events to listen to."
+                "it has no call events to listen to (see noojee.W021)."
             )
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
