@@ -318,7 +318,9 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
     def get_queryset(self) -> models.QuerySet[RecordingTag]:
         tags = RecordingTag.objects.select_related("content_type").prefetch_related("legs")
         if self.action in ("stop", "poll", "evidence"):
-            return tags  # who may stop or poll is not who may hear: object_checks or permission decide
+            # Who may stop or poll is not who may hear: object_checks or permission decide, among the
+            # recordings of the user's own PBXs.
+            return connections.filter_for(self.request.user, tags)
         if self.action == "list":
             return hearable(self.request.user, self._filtered(tags))
         return tags

@@ -351,6 +351,14 @@ def answer(user: Any, unique_id: str) -> None:
         raise pbx_error("answer the call", exc) from exc
 
 
+def check_may_see_call(user: Any, call: CallSession) -> None:
+    """A call's status is its agent's business, and that of operators of its PBX who may view calls."""
+    require_login(user)
+    check_on_users_pbx(user, call.connection)
+    if call.user_id != user.pk and not user.has_perm("noojee_django.view_callsession"):
+        raise NoojeePermissionDenied(_("This is not your call."))
+
+
 def require_own_call(user: Any, call: CallSession) -> None:
     require_login(user)
     check_on_users_pbx(user, call.connection)
@@ -566,6 +574,7 @@ __all__ = [
     "answer",
     "apply_call_event",
     "apply_call_status",
+    "check_may_see_call",
     "current_call_status",
     "dial",
     "hangup",

@@ -37,6 +37,7 @@ from .base import (
     UNIQUE_ID_MAX_LENGTH,
     backoff_delay,
     calls_are_followed,
+    check_on_users_pbx,
     fetch_lease,
     log_attempt,
     pbx_error,
@@ -582,6 +583,8 @@ def poll_again(recording_tag: RecordingTag, *, actor: Any | None = None) -> Reco
     Refused (:class:`TransitionRefused`, :class:`InvalidState`) for a recording still recording, one
     already attached, one the PBX never started, and one whose tag is live again on another row.
     """
+    if actor is not None:
+        check_on_users_pbx(actor, recording_tag.connection)
     if not recording_tag.start_accepted:
         raise InvalidState(
             _("The PBX never started recording %(tag)s: there is nothing to collect.")
