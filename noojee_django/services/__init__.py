@@ -35,6 +35,7 @@ from .access import (
 )
 from .backfill import (
     BackfillStatus,
+    backfill_connection,
     backfill_hours,
     current_pbx_hour,
     last_completed_hour,
@@ -138,6 +139,7 @@ __all__ = [
     "apply_call_status",
     "attach_to",
     "attachable_model",
+    "backfill_connection",
     "backfill_hours",
     "backoff_delay",
     "check_consent",
