@@ -57,6 +57,13 @@ class TransitionRefused(InvalidState):
     """The recording lifecycle does not allow this status change from the row's current status."""
 
 
+class PauseRefused(InvalidState):
+    """Pause of a recording that is not recording, or resume of one that is not paused: bad input
+    (HTTP 400), with what the recording is doing instead."""
+
+    status_code = 400
+
+
 class EvidenceUnavailable(InvalidState):
     """No evidence bundle can be made of this recording: it has no attached audio, or its stored audio
     is not what the ledger recorded (missing, or of another size). Nothing is exported."""

@@ -82,6 +82,8 @@ class Leg:
     visible_from: float = 0.0
     sha256: str | None = None
     size: int | None = None
+    #: For a leg recorded live: the call's second it began at (its audio is that span of the call's).
+    offset: int | None = None
 
     def duration(self, now: float) -> int:
         if self.fixed_duration is not None:
@@ -89,7 +91,7 @@ class Leg:
         return round_seconds((self.end if self.end is not None else now) - self.start)
 
     def segment(self, now: float) -> Segment:
-        return Segment(self.unique_id, self.leg, self.duration(now))
+        return Segment(self.unique_id, self.leg, self.duration(now), self.offset)
 
 
 @dataclass
@@ -567,6 +569,7 @@ class Pbx:
             did=call.did,
             direction=call.direction,
             start=now,
+            offset=max(0, round(now - call.started_at)),
         )
         call.legs.append(leg)
         call.recording_leg = leg
