@@ -73,20 +73,22 @@ def pause_marks(recording_tag: RecordingTag, legs: Sequence[RecordingLeg]) -> di
     the first leg's. Each pause takes the nearest boundary not taken, in order; without leg starts,
     the pauses take the boundaries in order.
     """
-    pauses = [
-        pause
-        for pause in recording_tag.pauses.all()
-        if pause.ended_at is not None
-        and pause.ended_how in (RecordingPause.Ending.RESUMED, RecordingPause.Ending.RESUMED_AUTOMATICALLY)
-    ]
-    pauses.sort(key=lambda pause: (pause.started_at, pause.pk))
     boundaries = [
         index
         for index in range(len(legs) - 1)
         if legs[index].unique_id == legs[index + 1].unique_id
         and (not recording_tag.unique_id or legs[index].unique_id == recording_tag.unique_id)
     ]
-    if not pauses or not boundaries:
+    if not boundaries:
+        return {}
+    pauses = [
+        pause
+        for pause in recording_tag.pauses.all()  # prefetched by recordings_for and the API
+        if pause.ended_at is not None
+        and pause.ended_how in (RecordingPause.Ending.RESUMED, RecordingPause.Ending.RESUMED_AUTOMATICALLY)
+    ]
+    pauses.sort(key=lambda pause: (pause.started_at, pause.pk))
+    if not pauses:
         return {}
     origin = legs[0].start
     if origin is None or any(legs[index + 1].start is None for index in boundaries):

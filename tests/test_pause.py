@@ -641,3 +641,45 @@ def test_the_evidence_manifest_lists_who_paused_and_resumed_each_gap_and_when(
     assert [p["after_leg"] for p in pauses] == legs[:2]
     assert manifest["signature"]["pause_gap_fill"] == "tone"
     assert timezone.now() > dt.datetime.fromisoformat(second["ended"]["utc"])
+
+
+def test_a_pbx_clock_minutes_off_still_marks_the_pause_between_the_right_legs(
+    pbx: Any, agent: User, customer: Customer, invoice: Invoice, noojee_emulator_control: Any
+) -> None:
+    control = noojee_emulator_control
+    control.config(clock_offset_ms=-4 * 60 * 1000)  # the PBX's clock runs four minutes behind
+    call = connected_call(agent, customer)
+    recording = services.start_recording(agent, invoice, "INV-42")
+    time.sleep(1.1)
+    control.transfer(call.unique_id, "102")  # a leg boundary that is not a pause
+    time.sleep(1.1)
+    services.pause_recording(agent, recording)
+    time.sleep(2.2)
+    services.resume_recording(agent, recording)
+    time.sleep(1.1)
+    control.hangup(call.unique_id)
+    services.collect_after_call(CallSession.objects.get(pk=call.pk))
+    wait_for(lambda: collect(recording).status == Tag.ATTACHED)
+
+    legs = list(recording.legs.order_by("leg"))
+    assert [leg.leg for leg in legs] == [1, 2, 3]
+    assert [bar.leg.leg for bar in legs_timeline(recording).pauses] == [3]
+    signature, params = pcm_of(recording.audio)
+    stored = [pcm_of(leg.audio)[0] for leg in legs]
+    assert signature == stored[0] + stored[1] + signature[len(stored[0]) + len(stored[1]) :]
+    assert len(signature) == sum(map(len, stored)) + params.framerate  # one half-second tone
+
+
+def test_the_admin_shows_who_paused_and_resumed(
+    recording: RecordingTag, agent: User, superuser: User
+) -> None:
+    services.pause_recording(agent, recording, reason="card details")
+    client = Client()
+    client.force_login(superuser)
+    url = reverse("admin:noojee_django_recordingtag_change", args=[recording.pk])
+    page = client.get(url).content.decode()
+    assert "Paused at" in page and "by agent" in page and "card details" in page
+    assert "still paused, resumes by itself at" in page
+    services.resume_recording(agent, recording)
+    page = client.get(url).content.decode()
+    assert "resumed at" in page and "not recorded" in page
