@@ -24,6 +24,7 @@ import unicodedata
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -106,22 +107,25 @@ def pause_recording(user: Any, recording_tag: RecordingTag, *, reason: str = "")
     if recording_tag.status != Tag.RECORDING:
         raise PauseRefused(_not_in(recording_tag, wanted))
     now = timezone.now()
-    if not transition(
-        recording_tag,
-        Tag.PAUSED,
-        reason=f"paused: {reason}" if reason else "paused",
-        actor=user,
-        expect=[Tag.RECORDING],
-        strict=False,
-    ):
+    with transaction.atomic():  # the status and its pause row together, or neither (no PBX call inside)
+        paused = transition(
+            recording_tag,
+            Tag.PAUSED,
+            reason=f"paused: {reason}" if reason else "paused",
+            actor=user,
+            expect=[Tag.RECORDING],
+            strict=False,
+        )
+        if paused:
+            pause = RecordingPause.objects.create(
+                recording_tag=recording_tag,
+                started_at=now,
+                resume_due_at=now + dt.timedelta(seconds=noojee_settings.PAUSE_MAX_SECONDS),
+                paused_by=user,
+                reason=reason,
+            )
+    if not paused:
         raise PauseRefused(_not_in(recording_tag, wanted))
-    pause = RecordingPause.objects.create(
-        recording_tag=recording_tag,
-        started_at=now,
-        resume_due_at=now + dt.timedelta(seconds=noojee_settings.PAUSE_MAX_SECONDS),
-        paused_by=user,
-        reason=reason,
-    )
     target, unique_id, login_name = _pbx_target(recording_tag)
     try:
         get_client().stop_recording(target, agent_login_name=login_name or None)
@@ -142,15 +146,16 @@ def _undo_pause(
 ) -> None:
     """The PBX did not stop: it is still recording, so the recording is too, and nothing was paused."""
     logger.warning("Pausing recording %s was refused: %s", recording_tag.tag, exc)
-    pause.delete()
-    transition(
-        recording_tag,
-        Tag.RECORDING,
-        reason=f"the PBX refused to pause: {exc}",
-        actor=actor,
-        expect=[Tag.PAUSED],
-        strict=False,
-    )
+    with transaction.atomic():
+        pause.delete()
+        transition(
+            recording_tag,
+            Tag.RECORDING,
+            reason=f"the PBX refused to pause: {exc}",
+            actor=actor,
+            expect=[Tag.PAUSED],
+            strict=False,
+        )
     raise PbxError(
         _("The PBX refused to pause the recording: %(reason)s It is still recording.")
         % {"reason": pbx_reason("pause the recording", exc)},
@@ -180,19 +185,22 @@ def resume_recording(user: Any | None, recording_tag: RecordingTag) -> Recording
     pause = open_pause(recording_tag)
     max_seconds = noojee_settings.PAUSE_MAX_SECONDS
     reason = f"resumed automatically after {max_seconds:g} s" if automatic else "resumed"
-    if not transition(
-        recording_tag, Tag.RECORDING, reason=reason, actor=user, expect=[Tag.PAUSED], strict=False
-    ):
+    now = timezone.now()
+    ending = RecordingPause.Ending.RESUMED_AUTOMATICALLY if automatic else RecordingPause.Ending.RESUMED
+    with transaction.atomic():  # the status and the pause's end together (no PBX call inside)
+        resumed = transition(
+            recording_tag, Tag.RECORDING, reason=reason, actor=user, expect=[Tag.PAUSED], strict=False
+        )
+        if resumed and pause is not None:
+            RecordingPause.objects.filter(pk=pause.pk, ended_at__isnull=True).update(
+                ended_at=now, ended_how=ending, resumed_by=user
+            )
+    if not resumed:
         # Another resume (or the call's end) won: what it did stands.
         if automatic or recording_tag.status in RecordingTag.ON_CALL_STATUSES:
             return recording_tag
         raise PauseRefused(_not_in(recording_tag, wanted))
-    now = timezone.now()
-    ending = RecordingPause.Ending.RESUMED_AUTOMATICALLY if automatic else RecordingPause.Ending.RESUMED
     if pause is not None:
-        RecordingPause.objects.filter(pk=pause.pk, ended_at__isnull=True).update(
-            ended_at=now, ended_how=ending, resumed_by=user
-        )
         pause.refresh_from_db()
     target, unique_id, login_name = _pbx_target(recording_tag)
     try:
@@ -224,16 +232,17 @@ def _undo_resume(
 ) -> None:
     """The PBX did not start: the call is still not recorded, so the recording is paused still."""
     logger.warning("Resuming recording %s was refused: %s", recording_tag.tag, exc)
-    transition(
-        recording_tag,
-        Tag.PAUSED,
-        reason=f"the PBX refused to resume: {exc}",
-        actor=actor,
-        expect=[Tag.RECORDING],
-        strict=False,
-    )
-    if pause is not None:
-        RecordingPause.objects.filter(pk=pause.pk).update(ended_at=None, ended_how="", resumed_by=None)
+    with transaction.atomic():
+        back = transition(
+            recording_tag,
+            Tag.PAUSED,
+            reason=f"the PBX refused to resume: {exc}",
+            actor=actor,
+            expect=[Tag.RECORDING],
+            strict=False,
+        )
+        if back and pause is not None:
+            RecordingPause.objects.filter(pk=pause.pk).update(ended_at=None, ended_how="", resumed_by=None)
     if automatic:
         return  # the sweep resumes an overdue pause again
     raise PbxError(
