@@ -51,10 +51,10 @@ def _printable(text: str) -> str:
 
 
 def recordings_for(obj: Any) -> models.QuerySet[RecordingTag]:
-    """The recordings attached to a CRM object, newest first, with their legs."""
+    """The recordings attached to a CRM object, newest first, with their legs and pauses."""
     content_type, object_id = object_ref(obj)
     return RecordingTag.objects.filter(content_type=content_type, object_id=object_id).prefetch_related(
-        "legs"
+        "legs", "pauses"
     )
 
 

@@ -489,7 +489,9 @@ def sweep_live_calls(*, now: dt.datetime | None = None) -> int:
         return 0
     now = now or timezone.now()
     calls = list(CallSession.objects.filter(status__in=LIVE_STATUSES))
-    recording = list(RecordingTag.objects.filter(status=RecordingTag.Status.RECORDING).exclude(extension=""))
+    recording = list(
+        RecordingTag.objects.filter(status__in=RecordingTag.ON_CALL_STATUSES).exclude(extension="")
+    )
     extens = sorted(
         {c.extension.split("/", 1)[-1] for c in calls} | {t.extension.split("/", 1)[-1] for t in recording}
     )
