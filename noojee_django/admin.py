@@ -226,6 +226,7 @@ class RecordingTagAdmin(_OnUsersPbxes, _WritesWhatChanged):
         "audio_duration",
         "call_picture",
         "attempt_log",
+        "pause_log",
     ]
     fieldsets = [
         (
@@ -263,6 +264,7 @@ class RecordingTagAdmin(_OnUsersPbxes, _WritesWhatChanged):
             },
         ),
         (_("Audio"), {"fields": ["audio_size", "audio_sha256", "audio_duration"]}),
+        (_("Secure pauses"), {"fields": ["pause_log"]}),
         (_("What was asked of the PBX"), {"fields": ["attempt_log"], "classes": ["collapse"]}),
     ]
     Media = NoojeeMedia
@@ -352,6 +354,12 @@ class RecordingTagAdmin(_OnUsersPbxes, _WritesWhatChanged):
                 "all_url": f"{all_url}?{urlencode({'recording_tag__id__exact': obj.pk})}",
             },
         )
+
+    @admin.display(description=_("Pauses"))
+    def pause_log(self, obj: RecordingTag) -> SafeString:
+        """Each secure pause: who paused and resumed, when, and how long the call went unrecorded."""
+        pauses = obj.pauses.select_related("paused_by", "resumed_by").order_by("started_at", "id")
+        return render_to_string("admin/noojee_django/recordingtag/pause_log.html", {"pauses": list(pauses)})
 
 
 class RecordingLegAdmin(_OnUsersPbxes, _WritesWhatChanged):

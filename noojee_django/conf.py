@@ -133,6 +133,10 @@ class Snapshot:
     # Input rules
     NUMBER_MAX_DIGITS: int = _number(20, least=1, whole=True)
     TAG_MAX_LENGTH: int = _number(64, least=1, whole=True)
+    # Secure pause: a paused recording resumes by itself after this many seconds; how the signature
+    # marks each paused span (a short tone, silence as long as the pause, or nothing)
+    PAUSE_MAX_SECONDS: float = _number(120, least=1)
+    PAUSE_GAP_FILL: str = _choice("tone", "tone", "silence", "none")
     # Keeping audio
     RETENTION_DAYS: int | None = _number(None, least=1, whole=True, none=True)  # None: keep forever
     # The integrity scrub: what one run may read back from storage

@@ -67,6 +67,13 @@ class ScriptChanged(NoojeeServiceError):
     version, or the record's fields changed since the page was rendered): nothing is started."""
 
 
+class PauseRefused(InvalidState):
+    """Pause of a recording that is not recording, or resume of one that is not paused: bad input
+    (HTTP 400), with what the recording is doing instead."""
+
+    status_code = 400
+
+
 class EvidenceUnavailable(InvalidState):
     """No evidence bundle can be made of this recording: it has no attached audio, or its stored audio
     is not what the ledger recorded (missing, or of another size). Nothing is exported."""

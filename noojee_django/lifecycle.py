@@ -35,8 +35,14 @@ Leg = RecordingLeg.FetchStatus
 #: status -> the statuses it may become, with what makes it so.
 RECORDING_TAG_TRANSITIONS: dict[str, dict[str, str]] = {
     Tag.RECORDING: {
+        Tag.PAUSED: "paused (the PBX stops recording the call), or the PBX refused to resume",
         Tag.WAITING: "stopped, or its call ended",
         Tag.FAILED: "the PBX refused the start, or the call could not be placed",
+    },
+    Tag.PAUSED: {
+        Tag.RECORDING: "resumed by the agent, or by itself after `PAUSE_MAX_SECONDS`; or the PBX refused "
+        "to pause",
+        Tag.WAITING: "stopped while paused, or its call ended while paused",
     },
     Tag.WAITING: {
         Tag.FETCHING: "the PBX listed its legs",
@@ -191,7 +197,7 @@ def _announce(recording_tag: RecordingTag, previous: str, reason: str) -> None:
     signals.recording_status_changed.send(
         sender=RecordingTag, recording_tag=recording_tag, previous_status=previous, reason=reason
     )
-    if recording_tag.status == Tag.WAITING and previous == Tag.RECORDING:
+    if recording_tag.status == Tag.WAITING and previous in (Tag.RECORDING, Tag.PAUSED):
         signals.recording_stopped.send(sender=RecordingTag, recording_tag=recording_tag)
     elif recording_tag.status == Tag.ATTACHED:
         signals.recording_attached.send(

@@ -297,6 +297,7 @@ class RecordingTag(models.Model):
 
     class Status(models.TextChoices):
         RECORDING = "recording", _("Recording")
+        PAUSED = "paused", _("Paused")
         WAITING = "waiting", _("Waiting for audio")
         FETCHING = "fetching", _("Fetching audio")
         ATTACHED = "attached", _("Attached")
@@ -306,7 +307,9 @@ class RecordingTag(models.Model):
     PENDING_STATUSES = (Status.WAITING, Status.FETCHING)
     FINAL_STATUSES = (Status.ATTACHED, Status.ABSENT, Status.FAILED)
     #: A recording in one of these is live: the PBX's legs with its tag are its own.
-    LIVE_STATUSES = (Status.RECORDING, Status.WAITING, Status.FETCHING)
+    LIVE_STATUSES = (Status.RECORDING, Status.PAUSED, Status.WAITING, Status.FETCHING)
+    #: The PBX was told to record this call (and was not yet told to stop for good).
+    ON_CALL_STATUSES = (Status.RECORDING, Status.PAUSED)
 
     tag = ExactCharField(max_length=64, db_index=True)
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
@@ -379,7 +382,9 @@ class RecordingTag(models.Model):
         output_field=ExactCharField(max_length=64, null=True),
         db_persist=True,
         verbose_name=_("live tag"),
-        help_text=_("The tag while the recording is live (recording, waiting or fetching); else empty."),
+        help_text=_(
+            "The tag while the recording is live (recording, paused, waiting or fetching); else empty."
+        ),
     )
 
     class Meta:
@@ -793,6 +798,57 @@ class RecordingTransition(ChainedLogRow):
 
     def __str__(self) -> str:
         return f"{self.from_status} → {self.to_status}"
+
+
+class RecordingPause(models.Model):
+    """One secure pause of a recording: the span of the call the PBX was told not to record.
+
+    The PBX is told ``stop`` when it begins and ``start`` (same tag, same call) when it ends; the
+    audio of the span never exists. A pause ends by a resume (the agent's, or automatic after
+    ``PAUSE_MAX_SECONDS``), or with the recording (stopped, or its call ended while paused).
+    """
+
+    class Ending(models.TextChoices):
+        RESUMED = "resumed", _("Resumed")
+        RESUMED_AUTOMATICALLY = "resumed_automatically", _("Resumed automatically")
+        ENDED = "ended", _("The recording ended while paused")
+
+    recording_tag = models.ForeignKey(RecordingTag, on_delete=models.CASCADE, related_name="pauses")
+    started_at = models.DateTimeField(default=timezone.now)
+    resume_due_at = models.DateTimeField(
+        help_text=_(
+            "When the recording resumes by itself (PAUSE_MAX_SECONDS after the pause) unless resumed before."
+        )
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_how = models.CharField(max_length=32, choices=Ending.choices, blank=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True, help_text=_("Why the agent paused (card details)."))
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["ended_at", "resume_due_at"], name="noojee_pause_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.recording_tag_id}: {self.started_at:%H:%M:%S}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def resumed_automatically(self) -> bool:
+        return self.ended_how == self.Ending.RESUMED_AUTOMATICALLY
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the call went unrecorded (``None`` while the pause goes on)."""
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at is not None else None
 
 
 class RecordingAttempt(models.Model):

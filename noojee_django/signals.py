@@ -10,6 +10,10 @@ call_status_changed = Signal()
 recording_started = Signal()
 #: sender=RecordingTag class, recording_tag=RecordingTag
 recording_stopped = Signal()
+#: sender=RecordingTag class, recording_tag=RecordingTag, pause=RecordingPause; the PBX stopped recording
+recording_paused = Signal()
+#: sender=RecordingTag class, recording_tag=RecordingTag, pause=RecordingPause (ended); recording again
+recording_resumed = Signal()
 #: sender=RecordingTag class, recording_tag=RecordingTag, content_object=the CRM object
 recording_attached = Signal()
 #: sender=RecordingTag class, recording_tag=RecordingTag, reason=str

@@ -24,6 +24,7 @@ Call = CallSession.Status
 #: A recording's status, as the agent reads it.
 RECORDING_WORDS: dict[str, str | Promise] = {
     Tag.RECORDING: _("Recording"),
+    Tag.PAUSED: _("Paused"),
     Tag.WAITING: _("Waiting for the call to end"),
     Tag.FETCHING: _("Collecting the audio"),
     Tag.ATTACHED: _("Attached"),
@@ -74,6 +75,8 @@ _DEFAULT_REASON = _("it refused. Try again; if it keeps failing, tell an adminis
 _ACTION_REASONS: dict[tuple[str, str], str | Promise] = {
     ("start recording", "not_found"): _("there is no call on your phone to record. Call the customer first."),
     ("stop the recording", "not_found"): _("it no longer finds the call on your phone."),
+    ("pause the recording", "not_found"): _("it no longer finds the call on your phone."),
+    ("resume the recording", "not_found"): _("it no longer finds the call on your phone."),
     ("hang up", "not_found"): _("it no longer has that call."),
     ("answer the call", "not_found"): _("the call is no longer ringing."),
 }
@@ -87,6 +90,8 @@ _ACTION_WORDS: dict[str, str | Promise] = {
     "answer the call": pgettext_lazy("The PBX could not ...", "answer the call"),
     "start recording": pgettext_lazy("The PBX could not ...", "start recording"),
     "stop the recording": pgettext_lazy("The PBX could not ...", "stop the recording"),
+    "pause the recording": pgettext_lazy("The PBX could not ...", "pause the recording"),
+    "resume the recording": pgettext_lazy("The PBX could not ...", "resume the recording"),
     "list the hour's recordings": pgettext_lazy("The PBX could not ...", "list the hour's recordings"),
 }
 

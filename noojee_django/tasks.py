@@ -32,7 +32,14 @@ def fetch_recording_leg(recording_leg_id: int) -> str:
 
 @shared_task(name="noojee_django.sweep_due_recording_tags", **TASK_OPTIONS)
 def sweep_due_recording_tags() -> int:
+    """Send the polls whose tasks were lost, and resume the pauses whose resume task was lost."""
+    services.resume_overdue_pauses()
     return services.sweep_due_tags()
+
+
+@shared_task(name="noojee_django.resume_paused_recording", **TASK_OPTIONS)
+def resume_paused_recording(pause_id: int) -> bool:
+    return services.resume_paused(pause_id)
 
 
 def _each_connection(task: Any, connection: str | None) -> list[str]:

@@ -24,6 +24,8 @@ urlpatterns = [
     path("answer/", views.answer, name="answer"),
     path("recordings/start/", views.start_recording, name="start-recording"),
     path("recordings/<int:recording_tag_id>/stop/", views.stop_recording, name="stop-recording"),
+    path("recordings/<int:recording_tag_id>/pause/", views.pause_recording, name="pause-recording"),
+    path("recordings/<int:recording_tag_id>/resume/", views.resume_recording, name="resume-recording"),
     path("recordings/<int:recording_tag_id>/status/", views.recording_status, name="recording-status"),
     # Private playback (playback.py): the only way to the audio
     path("recordings/<int:recording_tag_id>/audio/", playback.recording_audio, name="recording-audio"),

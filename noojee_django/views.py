@@ -1,5 +1,5 @@
-"""The buttons' endpoints: dial, hang up, answer, start and stop recording, and the live status of a
-call and of a recording.
+"""The buttons' endpoints: dial, hang up, answer, start, pause, resume and stop recording, and the live
+status of a call and of a recording.
 
 Each view checks its input, calls one service and answers in the form the request asked for: JSON for
 the JavaScript widget (``Accept: application/json`` or ``X-Requested-With``), or a redirect back to the
@@ -162,7 +162,10 @@ def recording_payload(recording_tag: RecordingTag) -> dict[str, Any]:
         "is_recording": recording_tag.status == RecordingTag.Status.RECORDING,
         "is_final": recording_tag.status in RecordingTag.FINAL_STATUSES,
         "stop_url": reverse("noojee:stop-recording", args=[recording_tag.pk]),
+        "pause_url": reverse("noojee:pause-recording", args=[recording_tag.pk]),
+        "resume_url": reverse("noojee:resume-recording", args=[recording_tag.pk]),
         "status_url": reverse("noojee:recording-status", args=[recording_tag.pk]),
+        **services.pause_payload(recording_tag),
     }
 
 
@@ -256,6 +259,47 @@ def stop_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
         message = _(
             "Stopped recording %(tag)s: the audio is collected when the call ends, and attached here then."
         ) % {"tag": recording_tag.tag}
+    return _done(request, message, recording_payload(recording_tag))
+
+
+@require_POST
+@entry_point
+def pause_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
+    """Secure pause: the PBX stops recording the call (card details) until resumed, or by itself
+    after ``PAUSE_MAX_SECONDS``."""
+    recording_tag = _get(
+        RecordingTag, recording_tag_id, _("No such recording."), request.user, services.require_own_recording
+    )
+    recording_tag = services.pause_recording(
+        request.user, recording_tag, reason=request.POST.get("reason", "")
+    )
+    payload = recording_payload(recording_tag)
+    if payload["is_paused"]:
+        message = _(
+            "Paused %(tag)s: nothing is recorded now. It resumes by itself in %(seconds)s seconds."
+        ) % {"tag": recording_tag.tag, "seconds": payload["resume_in"]}
+    else:
+        message = _("%(tag)s: %(status)s.") % {
+            "tag": recording_tag.tag,
+            "status": recording_words(recording_tag),
+        }
+    return _done(request, message, payload)
+
+
+@require_POST
+@entry_point
+def resume_recording(request: HttpRequest, recording_tag_id: int) -> HttpResponse:
+    recording_tag = _get(
+        RecordingTag, recording_tag_id, _("No such recording."), request.user, services.require_own_recording
+    )
+    recording_tag = services.resume_recording(request.user, recording_tag)
+    if recording_tag.status == RecordingTag.Status.RECORDING:
+        message = _("Recording %(tag)s again.") % {"tag": recording_tag.tag}
+    else:
+        message = _("%(tag)s: %(status)s.") % {
+            "tag": recording_tag.tag,
+            "status": recording_words(recording_tag),
+        }
     return _done(request, message, recording_payload(recording_tag))
 
 

@@ -77,6 +77,7 @@ def test_the_recording_lifecycle_keeps_its_invariants_whatever_happens(
             f"\nlifecycle: examples={report['examples'] - before['examples']} "
             f"steps={report['steps'] - before['steps']} "
             f"violations={report['violations'] - before['violations']} "
+            f"pauses={report['pauses'] - before['pauses']} "
             f"seconds={report['seconds']}"
         )
         for message in report["first_violations"]:

@@ -174,6 +174,28 @@ def agent_recording(w: World) -> None:
     w.made["recording"] = services.start_recording(w.users["agent"], w.invoice, "SIG-7", consent_given=True)
 
 
+def agent_recording_paused(w: World) -> None:
+    """The agent's recording, paused (card details being read)."""
+    agent_recording(w)
+    services.pause_recording(w.users["agent"], w.made["recording"])
+
+
+def recording_paused(w: World, response: Any) -> tuple[bool, ...]:
+    return (
+        w.pbx("stop") == 1,
+        w.fresh("recording").status == RecordingTag.Status.PAUSED,
+        not w.emulator_call(w.made["unique_id"])["recording"],
+    )
+
+
+def recording_resumed(w: World, response: Any) -> tuple[bool, ...]:
+    return (
+        w.pbx("start") == 1,
+        w.fresh("recording").status == RecordingTag.Status.RECORDING,
+        w.emulator_call(w.made["unique_id"])["recording"],
+    )
+
+
 def attached(w: World) -> None:
     """The invoice's voice signature (two legs, real WAVs), recorded by the agent."""
     recording_tag = attached_recording(w.invoice)
@@ -437,6 +459,18 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         agent_recording,
         covers=("noojee:stop-recording",),
     ),
+    "POST recordings/<id>/pause/": EntryPoint(
+        post_json("noojee:pause-recording", "recording"),
+        recording_paused,
+        agent_recording,
+        covers=("noojee:pause-recording",),
+    ),
+    "POST recordings/<id>/resume/": EntryPoint(
+        post_json("noojee:resume-recording", "recording"),
+        recording_resumed,
+        agent_recording_paused,
+        covers=("noojee:resume-recording",),
+    ),
     "GET recordings/<id>/status/": EntryPoint(
         get("noojee:recording-status", "recording", **JSON),
         lambda w, r: (json_of(r).get("id") == w.made["recording"].pk and bool(json_of(r).get("card")),),
@@ -591,6 +625,20 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
         lambda w, r: (json_of(r).get("id") == w.made["attached"].pk, "legs" in json_of(r)),
         attached,
         kind="api",
+    ),
+    "POST api/recordings/<id>/pause/": EntryPoint(
+        api_post("noojee:api-recording-pause", "recording"),
+        recording_paused,
+        agent_recording,
+        kind="api",
+        covers=("noojee:api-recording-pause:pause",),
+    ),
+    "POST api/recordings/<id>/resume/": EntryPoint(
+        api_post("noojee:api-recording-resume", "recording"),
+        recording_resumed,
+        agent_recording_paused,
+        kind="api",
+        covers=("noojee:api-recording-resume:resume",),
     ),
     "POST api/recordings/<id>/poll/": EntryPoint(
         api_post("noojee:api-recording-poll", "absent"),

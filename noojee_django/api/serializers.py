@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +20,8 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from ..forms import ObjectNotFound, clean_number, clean_tag, resolve_object
-from ..models import CallSession, RecordingLeg, RecordingTag
+from ..models import CallSession, RecordingLeg, RecordingPause, RecordingTag
+from ..services.pausing import clean_pause_reason, pause_payload
 from ..states import call_words, display_number, recording_words
 
 
@@ -174,6 +176,26 @@ class RecordingLegSerializer(serializers.ModelSerializer[RecordingLeg]):
         return _absolute(self.context, reverse("noojee:leg-audio", args=[leg.pk]))
 
 
+class RecordingPauseSerializer(serializers.ModelSerializer[RecordingPause]):
+    """One secure pause: the span of the call the PBX did not record."""
+
+    resumed_automatically = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = RecordingPause
+        fields = [
+            "started_at",
+            "resume_due_at",
+            "ended_at",
+            "ended_how",
+            "resumed_automatically",
+            "paused_by",
+            "resumed_by",
+            "reason",
+        ]
+        read_only_fields = fields
+
+
 class RecordingTagSerializer(serializers.ModelSerializer[RecordingTag]):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     status_words = serializers.SerializerMethodField(
@@ -182,9 +204,17 @@ class RecordingTagSerializer(serializers.ModelSerializer[RecordingTag]):
     content_type = ContentTypeLabelField(read_only=True)
     audio_url = serializers.SerializerMethodField(help_text=_("The joined voice signature, once attached."))
     legs = RecordingLegSerializer(many=True, read_only=True)
+    pauses = RecordingPauseSerializer(many=True, read_only=True)
+    resume_in = serializers.SerializerMethodField(
+        help_text=_("While paused: seconds until the recording resumes by itself (PAUSE_MAX_SECONDS).")
+    )
 
     def get_status_words(self, recording_tag: RecordingTag) -> str:
         return recording_words(recording_tag)
+
+    def get_resume_in(self, recording_tag: RecordingTag) -> int | None:
+        value = pause_payload(recording_tag)["resume_in"]
+        return int(value) if value is not None else None
 
     class Meta:
         model = RecordingTag
@@ -214,6 +244,8 @@ class RecordingTagSerializer(serializers.ModelSerializer[RecordingTag]):
             "purged_at",
             "last_error",
             "legs",
+            "pauses",
+            "resume_in",
         ]
         read_only_fields = fields
 
@@ -313,6 +345,24 @@ class RecordingFilterSerializer(serializers.Serializer[Any]):
     object_id = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=64)
     tag = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=64)
     status = serializers.ChoiceField(choices=RecordingTag.Status.choices, required=False, allow_blank=True)
+
+
+class PauseRecordingSerializer(serializers.Serializer[Any]):
+    """Pause a live recording; ``reason`` is kept with the pause (and in the evidence bundle)."""
+
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        help_text=_("Why: card details, say. At most 200 characters."),
+    )
+
+    def validate_reason(self, value: str) -> str:
+        try:
+            return clean_pause_reason(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["reason"]) from None
 
 
 class NoInputSerializer(serializers.Serializer[Any]):

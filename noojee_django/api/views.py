@@ -54,6 +54,7 @@ from .serializers import (
     CallSerializer,
     DialSerializer,
     NoInputSerializer,
+    PauseRecordingSerializer,
     RecordingFilterSerializer,
     RecordingLegSerializer,
     RecordingTagSerializer,
@@ -303,6 +304,19 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
             "request": None,
             "responses": RecordingTagSerializer,
         },
+        "pause": {
+            "description": "Secure pause: the PBX stops recording the call (while card details are read) "
+            "until `resume`, or by itself after `PAUSE_MAX_SECONDS`. 400 when the recording is not "
+            "recording.",
+            "request": PauseRecordingSerializer,
+            "responses": RecordingTagSerializer,
+        },
+        "resume": {
+            "description": "End a pause: the PBX records the same call under the same tag again. 400 when "
+            "the recording is not paused.",
+            "request": None,
+            "responses": RecordingTagSerializer,
+        },
         "poll": {
             "description": "Ask the PBX for the recording's legs again now (operators only).",
             "request": None,
@@ -313,11 +327,16 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
     queryset = RecordingTag.objects.all()
     serializer_class = RecordingTagSerializer
     not_found_message = gettext_lazy("No such recording.")
-    object_checks = {"retrieve": services.check_may_hear, "stop": services.require_own_recording}
+    object_checks = {
+        "retrieve": services.check_may_hear,
+        "stop": services.require_own_recording,
+        "pause": services.require_own_recording,
+        "resume": services.require_own_recording,
+    }
 
     def get_queryset(self) -> models.QuerySet[RecordingTag]:
-        tags = RecordingTag.objects.select_related("content_type").prefetch_related("legs")
-        if self.action in ("stop", "poll", "evidence"):
+        tags = RecordingTag.objects.select_related("content_type").prefetch_related("legs", "pauses")
+        if self.action in ("stop", "pause", "resume", "poll", "evidence"):
             # Who may stop or poll is not who may hear: object_checks or permission decide, among the
             # recordings of the user's own PBXs.
             return connections.filter_for(self.request.user, tags)
@@ -343,6 +362,8 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
         return {
             "create": StartRecordingSerializer,
             "stop": NoInputSerializer,
+            "pause": PauseRecordingSerializer,
+            "resume": NoInputSerializer,
             "poll": NoInputSerializer,
             "evidence": NoInputSerializer,
             "script": ScriptQuerySerializer,
@@ -355,7 +376,7 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
 
     def _answer(self, recording_tag: RecordingTag, status: int = 200, **extra: Any) -> Response:
         """The recording as the user may see it: its legs and audio only for who may hear it."""
-        recording_tag = RecordingTag.objects.prefetch_related("legs").get(pk=recording_tag.pk)
+        recording_tag = RecordingTag.objects.prefetch_related("legs", "pauses").get(pk=recording_tag.pk)
         data: dict[str, Any]
         if services.may_hear(self.request.user, recording_tag.content_object):
             data = dict(RecordingTagSerializer(recording_tag, context=self.get_serializer_context()).data)
@@ -410,6 +431,20 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, pk: str | None = None) -> Response:
         return self._answer(services.stop_recording(request.user, self.get_object()))
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        recording_tag = self.get_object()
+        serializer = PauseRecordingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        recording_tag = services.pause_recording(
+            request.user, recording_tag, reason=serializer.validated_data["reason"]
+        )
+        return self._answer(recording_tag)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        return self._answer(services.resume_recording(request.user, self.get_object()))
 
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, MayChangeRecordings])
     def poll(self, request: Request, pk: str | None = None) -> Response:

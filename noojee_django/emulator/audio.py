@@ -4,6 +4,11 @@ A one-hour leg is 57.6 MB of WAV and about 77 MB of base64: nothing here ever ho
 leg gets one second of PCM computed once from its ``(unique_id, leg)`` and cached; second ``k`` of the
 leg is that block rotated by a step that depends on ``k``, so every second differs while costing only a
 memory copy. The same ``(unique_id, leg, seconds)`` always gives the same bytes.
+
+A leg recorded live on a call (``Segment.offset`` set) is instead a window on the call's own sound:
+one block per call, and second ``k`` of the leg is second ``offset + k`` of the call
+(:func:`call_second`). What a leg holds is then a span of the call's time, which a test can read back
+from the bytes: a span the PBX did not record (a secure pause) is in no leg.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class Segment:
     unique_id: str
     leg: int
     seconds: int
+    #: The call's second at which the leg begins, for a leg recorded live (see :func:`call_second`).
+    offset: int | None = None
 
 
 def wav_size(segments: Sequence[Segment]) -> int:
@@ -89,11 +96,28 @@ def _second(block: bytes, k: int) -> bytes:
     return block[shift:] + block[:shift] if shift else block
 
 
+def call_block(unique_id: str) -> bytes:
+    """The call's own second of sound, whatever leg records it."""
+    return second_block(f"call:{unique_id}", 0)
+
+
+#: Seconds after which a call's sound repeats (the rotations of one block).
+CALL_SOUND_PERIOD = BYTES_PER_SECOND // math.gcd(_ROTATION_STEP, BYTES_PER_SECOND)
+
+
+def call_second(unique_id: str, second: int) -> bytes:
+    """Second ``second`` (from the call's start) of call ``unique_id``'s sound, as a live leg holds it."""
+    return _second(call_block(unique_id), second)
+
+
 def iter_pcm(segment: Segment) -> Iterator[bytes]:
-    block = second_block(segment.unique_id, segment.leg)
+    if segment.offset is None:
+        block, start = second_block(segment.unique_id, segment.leg), 0
+    else:
+        block, start = call_block(segment.unique_id), segment.offset
     for first in range(0, segment.seconds, SECONDS_PER_CHUNK):
         last = min(segment.seconds, first + SECONDS_PER_CHUNK)
-        yield b"".join(_second(block, k) for k in range(first, last))
+        yield b"".join(_second(block, start + k) for k in range(first, last))
 
 
 def iter_wav(segments: Sequence[Segment], *, corrupt_header: bool = False) -> Iterator[bytes]:

@@ -92,6 +92,8 @@ class Leg:
     sha256: str | None = None
     size: int | None = None
     campaign: str = ""  # "" : in no campaign (only the global key sees it)
+    #: For a leg recorded live: the call's second it began at (its audio is that span of the call's).
+    offset: int | None = None
 
     def duration(self, now: float) -> int:
         if self.fixed_duration is not None:
@@ -99,7 +101,7 @@ class Leg:
         return round_seconds((self.end if self.end is not None else now) - self.start)
 
     def segment(self, now: float) -> Segment:
-        return Segment(self.unique_id, self.leg, self.duration(now))
+        return Segment(self.unique_id, self.leg, self.duration(now), self.offset)
 
 
 @dataclass
@@ -596,6 +598,7 @@ class Pbx:
             direction=call.direction,
             start=now,
             campaign=call.campaign,
+            offset=max(0, round(now - call.started_at)),
         )
         call.legs.append(leg)
         call.recording_leg = leg

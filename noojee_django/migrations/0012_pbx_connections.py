@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contenttypes', '0002_remove_content_type_name'),
-        ('noojee_django', '0010_scripts_and_consent'),
+        ('noojee_django', '0011_secure_pause'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

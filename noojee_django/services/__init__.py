@@ -12,6 +12,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
 - :mod:`.calls` — dial, hang up, answer; call state from the listener, snapshots, the live-call sweep
 - :mod:`.recording` — start, stop, watch a tag recorded elsewhere
 - :mod:`.scripts` — the versioned scripts agents read, and the exact text a recording started with
+- :mod:`.pausing` — secure pause: pause and resume a live recording, resume by itself when due
 - :mod:`.collecting` — find a recording's legs (poll, reconcile, sweep), operator "poll again"; the
   PBX's one hourly listing a minute
 - :mod:`.backfill` — walk a range of past PBX hours and place their legs, resumably
@@ -99,6 +100,15 @@ from .evidence import (
 )
 from .fetching import FetchResult, RefetchResult, fetch_leg, join_if_complete, refetch_legs
 from .integrity import ScrubResult, scrub_stored_audio, verify_log
+from .pausing import (
+    clean_pause_reason,
+    open_pause,
+    pause_payload,
+    pause_recording,
+    resume_overdue_pauses,
+    resume_paused,
+    resume_recording,
+)
 from .recording import check_consent, require_own_recording, start_recording, stop_recording, watch_tag
 from .retention import purge_audio, purge_expired_audio, restore_audio, set_legal_hold
 from .scripts import (
@@ -150,6 +160,7 @@ __all__ = [
     "check_may_hear",
     "check_may_record",
     "check_may_see_call",
+    "clean_pause_reason",
     "collect_after_call",
     "current_call_status",
     "current_pbx_hour",
@@ -170,6 +181,9 @@ __all__ = [
     "may_hear",
     "may_record",
     "may_view",
+    "open_pause",
+    "pause_payload",
+    "pause_recording",
     "pbx_time_zone",
     "poll_again",
     "poll_now",
@@ -185,6 +199,9 @@ __all__ = [
     "require_own_call",
     "require_own_recording",
     "restore_audio",
+    "resume_overdue_pauses",
+    "resume_paused",
+    "resume_recording",
     "run_backfill",
     "save_script_text",
     "script_for",

@@ -52,13 +52,13 @@ def _printable(text: str) -> str:
 
 
 def recordings_for(obj: Any, user: Any = None) -> models.QuerySet[RecordingTag]:
-    """The recordings attached to a CRM object, newest first, with their legs; with ``user``, only those
-    of the PBX connections the user may deal with."""
+    """The recordings attached to a CRM object, newest first, with their legs and pauses; with
+    ``user``, only those of the PBX connections the user may deal with."""
     content_type, object_id = object_ref(obj)
     recordings = RecordingTag.objects.filter(content_type=content_type, object_id=object_id)
     if user is not None:
         recordings = connections.filter_for(user, recordings)
-    return recordings.prefetch_related("legs")
+    return recordings.prefetch_related("legs", "pauses")
 
 
 def _has_model_perm(user: Any, action: str, obj: Any) -> bool:

@@ -536,7 +536,7 @@ def sweep_live_calls(*, now: dt.datetime | None = None, connection: str | None =
     now = now or timezone.now()
     calls = list(CallSession.objects.filter(connection=connection, status__in=LIVE_STATUSES))
     recording = list(
-        RecordingTag.objects.filter(connection=connection, status=RecordingTag.Status.RECORDING).exclude(
+        RecordingTag.objects.filter(connection=connection, status__in=RecordingTag.ON_CALL_STATUSES).exclude(
             extension=""
         )
     )

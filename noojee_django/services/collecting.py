@@ -324,7 +324,7 @@ def collect_after_call(call: CallSession) -> int:
         match |= Q(unique_id=call.unique_id, start_accepted=True)
     moved = 0
     for recording_tag in RecordingTag.objects.filter(connection=call.connection).filter(match):
-        if recording_tag.status == RecordingTag.Status.RECORDING:
+        if recording_tag.status in RecordingTag.ON_CALL_STATUSES:
             mark_waiting(recording_tag, "its call ended")
             moved += 1
         elif recording_tag.status == RecordingTag.Status.WAITING:
@@ -514,7 +514,7 @@ def reconcile_hour_report(date: dt.date, hour: int, connection: str = connection
     for tag, legs in by_tag.items():
         unplaced = list(legs)
         candidates = RecordingTag.objects.filter(connection=connection, tag=tag, start_accepted=True).exclude(
-            status=RecordingTag.Status.RECORDING
+            status__in=RecordingTag.ON_CALL_STATUSES
         )
         for recording_tag in candidates.order_by("-started_at"):
             mine = legs_of(recording_tag, unplaced)

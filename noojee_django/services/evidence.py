@@ -48,11 +48,14 @@ from ..models import (
     CallSession,
     RecordingAccess,
     RecordingLeg,
+    RecordingPause,
     RecordingTag,
     RecordingTransition,
     StoredAudio,
 )
+from ..timeline import pause_marks
 from .access import check_may_hear, record_access
+from .fetching import in_call_order
 
 logger = logging.getLogger("noojee_django")
 
@@ -368,11 +371,14 @@ def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public
             t
             for t in history
             if t.leg_id is None
-            and t.from_status == RecordingTag.Status.RECORDING
+            and t.from_status in RecordingTag.ON_CALL_STATUSES
             and t.to_status == RecordingTag.Status.WAITING
         ),
         None,
     )
+    pauses = list(RecordingPause.objects.filter(recording_tag=recording_tag).order_by("started_at", "id"))
+    legs_in_order = in_call_order([leg for leg in legs if not leg.kept_aside])
+    marks_by_pause = {pause.pk: index for index, pause in pause_marks(recording_tag, legs_in_order).items()}
     record = recording_tag.content_object
     content_type = recording_tag.content_type
     call = CallSession.objects.filter(recording_tag=recording_tag).order_by("created_at", "id").first() or (
@@ -468,8 +474,38 @@ def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public
             }
             for leg in legs
         ],
+        "pauses": [
+            {
+                "paused": {"by": who(pause.paused_by_id), "at": when(pause.started_at)},
+                "resumed": (
+                    {
+                        "by": who(pause.resumed_by_id),
+                        "at": when(pause.ended_at),
+                        "automatically": pause.resumed_automatically,
+                    }
+                    if pause.ended_how
+                    in (RecordingPause.Ending.RESUMED, RecordingPause.Ending.RESUMED_AUTOMATICALLY)
+                    else None
+                ),
+                "ended": when(pause.ended_at),
+                "ended_how": pause.ended_how or None,
+                "seconds": pause.seconds,
+                "resume_due": when(pause.resume_due_at),
+                "reason": pause.reason,
+                "after_leg": (
+                    legs_in_order[marks_by_pause[pause.pk]].call_record_id
+                    if pause.pk in marks_by_pause
+                    else None
+                ),
+            }
+            for pause in pauses
+        ],
         "signature": (
-            {"file": signature_part.arcname, "joined_from": signature_part.stored.sources}
+            {
+                "file": signature_part.arcname,
+                "joined_from": signature_part.stored.sources,
+                "pause_gap_fill": noojee_settings.PAUSE_GAP_FILL if marks_by_pause else None,
+            }
             if signature_part is not None
             else None
         ),

@@ -28,7 +28,8 @@ from ..exceptions import InvalidState, TransitionRefused
 from ..lifecycle import transition
 from ..models import RecordingAttempt, RecordingLeg, RecordingTag, StoredAudio
 from ..pbx import get_client
-from ..stitching import StitchError, stitch_wavs
+from ..stitching import GapMark, StitchError, stitch_wavs
+from ..timeline import pause_marks
 from .base import backoff_delay, fetch_lease, log_attempt, logger, safe_name, schedule_fetch
 
 Leg = RecordingLeg.FetchStatus
@@ -289,6 +290,14 @@ def in_call_order(legs: list[RecordingLeg]) -> list[RecordingLeg]:
     return sorted(legs, key=lambda leg: (first[leg.unique_id], leg.leg, leg.call_record_id))
 
 
+def signature_gaps(recording_tag: RecordingTag, legs: list[RecordingLeg]) -> list[GapMark]:
+    """Where the signature marks the recording's pauses (``PAUSE_GAP_FILL``), between which legs."""
+    return [
+        GapMark(after=index, seconds=pause.seconds or 0.0)
+        for index, pause in sorted(pause_marks(recording_tag, legs).items())
+    ]
+
+
 def signature_sources(legs: list[RecordingLeg]) -> str:
     """What a signature is made of: each leg's CallRecordId and the start of its audio's sha256."""
     return ",".join(f"{leg.call_record_id}:{leg.audio_sha256[:12]}" for leg in legs)
@@ -334,7 +343,9 @@ def join_if_complete(recording_tag_id: int) -> bool:
         inputs = [stack.enter_context(leg.audio.open("rb")) for leg in legs]
         tmp = stack.enter_context(_temporary_file())
         try:
-            stitched = stitch_wavs(inputs, tmp)
+            stitched = stitch_wavs(
+                inputs, tmp, gaps=signature_gaps(recording_tag, legs), fill=noojee_settings.PAUSE_GAP_FILL
+            )
         except StitchError as exc:
             _fail_collection(recording_tag, f"The legs could not be joined: {exc}")
             return False

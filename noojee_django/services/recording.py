@@ -21,7 +21,7 @@ from ..client.types import CallEvent
 from ..conf import noojee_settings
 from ..exceptions import ConsentRequired, InvalidState, PbxError
 from ..lifecycle import transition
-from ..models import AgentPhone, CallSession, RecordingTag
+from ..models import AgentPhone, CallSession, RecordingPause, RecordingTag
 from ..pbx import get_client
 from ..states import pbx_reason
 from ..validation import is_pbx_text, validate_tag
@@ -89,7 +89,7 @@ def _tag_is_live(tag: str, connection: str) -> str:
     live = RecordingTag.objects.filter(
         connection=connection, tag=tag, status__in=RecordingTag.LIVE_STATUSES
     ).first()
-    if live is None or live.status == RecordingTag.Status.RECORDING:
+    if live is None or live.status in RecordingTag.ON_CALL_STATUSES:
         return _("%(tag)s is being recorded already: stop that recording first.") % {"tag": tag}
     return _(
         "%(tag)s was recorded already and is being collected: its voice signature is attached when the "
@@ -176,6 +176,9 @@ def stop_recording(user: Any, recording_tag: RecordingTag) -> RecordingTag:
     not there any more ("not found") has the recording ended with it, and it goes on to be collected.
     """
     require_own_recording(user, recording_tag)
+    if recording_tag.status == RecordingTag.Status.PAUSED:
+        # The PBX is not recording already: the pause's "stop" was the last word it needs.
+        return mark_waiting(recording_tag, "stopped while paused", actor=user)
     if recording_tag.status != RecordingTag.Status.RECORDING:
         return recording_tag
     extension = recording_tag.extension or agent_phone_for(user).extension
@@ -222,13 +225,15 @@ def _unique_id_of_call_for(recording_tag: RecordingTag) -> str:
     return call.unique_id if call is not None else ""
 
 
-def require_own_recording(user: Any, recording_tag: RecordingTag) -> None:
+def require_own_recording(user: Any, recording_tag: RecordingTag, message: str | None = None) -> None:
+    """Who may stop (or pause, or resume) a recording: its agent, or an operator who may change
+    recordings."""
     from ..exceptions import NoojeePermissionDenied
 
     require_login(user)
     check_on_users_pbx(user, recording_tag.connection)
     if recording_tag.started_by_id != user.pk and not user.has_perm("noojee_django.change_recordingtag"):
-        raise NoojeePermissionDenied(_("Only the agent who started this recording can stop it."))
+        raise NoojeePermissionDenied(message or _("Only the agent who started this recording can stop it."))
 
 
 def watch_tag(
@@ -306,7 +311,8 @@ def create_claimed_recording(
 
 
 def mark_waiting(recording_tag: RecordingTag, reason: str, *, actor: Any | None = None) -> RecordingTag:
-    """A recording that stopped (or whose call ended) starts waiting for its legs."""
+    """A recording that stopped (or whose call ended), paused or not, starts waiting for its legs; a
+    pause going on ends with it."""
     now = timezone.now()
     delay = noojee_settings.POLL_DELAY
     if transition(
@@ -314,11 +320,14 @@ def mark_waiting(recording_tag: RecordingTag, reason: str, *, actor: Any | None 
         RecordingTag.Status.WAITING,
         reason=reason,
         actor=actor,
-        expect=[RecordingTag.Status.RECORDING],
+        expect=list(RecordingTag.ON_CALL_STATUSES),
         strict=False,
         stopped_at=now,
         next_poll_at=now + dt.timedelta(seconds=delay),
     ):
+        RecordingPause.objects.filter(recording_tag=recording_tag, ended_at__isnull=True).update(
+            ended_at=now, ended_how=RecordingPause.Ending.ENDED
+        )
         schedule_poll(recording_tag, countdown=delay)
     return recording_tag
 
@@ -340,7 +349,8 @@ def fail_recording(recording_tag: RecordingTag, reason: str, *, actor: Any | Non
 def recordings_whose_call_ended(
     recordings: list[RecordingTag], events: list[CallEvent], *, now: dt.datetime
 ) -> int:
-    """Of these ``recording`` rows, move to waiting those whose call a PBX snapshot no longer shows.
+    """Of these ``recording`` (or ``paused``) rows, move to waiting those whose call a PBX snapshot no
+    longer shows.
 
     By the call's unique id when the row knows it; else the row's extension must show no call at all.
     A row gets ``UNLISTED_CALL_GRACE`` seconds from its start first.

@@ -48,7 +48,7 @@ def purge_audio(recording_tag: RecordingTag) -> bool:
     now = timezone.now()
     claim = RecordingTag.objects.filter(pk=recording_tag.pk)
     previous = claim.values_list("purged_at", flat=True).first()
-    collecting = (RecordingTag.Status.RECORDING, *RecordingTag.PENDING_STATUSES)
+    collecting = (*RecordingTag.ON_CALL_STATUSES, *RecordingTag.PENDING_STATUSES)
     if (
         not claim.filter(legal_hold=False)
         .exclude(status__in=collecting)

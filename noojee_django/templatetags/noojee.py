@@ -156,7 +156,8 @@ def noojee_dial_button(context: template.Context, number: Any, obj: Any = None) 
 
 @register.inclusion_tag(RECORD_BUTTON_TEMPLATE, takes_context=True)
 def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[str, Any]:
-    """``{% noojee_record_button invoice invoice.number %}``: start or stop recording the current call."""
+    """``{% noojee_record_button invoice invoice.number %}``: start, pause, resume or stop recording the
+    current call."""
     try:
         tag = validate_tag(str(tag or ""))
         valid_tag = True
@@ -172,7 +173,7 @@ def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[
             .order_by("-started_at")
             .first()
         )
-    recording = latest if latest is not None and latest.status == RecordingTag.Status.RECORDING else None
+    recording = latest if latest is not None and latest.status in RecordingTag.ON_CALL_STATUSES else None
     script, script_error = None, ""
     if can_record:
         try:
@@ -183,6 +184,8 @@ def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[
         "can_record": can_record,
         "tag": tag,
         "recording": recording,
+        "paused": recording is not None and recording.status == RecordingTag.Status.PAUSED,
+        "pause": services.pause_payload(recording) if recording is not None else None,
         "latest": latest,
         "next": _next(context),
         "script": script,

@@ -42,11 +42,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from noojee_django import services
+from noojee_django.conf import noojee_settings
 from noojee_django.emulator.control import ControlError
 from noojee_django.exceptions import NoojeePermissionDenied, NoojeeServiceError
-from noojee_django.models import CallSession, RecordingLeg, RecordingTag, StoredAudio
+from noojee_django.models import CallSession, RecordingLeg, RecordingPause, RecordingTag, StoredAudio
 from noojee_django.services import base as services_base
 from noojee_django.services import fetching as services_fetching
+from noojee_django.services.pausing import RESUME_TASK
 from noojee_django.stitching import stitch_wavs
 from tests.recordings import stored_files
 
@@ -70,7 +72,14 @@ Tag = RecordingTag.Status
 Leg = RecordingLeg.FetchStatus
 
 #: Counters over every machine run in this process (the test and the bench print them).
-STATS: dict[str, Any] = {"examples": 0, "steps": 0, "violations": 0, "tasks_run": 0, "settles": 0}
+STATS: dict[str, Any] = {
+    "examples": 0,
+    "steps": 0,
+    "violations": 0,
+    "tasks_run": 0,
+    "settles": 0,
+    "pauses": 0,
+}
 #: The first distinct violations seen (their messages), for the report.
 FIRST_VIOLATIONS: list[str] = []
 
@@ -275,6 +284,8 @@ class LifecycleMachine(RuleBasedStateMachine):
             services.poll_tag(args[0], fetch_inline=True)
         elif name == services_base.FETCH_TASK:
             services.fetch_leg(args[0])
+        elif name == RESUME_TASK:
+            services.resume_paused(args[0])
         else:  # pragma: no cover - the services send no other task
             raise AssertionError(f"unknown task {name}")
 
@@ -424,6 +435,30 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert rec.agent is not None
         self._start(rec.agent, rec.invoice, rec.tag)
 
+    @precondition(lambda self: self._crm_recording())
+    @rule(i=st.integers(0, 7))
+    def secure_pause(self, i: int) -> None:
+        """The agent pauses while card details are read: the PBX records nothing until resumed."""
+        rec = self.pick(self._crm_recording(), i)
+        try:
+            services.pause_recording(self.user(rec.agent), RecordingTag.objects.get(pk=rec.pk))
+        except REFUSALS:
+            return
+        STATS["pauses"] += 1
+
+    @precondition(lambda self: self.recordings_in(Tag.PAUSED))
+    @rule(i=st.integers(0, 7), automatic=st.booleans())
+    def secure_resume(self, i: int, automatic: bool) -> None:
+        rec = self.pick(self.recordings_in(Tag.PAUSED), i)
+        row = RecordingTag.objects.get(pk=rec.pk)
+        try:
+            if automatic:
+                services.resume_overdue_pauses(now=timezone.now() + dt.timedelta(days=1))
+            else:
+                services.resume_recording(self.user(rec.agent), row)
+        except REFUSALS:
+            pass
+
     # ------------------------------------------------------------------------------------------ the PBX
 
     @rule(
@@ -569,10 +604,11 @@ class LifecycleMachine(RuleBasedStateMachine):
         for _ in range(3):
             self.clock.advance(GIVE_UP_AFTER + FETCH_LEASE + 1)
             services.sweep_live_calls()
+            services.resume_overdue_pauses()
             services.sweep_due_tags()
             self.work(budget=200)
         active = self.active_calls()
-        for rec in self.recordings_in(Tag.RECORDING, Tag.WAITING, Tag.FETCHING):
+        for rec in self.recordings_in(Tag.RECORDING, Tag.PAUSED, Tag.WAITING, Tag.FETCHING):
             row = RecordingTag.objects.get(pk=rec.pk)
             if not rec.claimed and (rec.call_unique_id is None or rec.call_unique_id in active):
                 continue  # its call goes on
@@ -663,6 +699,25 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.check_keep_until()
         self.check_leg_provenance()
         self.check_records()
+        self.check_pauses()
+
+    def check_pauses(self) -> None:
+        """A paused recording has one pause going on and its call is not recorded by the PBX; no other
+        recording has a pause going on."""
+        calls = self.emulator_calls()
+        for row in RecordingTag.objects.all():
+            open_pauses = RecordingPause.objects.filter(recording_tag=row, ended_at__isnull=True).count()
+            paused = row.status == Tag.PAUSED
+            self.check(
+                open_pauses == (1 if paused else 0),
+                f"recording #{row.pk} is {row.status} with {open_pauses} pauses going on",
+            )
+            call = calls.get(row.unique_id) if row.unique_id else None
+            if paused and call is not None and call["phase"] != "ended":
+                self.check(
+                    not call["recording"] or call["tag"] != row.tag,
+                    f"recording #{row.pk} is paused but the PBX records its call {row.unique_id}",
+                )
 
     def check_storage_is_the_ledger(self) -> None:
         root = Path(storages["noojee_recordings"].location)
@@ -714,7 +769,12 @@ class LifecycleMachine(RuleBasedStateMachine):
             sources = [storage.open(leg.audio.name, "rb") for leg in legs]
             try:
                 out = io.BytesIO()
-                joined = stitch_wavs(sources, out)
+                joined = stitch_wavs(
+                    sources,
+                    out,
+                    gaps=services_fetching.signature_gaps(row, legs),
+                    fill=noojee_settings.PAUSE_GAP_FILL,
+                )
             finally:
                 for source in sources:
                     source.close()

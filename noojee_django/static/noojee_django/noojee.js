@@ -1,5 +1,6 @@
 /*
  * noojee_django widget: takes over the forms of {% noojee_dial_button %}, {% noojee_record_button %}
+ * (start, pause with its countdown to the automatic resume, resume, stop)
  * and {% noojee_call_status %} (marked data-noojee="..."), posts them with fetch() and shows what
  * happens without leaving the page. Without this script the same forms still work as plain posts.
  */
@@ -248,10 +249,81 @@
     if (script) script.hidden = !shown;
   }
 
+  /* ---------------------------------------------------------------- secure pause: its controls and countdown */
+
+  /* Announced once, then left to the timer (role=timer is not read out every second). */
+  var PAUSE_WARNING_SECONDS = 10;
+
+  function minutesAndSeconds(seconds) {
+    var minutes = Math.floor(seconds / 60);
+    var rest = seconds % 60;
+    return minutes + ":" + (rest < 10 ? "0" : "") + rest;
+  }
+
+  function stopCountdown(widget) {
+    var timer = widget.noojeeCountdown;
+    if (timer) window.clearInterval(timer);
+    widget.noojeeCountdown = null;
+    var shown = widget.querySelector(".noojee-countdown");
+    if (shown) shown.textContent = "";
+  }
+
+  /* Counts down to the automatic resume from the server's "seconds left", on this page's own clock. */
+  function startCountdown(widget, seconds) {
+    var shown = widget.querySelector(".noojee-countdown");
+    if (!shown || seconds === null || seconds === undefined) return;
+    var deadline = Date.now() + Number(seconds) * 1000;
+    var warned = Number(seconds) <= PAUSE_WARNING_SECONDS;
+    if (widget.noojeeCountdown) window.clearInterval(widget.noojeeCountdown);
+    function tick() {
+      var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      shown.setAttribute("data-resume-in", String(left));
+      shown.textContent = left
+        ? fill(gettext("Resumes by itself in %(time)s"), { time: minutesAndSeconds(left) })
+        : gettext("Resuming the recording…");
+      if (!warned && left <= PAUSE_WARNING_SECONDS) {
+        warned = true;
+        say(widget, fill(gettext("The recording resumes by itself in %(seconds)s seconds."), { seconds: left }), false);
+      }
+      if (!left) {
+        window.clearInterval(widget.noojeeCountdown);
+        widget.noojeeCountdown = null;
+      }
+    }
+    tick();
+    widget.noojeeCountdown = window.setInterval(tick, 1000);
+  }
+
+  /* Which of start, pause, resume and stop the widget offers, for a recording in this state. */
+  function showLiveControls(widget, recording) {
+    var live = Boolean(recording.is_recording || recording.is_paused);
+    var forms = {};
+    ["record-start", "record-pause", "record-resume", "record-stop"].forEach(function (kind) {
+      forms[kind] = widget.querySelector("form[data-noojee=" + kind + "]");
+    });
+    if (forms["record-pause"] && recording.pause_url) forms["record-pause"].action = recording.pause_url;
+    if (forms["record-resume"] && recording.resume_url) forms["record-resume"].action = recording.resume_url;
+    if (forms["record-stop"] && recording.stop_url && live) forms["record-stop"].action = recording.stop_url;
+    if (forms["record-pause"]) forms["record-pause"].hidden = !recording.is_recording;
+    if (forms["record-resume"]) forms["record-resume"].hidden = !recording.is_paused;
+    if (recording.is_paused) {
+      widget.setAttribute("data-paused", "");
+      if (!widget.noojeeCountdown || recording.resume_in !== undefined) startCountdown(widget, recording.resume_in);
+    } else {
+      widget.removeAttribute("data-paused");
+      stopCountdown(widget);
+    }
+  }
+
   function showRecording(recording, record) {
     document.querySelectorAll("[data-noojee-record]").forEach(function (widget) {
       if (widget.getAttribute("data-status-url") !== recording.status_url) return;
-      if (!recording.is_recording) {
+      var wasPaused = widget.hasAttribute("data-paused");
+      showLiveControls(widget, recording);
+      if (recording.is_recording && wasPaused) {
+        say(widget, fill(gettext("%(tag)s: %(status)s."), { tag: recording.tag, status: recording.status_words }), false);
+      }
+      if (!recording.is_recording && !recording.is_paused) {
         var stop = widget.querySelector("form[data-noojee=record-stop]");
         var start = widget.querySelector("form[data-noojee=record-start]");
         if (stop && start && !stop.hidden) {
@@ -323,12 +395,32 @@
       say(widget || form, data.message, false);
       if (widget) {
         widget.setAttribute("data-status-url", data.status_url);
+        showLiveControls(widget, data);
         showRecording(data, recordOf(widget));
         followRecording(data.status_url, recordOf(widget));
       }
     },
+    "record-pause": function (form, data) {
+      var widget = form.closest("[data-noojee-record]");
+      if (widget) {
+        showLiveControls(widget, data);
+        var resume = widget.querySelector("form[data-noojee=record-resume] button");
+        if (resume && data.is_paused) resume.focus();
+      }
+      say(widget || form, data.message, false);
+    },
+    "record-resume": function (form, data) {
+      var widget = form.closest("[data-noojee-record]");
+      if (widget) {
+        showLiveControls(widget, data);
+        var pause = widget.querySelector("form[data-noojee=record-pause] button");
+        if (pause && data.is_recording) pause.focus();
+      }
+      say(widget || form, data.message, false);
+    },
     "record-stop": function (form, data) {
       var widget = form.closest("[data-noojee-record]");
+      if (widget) showLiveControls(widget, data);
       var start = widget && widget.querySelector("form[data-noojee=record-start]");
       if (start) {
         start.hidden = false;
@@ -376,6 +468,11 @@
       pollCall(item.getAttribute("data-noojee-call"), item.getAttribute("data-status-url"), true);
     });
     document.querySelectorAll("[data-noojee-record][data-status-url]").forEach(function (widget) {
+      var countdown = widget.querySelector(".noojee-countdown[data-resume-in]");
+      if (countdown) {
+        widget.setAttribute("data-paused", "");
+        startCountdown(widget, countdown.getAttribute("data-resume-in"));
+      }
       followRecording(widget.getAttribute("data-status-url"), recordOf(widget));
     });
     document.querySelectorAll("[data-noojee-recording][data-status-url]").forEach(function (card) {
