@@ -172,6 +172,13 @@ def markdown() -> str:
     ]
     for entry_point, outcomes in EXPECTED.items():
         lines.append(f"| `{entry_point}` | " + " | ".join(outcomes) + " |")
+    other_pbx = [r for r in ROLES if r.startswith("acme_")]
+    lines += [
+        "",
+        f"{len(EXPECTED)} entry points \u00d7 {len(ROLES)} users: {len(EXPECTED) * len(ROLES)} cells, each run by "
+        f"`tests/test_permission_matrix.py` (its answer and what it did, or did not do), "
+        f"{len(EXPECTED) * len(other_pbx)} of them by the users of the other PBX.",
+    ]
     lines += ["", "The users:", ""]
     lines += [f"- **{ROLE_TITLES[r]}**: {ROLE_DESCRIPTIONS[r]}" for r in ROLES]
     lines += ["", "The outcomes:", ""]
