@@ -120,6 +120,7 @@ def pbx_audio(control: ControlClient, tag: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("demo-stack")  # the tests of the running demo share it: on one worker
 def test_the_demo_runs_a_pbx_and_a_listener_for_each_client_company(stack: DemoStack) -> None:
     assert {"emulator", f"{ACME}-emulator", "listener", f"{ACME}-listener", "web", "worker"} <= set(
         stack.processes
@@ -139,6 +140,7 @@ def test_the_demo_runs_a_pbx_and_a_listener_for_each_client_company(stack: DemoS
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("demo-stack")
 def test_each_agent_dials_through_their_own_pbx_and_hears_only_their_own_recordings(
     stack: DemoStack,
 ) -> None:
