@@ -70,7 +70,7 @@ BLOCK_SIZE = 256 * 1024
 #: A file larger than this is hashed on a thread of its own (:class:`_StreamSha256`); a smaller one
 #: inline, where a thread would cost more than it saves.
 HASH_ON_THREAD_FROM = 4 * BLOCK_SIZE
-#: Blocks at most given to that thread and not yet hashed: how far it may lag behind the ZIP.
+#: Blocks at most waiting for that thread: how far it may lag behind the ZIP, so memory stays flat.
 _HASH_QUEUE_BLOCKS = 4
 
 
@@ -211,22 +211,17 @@ class _StreamSha256:
     CRC-32) and file reads and writes do, so on a thread the sha256 of each block runs on one core
     while the ZIP computes its CRC-32, writes it and reads the next on another: a large file costs
     about the larger of the two instead of their sum. The thread hashes the very ``bytes`` objects the
-    ZIP is given. A block takes one of :data:`_HASH_QUEUE_BLOCKS` free slots before it is queued and
-    gives it back once hashed (:meth:`update` waits for one), so the thread never lags far and memory
-    stays flat; both queues are ``SimpleQueue`` (C, no Python lock), so the thread holds the GIL for
-    a few bytecodes a block. Leaving the ``with`` block ends the thread, whether the bundle was
-    streamed to its end or abandoned half-way.
+    ZIP is given; at most :data:`_HASH_QUEUE_BLOCKS` wait for it (:meth:`update` waits beyond that),
+    so it never lags far and memory stays flat. Leaving the ``with`` block ends the thread, whether
+    the bundle was streamed to its end or abandoned half-way.
     """
 
     def __init__(self, *, on_thread: bool) -> None:
         self._digest = hashlib.sha256()
         self._failure: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._blocks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._free: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=_HASH_QUEUE_BLOCKS)
         if on_thread:
-            for _ in range(_HASH_QUEUE_BLOCKS):
-                self._free.put(None)
             self._thread = threading.Thread(target=self._run, name="noojee-evidence-sha256", daemon=True)
             self._thread.start()
 
@@ -237,20 +232,17 @@ class _StreamSha256:
         self._finish()
 
     def _run(self) -> None:
-        update, release = self._digest.update, self._free.put
         for block in iter(self._blocks.get, None):
             if self._failure is None:
                 try:
-                    update(block)
+                    self._digest.update(block)
                 except BaseException as exc:  # raised by hexdigest(); the queue is still drained
                     self._failure = exc
-            release(None)
 
     def update(self, block: bytes) -> None:
         if self._thread is None:
             self._digest.update(block)
         else:
-            self._free.get()
             self._blocks.put(block)
 
     def _finish(self) -> None:
