@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from noojee_django.models import (
     RecordingTransition,
     StoredAudio,
 )
-from noojee_django.services.evidence import BLOCK_SIZE, EvidenceAltered
+from noojee_django.services.evidence import BLOCK_SIZE, HASH_ON_THREAD_FROM, EvidenceAltered
 from noojee_django.signing import generate_private_key
 from tests.polling import wait_for
 from tests.recordings import attached_recording
@@ -436,6 +437,41 @@ def test_audio_altered_in_storage_stops_the_bundle_before_any_manifest_is_signed
     assert "Nothing was signed" in caplog.text
     report = services.verify_evidence(io.BytesIO(b"".join(received)))
     assert not report.ok and report.findings[0].kind == "damaged"
+
+
+def test_a_large_file_altered_in_storage_is_caught_by_the_hash_on_its_own_thread(
+    signing_key: str, exporter: User, invoice: Invoice
+) -> None:
+    recording_tag = attached_recording(invoice, legs=(120.0, 1.0))  # leg 1: 1.92 MB, hashed on a thread
+    leg = recording_tag.legs.order_by("leg").first()
+    assert leg is not None and leg.audio_size >= HASH_ON_THREAD_FROM
+    intact = b"".join(services.evidence_bundle(exporter, recording_tag.pk).chunks())
+    assert services.verify_evidence(io.BytesIO(intact)).ok
+    original = stored_bytes(leg.audio)
+    middle = len(original) // 2  # inside a block the thread hashes while the ZIP writes the next
+    path = Path(ledger.storage().path(leg.audio.name))
+    path.write_bytes(original[:middle] + bytes([original[middle] ^ 0x01]) + original[middle + 1 :])
+    received = []
+    with pytest.raises(EvidenceAltered, match=f"leg-1-{leg.call_record_id}.wav.*Nothing was signed"):
+        for chunk in services.evidence_bundle(exporter, recording_tag.pk).chunks():
+            received.append(chunk)
+    assert b"manifest.json" not in b"".join(received)
+
+
+def test_a_bundle_abandoned_half_way_leaves_no_hashing_thread_behind(
+    signing_key: str, exporter: User, invoice: Invoice
+) -> None:
+    recording_tag = attached_recording(invoice, legs=(120.0, 1.0))
+
+    def hashing() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "noojee-evidence-sha256"]
+
+    chunks = services.evidence_bundle(exporter, recording_tag.pk).chunks()
+    for _ in range(3):
+        next(chunks)
+    assert len(hashing()) == 1  # the first leg is being hashed beside the ZIP
+    chunks.close()  # the client went away
+    assert hashing() == []
 
 
 def test_without_a_signing_key_nothing_is_exported(

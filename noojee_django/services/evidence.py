@@ -10,10 +10,11 @@ app's own check.
 
 The ZIP is written while it is sent, to a sink that cannot seek, one storage block at a time, so memory
 does not grow with the audio's length. Each file's sha256 and size are computed from the bytes
-written and compared with the ledger's; a file that disagrees stops the bundle before its manifest is
-written: no manifest that lies is ever signed. Whatever can be refused before the first byte is:
-who asks, a recording with no attached audio, an object the ledger does not hold, a stored size that
-is not the ledger's.
+written (the very blocks handed to the ZIP, read once; a large file's sha256 on a thread of its own,
+beside the ZIP's CRC-32 and the writing) and compared with the ledger's; a file that disagrees stops
+the bundle before its manifest is written: no manifest that lies is ever signed. Whatever can be
+refused before the first byte is: who asks, a recording with no attached audio, an object the ledger
+does not hold, a stored size that is not the ledger's.
 
 A purged recording is exported too, as what remains: no audio, and a manifest that says what was
 purged, when, and the sha256 and size each purged object had.
@@ -25,7 +26,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import queue
 import re
+import threading
 import zipfile
 import zoneinfo
 from collections.abc import Iterator
@@ -66,6 +69,11 @@ PUBLIC_KEY = "public_key.pem"
 PERMISSION = "noojee_django.export_evidence"
 #: Bytes read from storage, and written to the ZIP, at a time: the most a chunk holds, about.
 BLOCK_SIZE = 256 * 1024
+#: A file larger than this is hashed on a thread of its own (:class:`_StreamSha256`); a smaller one
+#: inline, where a thread would cost more than it saves.
+HASH_ON_THREAD_FROM = 4 * BLOCK_SIZE
+#: Blocks at most waiting for that thread: how far it may lag behind the ZIP, so memory stays flat.
+_HASH_QUEUE_BLOCKS = 4
 
 
 def may_export_evidence(user: Any) -> bool:
@@ -165,15 +173,19 @@ def _write_part(
     info = zipfile.ZipInfo(part.arcname, date_time=_zip_time(stored.created_at))
     info.compress_type = zipfile.ZIP_STORED
     info.file_size = stored.size  # tells zipfile whether the entry needs ZIP64
-    digest = hashlib.sha256()
     size = 0
-    with ledger.storage().open(stored.name, "rb") as handle, archive.open(info, "w") as entry:
-        while block := handle.read(BLOCK_SIZE):
-            digest.update(block)
-            size += len(block)
-            entry.write(block)
-            yield sink.take()
-    sha256 = digest.hexdigest()
+    with (
+        _StreamSha256(on_thread=stored.size >= HASH_ON_THREAD_FROM) as digest,
+        ledger.storage().open(stored.name, "rb") as handle,
+    ):
+        with archive.open(info, "w") as entry:
+            while block := handle.read(BLOCK_SIZE):
+                block = bytes(block)  # one immutable object, hashed and written: the same bytes
+                digest.update(block)
+                size += len(block)
+                entry.write(block)
+                yield sink.take()
+        sha256 = digest.hexdigest()
     if size != stored.size or sha256 != stored.sha256:
         message = (
             f"The evidence bundle of {recording_tag.tag} (#{recording_tag.pk}) stopped: {part.arcname} "
@@ -192,6 +204,60 @@ def _write_part(
             "stored_at": stored.created_at.isoformat(),
         }
     )
+
+
+class _StreamSha256:
+    """The sha256 of the blocks given to :meth:`update`, in order; ``on_thread``: on a thread of its own.
+
+    ``hashlib`` lets go of the GIL while it hashes a large buffer, as ``zlib.crc32`` (the ZIP's
+    CRC-32) and file reads and writes do, so on a thread the sha256 of each block runs on one core
+    while the ZIP computes its CRC-32, writes it and reads the next on another: a large file costs
+    about the larger of the two instead of their sum. The thread hashes the very ``bytes`` objects the
+    ZIP is given; at most :data:`_HASH_QUEUE_BLOCKS` wait for it (:meth:`update` waits beyond that),
+    so it never lags far and memory stays flat. Leaving the ``with`` block ends the thread, whether
+    the bundle was streamed to its end or abandoned half-way.
+    """
+
+    def __init__(self, *, on_thread: bool) -> None:
+        self._digest = hashlib.sha256()
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=_HASH_QUEUE_BLOCKS)
+        if on_thread:
+            self._thread = threading.Thread(target=self._run, name="noojee-evidence-sha256", daemon=True)
+            self._thread.start()
+
+    def __enter__(self) -> _StreamSha256:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
+
+    def _run(self) -> None:
+        for block in iter(self._blocks.get, None):
+            if self._failure is None:
+                try:
+                    self._digest.update(block)
+                except BaseException as exc:  # raised by hexdigest(); the queue is still drained
+                    self._failure = exc
+
+    def update(self, block: bytes) -> None:
+        if self._thread is None:
+            self._digest.update(block)
+        else:
+            self._blocks.put(block)
+
+    def _finish(self) -> None:
+        """Wait until every block given is hashed and the thread has ended; safe to call again."""
+        if self._thread is not None and self._thread.is_alive():
+            self._blocks.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self._finish()
+        if self._failure is not None:
+            raise self._failure
+        return self._digest.hexdigest()
 
 
 def _sha256(data: bytes) -> str:
