@@ -169,6 +169,21 @@ NOOJEE = {
     # "1": no recording starts until the agent ticks that the customer was told (docs/settings.md)
     "REQUIRE_CONSENT": os.environ.get("NOOJEE_REQUIRE_CONSENT") == "1",
 }
+# A second client company on a PBX of its own (docs/deployment.md "Several PBXs"): `make demo` starts a
+# second emulator for it and sets NOOJEE_ACME_BASE_URL, and its key in NOOJEE_ACME_API_KEY, the only
+# place the connection's key is read from. Without the variable the example has the one PBX.
+if os.environ.get("NOOJEE_ACME_BASE_URL"):
+    NOOJEE["PBXES"] = {
+        "acme": {
+            "BASE_URL": os.environ["NOOJEE_ACME_BASE_URL"],
+            "API_KEY_ENV": "NOOJEE_ACME_API_KEY",
+            "PBX_TIME_ZONE": os.environ.get("NOOJEE_ACME_PBX_TIME_ZONE", "Australia/Perth"),
+        },
+    }
+    # Who sees which company's calls and recordings: the groups "pbx:<name>", else the user's phone.
+    NOOJEE["USER_PBXES"] = "example_project.crm.pbxes.user_pbxes"
+    # The CRM's customers belong to one company each (Customer.pbx): a user sees their company's.
+    CRM_CUSTOMERS_PER_PBX = True
 
 # Celery. With no broker configured, the demo uses kombu's filesystem transport: a folder is the broker,
 # so a worker runs with nothing to install. Production uses Redis or RabbitMQ (docs/deployment.md).

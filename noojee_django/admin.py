@@ -32,7 +32,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import admin_actions, services
+from . import admin_actions, connections, services
 from .admin_actions import DialActionMixin
 from .admin_kit import NoojeeAdminMixin
 from .conf import noojee_settings
@@ -116,15 +116,26 @@ class _WritesWhatChanged(admin.ModelAdmin):
             obj.save(update_fields=[*fields, *(["updated_at"] if "updated_at" in concrete else [])])
 
 
-class AgentPhoneAdmin(admin.ModelAdmin):
-    list_display = ["extension", "user", "handset_brand", "login_name", "is_active"]
-    list_filter = ["is_active", "handset_brand"]
+class _OnUsersPbxes(admin.ModelAdmin):
+    """Lists, pages and actions of only the rows of the PBX connections the user may deal with (the
+    ``USER_PBXES`` hook): another client company's rows are "not found", as if they did not exist."""
+
+    #: the lookup that names a row's connection
+    pbx_field = "connection"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return connections.filter_for(request.user, super().get_queryset(request), self.pbx_field)
+
+
+class AgentPhoneAdmin(_OnUsersPbxes):
+    list_display = ["extension", "connection", "user", "handset_brand", "login_name", "is_active"]
+    list_filter = ["is_active", "connection", "handset_brand"]
     search_fields = ["extension", "user__username", "login_name"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]  # autocomplete would need search_fields on the project's user admin
 
 
-class CallSessionAdmin(_WritesWhatChanged):
+class CallSessionAdmin(_OnUsersPbxes, _WritesWhatChanged):
     list_display = [
         "created_at",
         "user",
@@ -154,7 +165,7 @@ class CallSessionAdmin(_WritesWhatChanged):
         return _object_link(self.admin_site, obj)
 
 
-class RecordingTagAdmin(_WritesWhatChanged):
+class RecordingTagAdmin(_OnUsersPbxes, _WritesWhatChanged):
     list_display = [
         "tag",
         "status",
@@ -351,7 +362,7 @@ class RecordingTagAdmin(_WritesWhatChanged):
         return render_to_string("admin/noojee_django/recordingtag/pause_log.html", {"pauses": list(pauses)})
 
 
-class RecordingLegAdmin(_WritesWhatChanged):
+class RecordingLegAdmin(_OnUsersPbxes, _WritesWhatChanged):
     list_display = [
         "__str__",
         "leg",
@@ -410,7 +421,8 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class StoredAudioAdmin(_ReadOnlyAdmin):
+class StoredAudioAdmin(_OnUsersPbxes, _ReadOnlyAdmin):
+    pbx_field = "recording_tag__connection"
     """The audio ledger: every object ever written to the recordings storage, live or deleted."""
 
     list_display = [
@@ -429,7 +441,8 @@ class StoredAudioAdmin(_ReadOnlyAdmin):
     list_select_related = ["recording_tag"]
 
 
-class RecordingTransitionAdmin(_ReadOnlyAdmin):
+class RecordingTransitionAdmin(_OnUsersPbxes, _ReadOnlyAdmin):
+    pbx_field = "recording_tag__connection"
     """Every status change of every recording and leg, with its reason."""
 
     list_display = ["created_at", "recording_tag", "leg", "from_status", "to_status", "reason", "actor"]
@@ -449,7 +462,8 @@ class LogChainAdmin(_ReadOnlyAdmin):
     search_fields = ["chain", "head_hash"]
 
 
-class RecordingAttemptAdmin(_ReadOnlyAdmin):
+class RecordingAttemptAdmin(_OnUsersPbxes, _ReadOnlyAdmin):
+    pbx_field = "recording_tag__connection"
     list_display = [
         "created_at",
         "recording_tag",
@@ -467,7 +481,8 @@ class RecordingAttemptAdmin(_ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
 
-class RecordingAccessAdmin(_ReadOnlyAdmin):
+class RecordingAccessAdmin(_OnUsersPbxes, _ReadOnlyAdmin):
+    pbx_field = "recording_tag__connection"
     list_display = ["created_at", "user", "action", "recording_tag", "leg", "byte_range", "ip_address"]
     list_filter = ["action", "created_at"]
     search_fields = ["user__username", "recording_tag__tag", "ip_address"]
@@ -653,7 +668,7 @@ class RecordingTagInline(GenericTabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[RecordingTag]:
         # The parent's rows are what ``has_view_permission`` lets through; the inline's own default
         # would hide them from anyone without a Django permission on RecordingTag.
-        return RecordingTag.objects.all()
+        return connections.filter_for(request.user, RecordingTag.objects.all())
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is not None and services.may_hear(request.user, obj)

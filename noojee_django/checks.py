@@ -19,6 +19,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, models, router
 
+from . import connections as pbx_connections
 from . import signing
 from .conf import DEFAULTS, noojee_settings, problems, user_settings
 
@@ -109,63 +110,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             for p in wrong
         ] + _unknown_keys()
 
-    base_url = noojee_settings.get("BASE_URL", required=False)
-    if not base_url:
-        messages.append(
-            Error(
-                "NOOJEE['BASE_URL'] is not set.",
-                hint="Set it to your PBX, e.g. 'https://pbx.example.com', or set NOOJEE_BASE_URL.",
-                id="noojee.E001",
-            )
-        )
-    else:
-        parts = urlsplit(str(base_url))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            messages.append(
-                Error(f"NOOJEE['BASE_URL'] is not an http(s) URL: {base_url!r}.", id="noojee.E001")
-            )
-        elif parts.path.strip("/") or parts.query or parts.fragment:
-            messages.append(
-                Error(
-                    "NOOJEE['BASE_URL'] must be the PBX's address only, with no path or query: "
-                    f"{base_url!r}.",
-                    hint="The method paths are settings of their own (CALL_API_PATH, RECORDING_API_PATH); "
-                    f"use {parts.scheme}://{parts.netloc}",
-                    id="noojee.E001",
-                )
-            )
-        elif (
-            parts.scheme == "http"
-            and not settings.DEBUG
-            and parts.hostname not in ("127.0.0.1", "localhost", "::1")
-        ):
-            messages.append(
-                Error(
-                    "NOOJEE['BASE_URL'] uses http:// outside DEBUG: the API key would cross the network "
-                    "in clear.",
-                    hint="Use https://; Noojee only accepts HTTPS in production.",
-                    id="noojee.E003",
-                )
-            )
-    if not noojee_settings.get("API_KEY", required=False):
-        messages.append(
-            Error(
-                "No Noojee API key is configured.",
-                hint="Set the NOOJEE_API_KEY environment variable, or NOOJEE['API_KEY'] read from the "
-                "environment.",
-                id="noojee.E002",
-            )
-        )
-
-    try:
-        zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        messages.append(
-            Error(
-                f"NOOJEE['PBX_TIME_ZONE'] = {noojee_settings.PBX_TIME_ZONE!r} is not a known time zone.",
-                id="noojee.E006",
-            )
-        )
+    for connection in pbx_connections.all_connections():
+        messages += _connection_messages(connection)
 
     alias = noojee_settings.STORAGE_ALIAS
     storages_setting = getattr(settings, "STORAGES", {})
@@ -284,6 +230,82 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
 
     return messages + _unknown_keys()
+
+
+def _connection_messages(connection: pbx_connections.Connection) -> list[CheckMessage]:
+    """E001, E002, E003, E006 and E021 for one PBX connection, naming its keys."""
+    messages: list[CheckMessage] = []
+    label = connection.key("BASE_URL")
+    base_url = connection.BASE_URL
+    if not base_url:
+        env = " or set NOOJEE_BASE_URL" if connection.name == pbx_connections.DEFAULT else ""
+        messages.append(
+            Error(
+                f"{label} is not set.",
+                hint=f"Set it to your PBX, e.g. 'https://pbx.example.com'{env}.",
+                id="noojee.E001",
+            )
+        )
+    else:
+        parts = urlsplit(str(base_url))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            messages.append(Error(f"{label} is not an http(s) URL: {base_url!r}.", id="noojee.E001"))
+        elif parts.path.strip("/") or parts.query or parts.fragment:
+            messages.append(
+                Error(
+                    f"{label} must be the PBX's address only, with no path or query: {base_url!r}.",
+                    hint="The method paths are settings of their own (CALL_API_PATH, RECORDING_API_PATH); "
+                    f"use {parts.scheme}://{parts.netloc}",
+                    id="noojee.E001",
+                )
+            )
+        elif parts.scheme == "http" and not settings.DEBUG and parts.hostname not in _LOOPBACK:
+            messages.append(
+                Error(
+                    f"{label} uses http:// outside DEBUG: the API key would cross the network in clear.",
+                    hint="Use https://; Noojee only accepts HTTPS in production.",
+                    id="noojee.E003",
+                )
+            )
+    if not connection.API_KEY:
+        if connection.name == pbx_connections.DEFAULT:
+            messages.append(
+                Error(
+                    "No Noojee API key is configured.",
+                    hint="Set the NOOJEE_API_KEY environment variable, or NOOJEE['API_KEY'] read from the "
+                    "environment.",
+                    id="noojee.E002",
+                )
+            )
+        else:
+            messages.append(
+                Error(
+                    f"No API key is configured for the PBX connection {connection.name!r}.",
+                    hint=f"Set {connection.key_source}.",
+                    id="noojee.E002",
+                )
+            )
+    try:
+        zoneinfo.ZoneInfo(connection.PBX_TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        messages.append(
+            Error(
+                f"{connection.key('PBX_TIME_ZONE')} = {connection.PBX_TIME_ZONE!r} is not a known time zone.",
+                id="noojee.E006",
+            )
+        )
+    if connection.is_user_key:
+        messages.append(
+            Warning(
+                f"{connection.key('KEY_KIND')} = 'user': this PBX will not tell the CRM when its calls are "
+                "answered or end (a user key may not call subscribe).",
+                hint="Its calls show as placed, with no progress; a recording ends when the agent presses "
+                "Stop, or UNFOLLOWED_RECORDING_MAX seconds after it started; noojee_listen and the "
+                "live-call sweep leave it alone. Silence noojee.W021 once that is what you want.",
+                id="noojee.W021",
+            )
+        )
+    return messages
 
 
 def _evidence_signing_key() -> list[CheckMessage]:

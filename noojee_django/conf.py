@@ -89,9 +89,10 @@ class Snapshot:
     """The ``NOOJEE`` setting as the app reads it: every key, typed, defaulted. ``docs/settings.md``
     explains each one."""
 
-    # Where the PBX is and how to authenticate
+    # Where the PBX is and how to authenticate (the connection "default")
     BASE_URL: str = _text("", env="NOOJEE_BASE_URL", required=True)
     API_KEY: str = _text("", env="NOOJEE_API_KEY", required=True, secret=True)
+    KEY_KIND: str = _choice("global", "global", "user")  # Noojee's global key, or a user's (campaigns only)
     AUTH: str = _choice("apikey", "apikey", "hash", "auto")
     VERIFY_TLS: bool | str = _key(True, Rule((bool, str)))  # or the path of a CA bundle
     TIMEOUT: float = _number(10.0, least=0, above=True)  # seconds: the whole of a request, not one read
@@ -105,6 +106,8 @@ class Snapshot:
     RETRIEVE_RECORDING_METHOD: str = _text("retrieveRecording")
     RETRIEVE_RECORDING_SELECTOR: str = _choice("unique_id_leg", "unique_id_leg", "call_record_id")
     AUDIO_ENCODING: str = _choice("auto", "auto", "base64", "raw", "json")
+    # More PBXs: name -> the keys of connections.CONNECTION_KEYS it sets (docs/deployment.md)
+    PBXES: dict[str, dict[str, Any]] | None = _key(None, Rule((dict,), none=True))
     # Where the audio goes
     STORAGE_ALIAS: str = _text("default")
     UPLOAD_TO: str = _text("noojee/recordings/%Y/%m/")
@@ -121,6 +124,8 @@ class Snapshot:
     SWEEP_BATCH_SIZE: int = _number(500, least=1, whole=True)
     SWEEP_GRACE: float = _number(60, least=0)  # a poll may be this late before the sweep sends it again
     UNLISTED_CALL_GRACE: float = _number(15, least=0)  # a dialled call may go unlisted this long
+    # seconds a recording on a user-key PBX (whose calls are not followed) may go without Stop
+    UNFOLLOWED_RECORDING_MAX: float = _number(2 * 3600, least=60)
     # seconds between two hourly listings (retrieveMetaDataByHour): the PBX allows one a minute
     METADATA_HOUR_INTERVAL: float = _number(60, least=0, above=True)
     # Abuse limits
@@ -155,6 +160,8 @@ class Snapshot:
     RESOLVE_TAG: Hook | None = _hook(None)  # tag -> CRM object, for legs found by the hourly reconcile
     CLIENT_ADDRESS: Hook = _hook("noojee_django.playback.remote_addr")  # request -> the address logged
     FORMAT_NUMBER: Hook = _hook("noojee_django.states.format_number")  # number -> how every page shows it
+    PBX_FOR: Hook = _hook("noojee_django.connections.default_pbx_for")  # (user, obj) -> a connection name
+    USER_PBXES: Hook = _hook("noojee_django.connections.default_user_pbxes")  # user -> names, or None: all
 
     def snapshot(self) -> Snapshot:
         """This snapshot (``noojee_settings.snapshot()`` is how code that reads several keys that must
@@ -210,12 +217,18 @@ def user_settings() -> dict[str, Any]:
 
 
 def _problem(name: str, rule: Rule, value: Any) -> Problem | None:
+    return rule_problem(f"NOOJEE['{name}']", rule, value, key=name)
+
+
+def rule_problem(label: str, rule: Rule, value: Any, *, key: str = "") -> Problem | None:
+    """What is wrong with ``value`` under ``rule``, naming it ``label`` (``NOOJEE['TIMEOUT']``)."""
+    name = key
     if value is None:
         return None
     if rule.choices:
         if value not in rule.choices:
             return Problem(
-                name, f"NOOJEE['{name}'] = {value!r} is not one of {', '.join(rule.choices)}.", "noojee.E005"
+                name, f"{label} = {value!r} is not one of {', '.join(rule.choices)}.", "noojee.E005"
             )
         return None
     if rule.is_number:
@@ -229,18 +242,16 @@ def _problem(name: str, rule: Rule, value: Any) -> Problem | None:
         bound = f"more than {rule.least:g}" if rule.above else f"at least {rule.least:g}"
         return Problem(
             name,
-            f"NOOJEE['{name}'] must be {kind} of {bound}"
-            + (" (or None)" if rule.none else "")
-            + f", not {value!r}.",
+            f"{label} must be {kind} of {bound}" + (" (or None)" if rule.none else "") + f", not {value!r}.",
             "noojee.E008",
         )
     if not isinstance(value, rule.types):
-        words = {str: "a string", bool: "True or False", list: "a list", tuple: "a list"}
+        words = {str: "a string", bool: "True or False", list: "a list", tuple: "a list", dict: "a dict"}
         kinds = " or ".join(dict.fromkeys(words.get(t, "a callable") for t in rule.types))
         shown = f"a {type(value).__name__}" if rule.secret else repr(value)  # a key is never echoed
-        return Problem(name, f"NOOJEE['{name}'] must be {kinds}, not {shown}.", "noojee.E009")
+        return Problem(name, f"{label} must be {kinds}, not {shown}.", "noojee.E009")
     if isinstance(value, list | tuple) and not all(isinstance(item, str) for item in value):
-        return Problem(name, f"NOOJEE['{name}'] must be a list of strings, not {value!r}.", "noojee.E009")
+        return Problem(name, f"{label} must be a list of strings, not {value!r}.", "noojee.E009")
     return None
 
 
@@ -267,7 +278,12 @@ def problems() -> list[Problem]:
         return [Problem("", str(exc), "noojee.E000")]
     values = _resolved(user)
     found = [_problem(name, rule, values[name]) for name, rule in RULES.items()]
-    return [p for p in found if p is not None]
+    wrong = [p for p in found if p is not None]
+    if not wrong:
+        from .connections import problems as connection_problems
+
+        wrong = connection_problems(values)
+    return wrong
 
 
 def build_snapshot() -> Snapshot:

@@ -1,11 +1,13 @@
-"""The call-state listener: one long poll over every agent extension, applied to ``CallSession`` rows.
+"""The call-state listener: one long poll over every agent extension of one PBX connection, applied to
+``CallSession`` rows.
 
 One ``subscribe`` request covers all monitored extensions (not one connection per agent). The
 ``lastSequenceNumber`` protocol is followed exactly: ``0`` asks for a snapshot, afterwards the ``seq``
 of the previous reply, which is stored after each reply is applied, so a restarted listener resumes
 where it stopped, neither losing nor repeating an event (the events and the cursor are stored in one
 transaction). A ``seq`` lower than the stored one means the PBX itself restarted its counter: the
-listener takes a fresh snapshot instead of waiting for numbers it will never see again.
+listener takes a fresh snapshot instead of waiting for numbers it will never see again. Each PBX
+connection has its own listener, cursor and heartbeat (``manage.py noojee_listen --pbx NAME``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from . import services
 from .client import NoojeeClient
 from .client.errors import NoojeeError
 from .client.types import CallEvent
+from .connections import DEFAULT
 from .models import AgentPhone, ListenerCursor
 
 logger = logging.getLogger("noojee_django.listener")
@@ -34,15 +37,17 @@ class CallStateListener:
         poll_timeout: int = 20,
         backoff_cap: float = 30.0,
         extensions: Callable[[], list[str]] | None = None,
-        cursor_name: str = "default",
+        connection: str = DEFAULT,
+        cursor_name: str | None = None,
         stop_event: threading.Event | None = None,
         idle_wait: float = 1.0,
     ) -> None:
         self.client = client
         self.poll_timeout = poll_timeout
         self.backoff_cap = backoff_cap
-        self.extensions = extensions or monitored_extensions
-        self.cursor_name = cursor_name
+        self.connection = connection
+        self.extensions = extensions or (lambda: monitored_extensions(connection))
+        self.cursor_name = cursor_name or connection
         self.stop_event = stop_event or threading.Event()
         self.idle_wait = idle_wait
         self.failures = 0
@@ -56,7 +61,7 @@ class CallStateListener:
         while not self.stop_event.is_set() and (max_polls is None or polls < max_polls):
             polls += 1
             _recycle_connections()
-            services.mark_listener_alive()
+            services.mark_listener_alive(self.connection)
             try:
                 self.poll_once()
                 self.failures = 0
@@ -90,7 +95,7 @@ class CallStateListener:
         # The events and the cursor that moves past them are one transaction: a listener that dies
         # mid-batch applied none of it, and its successor applies it all, once.
         with transaction.atomic():
-            applied = apply_events(result.events)
+            applied = apply_events(result.events, self.connection)
             ListenerCursor.objects.filter(pk=cursor.pk).update(last_sequence_number=result.seq)
         if result.seq == 0:
             # A PBX that has seen no event yet answers every poll with an instant snapshot (seq 0 asks
@@ -116,18 +121,14 @@ def _recycle_connections(*, failed: bool = False) -> None:
             connection.close_if_unusable_or_obsolete()
 
 
-def monitored_extensions() -> list[str]:
-    return sorted(
-        {
-            ext.split("/", 1)[-1]
-            for ext in AgentPhone.objects.filter(is_active=True).values_list("extension", flat=True)
-        }
-    )
+def monitored_extensions(connection: str = DEFAULT) -> list[str]:
+    phones = AgentPhone.objects.filter(connection=connection, is_active=True)
+    return sorted({ext.split("/", 1)[-1] for ext in phones.values_list("extension", flat=True)})
 
 
-def apply_events(events: Iterable[CallEvent]) -> int:
+def apply_events(events: Iterable[CallEvent], connection: str = DEFAULT) -> int:
     applied = 0
     for event in events:
-        if services.apply_call_event(event) is not None:
+        if services.apply_call_event(event, connection) is not None:
             applied += 1
     return applied

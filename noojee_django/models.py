@@ -82,6 +82,17 @@ for _lookup in (lookups.IExact, lookups.IContains, lookups.IStartsWith, lookups.
     ExactCharField.register_lookup(_ignoring_case_on_mysql(_lookup))
 
 
+def connection_field() -> ExactCharField:
+    """The PBX connection (``NOOJEE["PBXES"]``, :mod:`noojee_django.connections`) a row belongs to."""
+    return ExactCharField(
+        _("PBX connection"),
+        max_length=64,
+        default="default",
+        db_index=True,
+        help_text=_("The PBX this belongs to: a name of NOOJEE['PBXES'], or 'default'."),
+    )
+
+
 def recordings_storage() -> Storage:
     """The storage that holds audio: private, chosen by ``NOOJEE['STORAGE_ALIAS']``.
 
@@ -146,9 +157,9 @@ class AgentPhone(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="noojee_phone"
     )
+    connection = connection_field()
     extension = models.CharField(
         max_length=32,
-        unique=True,
         validators=[extension_validator],
         help_text=_("Technology and extension number, e.g. SIP/101."),
     )
@@ -172,11 +183,27 @@ class AgentPhone(models.Model):
 
     class Meta:
         verbose_name = _("agent phone")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "extension"],
+                name="noojee_phone_one_per_extension",
+                violation_error_message=_("Another agent has this extension on this PBX."),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.extension} ({self.user})"
 
     def clean(self) -> None:
+        from .connections import names
+
+        if self.connection not in names():
+            raise ValidationError(
+                {
+                    "connection": _("There is no PBX connection named %(name)s: use one of %(names)s.")
+                    % {"name": repr(self.connection), "names": ", ".join(names())}
+                }
+            )
         if self.handset_brand == HandsetBrand.CUSTOM and not self.auto_answer_custom:
             raise ValidationError(
                 {"auto_answer_custom": _("Enter the auto-answer string for a custom brand.")}
@@ -208,12 +235,15 @@ class CallSession(models.Model):
         CONNECTED = "connected", _("Connected")
         HUNG_UP = "hungup", _("Hung up")
         FAILED = "failed", _("Failed")
+        #: placed through a PBX connection with a user key, which may not follow calls (``subscribe``)
+        PLACED = "placed", _("Placed (not followed)")
 
-    FINAL_STATUSES = (Status.HUNG_UP, Status.FAILED)
+    FINAL_STATUSES = (Status.HUNG_UP, Status.FAILED, Status.PLACED)
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="noojee_calls"
     )
+    connection = connection_field()
     extension = models.CharField(max_length=32)
     number = models.CharField(max_length=32)
     caller_id = models.CharField(max_length=64, blank=True)
@@ -231,12 +261,15 @@ class CallSession(models.Model):
     object_id = models.CharField(max_length=64, blank=True)
     content_object = GenericForeignKey("content_type", "object_id")
     dial_guard = models.CharField(
-        max_length=80,
+        max_length=160,
         null=True,
         blank=True,
         unique=True,
         editable=False,
-        help_text=_("'<extension>><number>' while the call is starting: a double click cannot dial twice."),
+        help_text=_(
+            "'<extension>><number>' ('<connection>:<extension>><number>' on a named PBX) while the call "
+            "is starting: a double click cannot dial twice."
+        ),
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     connected_at = models.DateTimeField(null=True, blank=True)
@@ -283,6 +316,7 @@ class RecordingTag(models.Model):
     object_id = models.CharField(max_length=64)
     content_object = GenericForeignKey("content_type", "object_id")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECORDING)
+    connection = connection_field()
     extension = models.CharField(max_length=32, blank=True)
     unique_id = models.CharField(_("call unique id"), max_length=64, blank=True)
     started_by = models.ForeignKey(
@@ -361,7 +395,10 @@ class RecordingTag(models.Model):
             models.Index(fields=["next_poll_at"], name="noojee_tag_next_poll_idx"),
             models.Index(fields=["status"], name="noojee_tag_status_idx"),
         ]
-        constraints = [models.UniqueConstraint(fields=["live_tag"], name="noojee_tag_one_live_recording")]
+        # One live recording per tag on each PBX: two PBXs may use the same tag at once.
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "live_tag"], name="noojee_tag_one_live_recording")
+        ]
         permissions = [
             ("can_record", "Can record voice signatures"),
             ("restore_recordingtag", "Can restore purged audio from the PBX"),
@@ -527,7 +564,8 @@ class RecordingLeg(models.Model):
         ),
     )
     tag = ExactCharField(max_length=64, blank=True, help_text=_("The tag the PBX stored with the leg."))
-    call_record_id = models.BigIntegerField(unique=True)
+    connection = connection_field()
+    call_record_id = models.BigIntegerField(help_text=_("The PBX's number for the leg: unique on each PBX."))
     leg = models.PositiveIntegerField()
     unique_id = models.CharField(_("call unique id"), max_length=64)
     start = models.DateTimeField(null=True, blank=True)
@@ -563,6 +601,11 @@ class RecordingLeg(models.Model):
     class Meta:
         ordering = ["recording_tag", "leg", "call_record_id"]
         indexes = [models.Index(fields=["fetch_status"], name="noojee_leg_fetch_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "call_record_id"], name="noojee_leg_one_per_record_id"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.tag or '(no tag)'} leg {self.leg} (#{self.call_record_id})"

@@ -43,6 +43,7 @@ CALL_WORDS: dict[str, str | Promise] = {
     Call.CONNECTED: _("On the call"),
     Call.HUNG_UP: _("Call ended"),
     Call.FAILED: _("Call not connected"),
+    Call.PLACED: _("Call placed: this PBX does not tell the CRM when it is answered or ends"),
 }
 
 

@@ -15,7 +15,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import services
+from . import connections, services
 
 TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
@@ -42,9 +42,24 @@ def resume_paused_recording(pause_id: int) -> bool:
     return services.resume_paused(pause_id)
 
 
+def _each_connection(task: Any, connection: str | None) -> list[str]:
+    """The connections this run serves: the one named; else, with one PBX, that one; else none here,
+    and one task is sent per connection, so a slow or unreachable PBX holds up only its own."""
+    if connection is not None:
+        return [connection]
+    names = connections.names()
+    if len(names) == 1:
+        return names
+    for name in names:
+        task.apply_async(kwargs={"connection": name})
+    return []
+
+
 @shared_task(name="noojee_django.sweep_live_calls", **TASK_OPTIONS)
-def sweep_live_calls() -> int:
-    return services.sweep_live_calls()
+def sweep_live_calls(connection: str | None = None) -> int:
+    return sum(
+        services.sweep_live_calls(connection=name) for name in _each_connection(sweep_live_calls, connection)
+    )
 
 
 @shared_task(name="noojee_django.purge_expired_recordings", **TASK_OPTIONS)
@@ -53,20 +68,25 @@ def purge_expired_recordings() -> int:
 
 
 @shared_task(name="noojee_django.reconcile_recent_recordings", bind=True, max_retries=2, **TASK_OPTIONS)
-def reconcile_recent_recordings(self: Any) -> int:
-    """List the legs of the PBX hour that just ended (or is ending).
+def reconcile_recent_recordings(self: Any, connection: str | None = None) -> int:
+    """List the legs of the PBX hour that just ended (or is ending), on each PBX connection.
 
-    The PBX allows one ``retrieveMetaDataByHour`` a minute, across all workers and commands. When the
+    Each PBX allows one ``retrieveMetaDataByHour`` a minute, across all workers and commands. When the
     shared slot is taken, the task is sent again for when it frees (a running ``noojee_backfill`` lets
-    it go first) instead of holding a worker; after two tries the next beat tries again.
+    it go first) instead of holding a worker; after two tries the next beat tries again. With several
+    connections, each is reconciled by a task of its own.
     """
-    retry_in = services.hour_listing_slot_or_wait()
+    names = _each_connection(reconcile_recent_recordings, connection)
+    if not names:
+        return 0
+    (name,) = names
+    retry_in = services.hour_listing_slot_or_wait(name)
     if retry_in is not None:
         if self.request.retries >= self.max_retries:
             return 0
-        raise self.retry(countdown=retry_in)
-    moment = services.current_pbx_hour(timezone.now() - dt.timedelta(minutes=5))
-    return services.reconcile_hour(moment.date(), moment.hour)
+        raise self.retry(countdown=retry_in, kwargs={"connection": name})
+    moment = services.current_pbx_hour(timezone.now() - dt.timedelta(minutes=5), name)
+    return services.reconcile_hour(moment.date(), moment.hour, name)
 
 
 #: A scrub run longer than this is taken for lost, and the next one may start.

@@ -169,16 +169,6 @@ def recording_payload(recording_tag: RecordingTag) -> dict[str, Any]:
     }
 
 
-def may_see_call(user: Any, call: CallSession) -> bool:
-    """A call's status is its agent's business, and that of operators who may view calls."""
-    return call.user_id == user.pk or user.has_perm("noojee_django.view_callsession")
-
-
-def _require_may_see_call(user: Any, call: CallSession) -> None:
-    if not may_see_call(user, call):
-        raise PermissionDenied(_("This is not your call."))
-
-
 # --------------------------------------------------------------------------------------------------
 # Views
 
@@ -334,6 +324,6 @@ def recording_status(request: HttpRequest, recording_tag_id: int) -> HttpRespons
 @require_GET
 @entry_point(always_json=True)
 def call_status(request: HttpRequest, call_id: int) -> HttpResponse:
-    call = _get(CallSession, call_id, _("No such call."), request.user, _require_may_see_call)
+    call = _get(CallSession, call_id, _("No such call."), request.user, services.check_may_see_call)
     call = services.current_call_status(call)
     return JsonResponse(call_payload(call))

@@ -50,8 +50,8 @@ LONGEST_FIRST = (
     "tests/test_suite_on_servers.py",  # 2 x 50 s: five test files again, on PostgreSQL and on MariaDB
     "tests/test_browser_walkthrough.py",  # 80 s: three users walk through, axe-core on every step
     "tests/test_reliability_drill.py",  # 40 s
+    "tests/test_demo.py",  # 16 s the scripted demo, 25 s the two companies' (one worker, one stack)
     "tests/test_browser.py",  # 30 s (on the same worker as the walkthrough: the "browser" group)
-    "tests/test_demo.py",  # 16 s
     "tests/test_listener_drill.py",  # 16 s
     "tests/test_load_smoke.py",  # 12 s
     "tests/test_secrets.py",  # 15 s

@@ -1,4 +1,5 @@
-"""Who may do what: the expected outcome of every entry point of the app for six kinds of user.
+"""Who may do what: the expected outcome of every entry point of the app for eight kinds of user, on
+two PBX connections (``"default"`` and ``"acme"``).
 
 This table is the one source of the "Who may do what" table in ``docs/security.md``:
 ``tests/test_permission_matrix.py`` runs every cell against the emulator, checking the answer and what
@@ -16,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-ROLES = ("anonymous", "agent", "other_agent", "outsider", "staff", "superuser")
+ROLES = ("anonymous", "agent", "other_agent", "outsider", "staff", "superuser", "acme_agent", "acme_staff")
 
 ROLE_TITLES = {
     "anonymous": "anonymous",
@@ -25,6 +26,8 @@ ROLE_TITLES = {
     "outsider": "user without `view` on the record",
     "staff": "staff (operator)",
     "superuser": "superuser",
+    "acme_agent": "agent of another PBX",
+    "acme_staff": "operator of another PBX",
 }
 
 ROLE_DESCRIPTIONS = {
@@ -34,8 +37,13 @@ ROLE_DESCRIPTIONS = {
     "other_agent": "the same permissions, phone `SIP/102`.",
     "outsider": "logged in, no permission, no phone.",
     "staff": "`is_staff`, `view` and `change` on calls, recordings, legs, attempts and listens, `view` on "
-    "invoices; no phone, no `can_dial`/`can_record`, nothing on agent phones or customers.",
+    "invoices; no phone, no `can_dial`/`can_record`, nothing on agent phones or customers; bound to the "
+    "connection `default` by `USER_PBXES`.",
     "superuser": "every permission; no phone.",
+    "acme_agent": "the agent's permissions, phone `SIP/103` on the PBX connection `acme`: the row's call, "
+    "recording and invoice are on the connection `default`.",
+    "acme_staff": "staff's permissions, bound to the connection `acme` by `USER_PBXES` (staff is bound to "
+    "`default`); no phone.",
 }
 
 OUTCOMES = {
@@ -47,6 +55,10 @@ OUTCOMES = {
     "login": "sent to the login page (the admin's for admin pages), nothing done",
     "not offered": "the admin action is not in the user's list; posting it anyway does nothing",
     "refused": "the admin action is offered, and answers with a message saying why it did nothing",
+    "missing": "the admin answers as for an object that does not exist (back to its index, saying so), "
+    "nothing done",
+    "none selected": "the admin action is offered, but the selected rows are not among the user's: it acts "
+    "on none of them (\u201c0 recordings \u2026\u201d), nothing done",
 }
 
 # Paths are relative to where the project includes the app's URLs (``/noojee/``) or to the admin.
@@ -57,87 +69,87 @@ OUTCOMES = {
 # ruff: noqa: E501
 # fmt: off
 EXPECTED: dict[str, tuple[str, ...]] = {
-    # entry point                                  anonymous agent   other_agent outsider staff         superuser
-    "POST dial/":                                 ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
-    "POST calls/<id>/hangup/":                    ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "GET calls/<id>/status/":                     ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "POST answer/ (a call ringing on SIP/101)":   ("403",   "ok",    "403",    "403",    "403",         "no phone"),
-    "POST recordings/start/":                     ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
-    "POST recordings/<id>/stop/":                 ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "POST recordings/<id>/pause/":                ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "POST recordings/<id>/resume/":               ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "GET recordings/<id>/status/":                ("403",   "ok",    "ok",     "404",    "ok",          "ok"),
-    "GET recordings/<id>/audio/":                 ("login", "ok",    "ok",     "403",    "ok",          "ok"),
-    "GET recordings/<id>/audio/ with Range":      ("login", "ok",    "ok",     "403",    "ok",          "ok"),
-    "HEAD recordings/<id>/audio/":                ("login", "ok",    "ok",     "403",    "ok",          "ok"),
-    "GET recordings/<id>/audio/?download=1":      ("login", "ok",    "ok",     "403",    "ok",          "ok"),
-    "GET legs/<id>/audio/":                       ("login", "ok",    "ok",     "403",    "ok",          "ok"),
-    "GET legs/<id>/audio/ with Range":            ("login", "ok",    "ok",     "403",    "ok",          "ok"),
-    "GET recordings/<id>/evidence.zip":           ("login", "403",   "403",    "403",    "403",         "ok"),
-    "GET jsi18n/ (the widget's words)":           ("ok",    "ok",    "ok",     "ok",     "ok",          "ok"),
-    "GET api/":                                   ("403",   "ok",    "ok",     "ok",     "ok",          "ok"),
-    "GET api/schema/":                            ("403",   "ok",    "ok",     "ok",     "ok",          "ok"),
-    "GET api/docs/":                              ("login", "ok",    "ok",     "ok",     "ok",          "ok"),
-    "GET api/calls/":                             ("403",   "ok",    "hidden", "hidden", "hidden",      "hidden"),
-    "POST api/calls/":                            ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
-    "GET api/calls/<id>/":                        ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "POST api/calls/<id>/hangup/":                ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "GET api/recordings/":                        ("403",   "ok",    "ok",     "hidden", "ok",          "ok"),
-    "POST api/recordings/":                       ("403",   "ok",    "ok",     "403",    "403",         "no phone"),
-    "GET api/recordings/script/ (the script to show)": ("403", "ok",  "ok",     "403",    "403",         "ok"),
-    "GET api/recordings/<id>/":                   ("403",   "ok",    "ok",     "404",    "ok",          "ok"),
-    "POST api/recordings/<id>/stop/":             ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "POST api/recordings/<id>/stop/ (attached)":  ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "POST api/recordings/<id>/pause/":            ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "POST api/recordings/<id>/resume/":           ("403",   "ok",    "404",    "404",    "ok",          "ok"),
-    "POST api/recordings/<id>/poll/":             ("403",   "403",   "403",    "403",    "ok",          "ok"),
-    "GET api/recordings/<id>/evidence/":          ("403",   "403",   "403",    "403",    "403",         "ok"),
-    "GET api/legs/":                              ("403",   "ok",    "ok",     "hidden", "ok",          "ok"),
-    "GET api/legs/<id>/":                         ("403",   "ok",    "ok",     "404",    "ok",          "ok"),
-    "admin: agent phones":                        ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: an agent phone":                      ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: add an agent phone":                  ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: calls":                               ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: a call":                              ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: recordings":                          ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: a recording":                         ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: save a recording (legal hold off)":   ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: delete a recording":                  ("login", "login", "login",  "login",  "403",         "403"),
-    "admin: legs":                                ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: a leg":                               ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: delete a leg":                        ("login", "login", "login",  "login",  "403",         "403"),
-    "admin: attempts":                            ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: an attempt":                          ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: listens":                             ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: a listen":                            ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin: the audio ledger":                    ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: an audio ledger entry":               ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: status changes":                      ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: a status change":                     ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: backfill progress":                   ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: a backfill range":                    ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: log chain heads":                     ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: a log chain head":                    ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: scripts":                             ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: a script":                            ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: add a script":                        ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: a script's versions (read-only)":     ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: change a script's text (a new version)": ("login", "login", "login", "login", "403",       "ok"),
-    "admin: delete a script":                     ("login", "login", "login",  "login",  "403",         "403"),
-    "admin: script versions":                     ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: a script version":                    ("login", "login", "login",  "login",  "403",         "ok"),
-    "admin: change or delete a script version":   ("login", "login", "login",  "login",  "403",         "403"),
-    "admin action: Poll the PBX now":             ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin action: Set legal hold":               ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin action: Clear legal hold":             ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin action: Purge audio (confirmation)":   ("login", "login", "login",  "login",  "not offered", "ok"),
-    "admin action: Purge audio (yes)":            ("login", "login", "login",  "login",  "not offered", "ok"),
-    "admin action: Fetch audio again":            ("login", "login", "login",  "login",  "ok",          "ok"),
-    "admin action: Restore purged audio":         ("login", "login", "login",  "login",  "not offered", "ok"),
-    "admin action: Attach to another record (review)": ("login", "login", "login", "login", "refused",   "ok"),
-    "admin action: Attach to another record (yes)": ("login", "login", "login",  "login",  "refused",     "ok"),
-    "admin action: Dial (a CRM admin)":           ("login", "login", "login",  "login",  "403",         "no phone"),
-    "admin: a CRM record's voice signatures":     ("login", "login", "login",  "login",  "ok",          "ok"),
+    # entry point                                   anonymous agent   other_agent outsider staff         superuser   acme_agent acme_staff
+    "POST dial/":                                 ("403",   "ok",    "ok",     "403",    "403",         "no phone", "ok",     "403"),
+    "POST calls/<id>/hangup/":                    ("403",   "ok",    "404",    "404",    "ok",          "ok",       "404",    "404"),
+    "GET calls/<id>/status/":                     ("403",   "ok",    "404",    "404",    "ok",          "ok",       "404",    "404"),
+    "POST answer/ (a call ringing on SIP/101)":   ("403",   "ok",    "403",    "403",    "403",         "no phone", "403",    "403"),
+    "POST recordings/start/":                     ("403",   "ok",    "ok",     "403",    "403",         "no phone", "ok",     "403"),
+    "POST recordings/<id>/stop/":                 ("403",   "ok",    "404",    "404",    "ok",          "ok",       "404",    "404"),
+    "POST recordings/<id>/pause/": ("403", "ok", "404", "404", "ok", "ok", "404", "404"),
+    "POST recordings/<id>/resume/": ("403", "ok", "404", "404", "ok", "ok", "404", "404"),
+    "GET recordings/<id>/status/":                ("403",   "ok",    "ok",     "404",    "ok",          "ok",       "404",    "404"),
+    "GET recordings/<id>/audio/":                 ("login", "ok",    "ok",     "403",    "ok",          "ok",       "403",    "403"),
+    "GET recordings/<id>/audio/ with Range":      ("login", "ok",    "ok",     "403",    "ok",          "ok",       "403",    "403"),
+    "HEAD recordings/<id>/audio/":                ("login", "ok",    "ok",     "403",    "ok",          "ok",       "403",    "403"),
+    "GET recordings/<id>/audio/?download=1":      ("login", "ok",    "ok",     "403",    "ok",          "ok",       "403",    "403"),
+    "GET legs/<id>/audio/":                       ("login", "ok",    "ok",     "403",    "ok",          "ok",       "403",    "403"),
+    "GET legs/<id>/audio/ with Range":            ("login", "ok",    "ok",     "403",    "ok",          "ok",       "403",    "403"),
+    "GET recordings/<id>/evidence.zip":           ("login", "403",   "403",    "403",    "403",         "ok",       "403",    "403"),
+    "GET jsi18n/ (the widget's words)":           ("ok",    "ok",    "ok",     "ok",     "ok",          "ok",       "ok",     "ok"),
+    "GET api/":                                   ("403",   "ok",    "ok",     "ok",     "ok",          "ok",       "ok",     "ok"),
+    "GET api/schema/":                            ("403",   "ok",    "ok",     "ok",     "ok",          "ok",       "ok",     "ok"),
+    "GET api/docs/":                              ("login", "ok",    "ok",     "ok",     "ok",          "ok",       "ok",     "ok"),
+    "GET api/calls/":                             ("403",   "ok",    "hidden", "hidden", "hidden",      "hidden",   "hidden", "hidden"),
+    "POST api/calls/":                            ("403",   "ok",    "ok",     "403",    "403",         "no phone", "ok",     "403"),
+    "GET api/calls/<id>/":                        ("403",   "ok",    "404",    "404",    "ok",          "ok",       "404",    "404"),
+    "POST api/calls/<id>/hangup/":                ("403",   "ok",    "404",    "404",    "ok",          "ok",       "404",    "404"),
+    "GET api/recordings/":                        ("403",   "ok",    "ok",     "hidden", "ok",          "ok",       "hidden", "hidden"),
+    "POST api/recordings/":                       ("403",   "ok",    "ok",     "403",    "403",         "no phone", "ok",     "403"),
+    "GET api/recordings/script/ (the script to show)": ("403",   "ok",    "ok",     "403",    "403",         "ok",       "ok",     "403"),
+    "GET api/recordings/<id>/":                   ("403",   "ok",    "ok",     "404",    "ok",          "ok",       "404",    "404"),
+    "POST api/recordings/<id>/stop/":             ("403",   "ok",    "404",    "404",    "ok",          "ok",       "404",    "404"),
+    "POST api/recordings/<id>/stop/ (attached)":  ("403",   "ok",    "404",    "404",    "ok",          "ok",       "404",    "404"),
+    "POST api/recordings/<id>/pause/": ("403", "ok", "404", "404", "ok", "ok", "404", "404"),
+    "POST api/recordings/<id>/resume/": ("403", "ok", "404", "404", "ok", "ok", "404", "404"),
+    "POST api/recordings/<id>/poll/":             ("403",   "403",   "403",    "403",    "ok",          "ok",       "403",    "404"),
+    "GET api/recordings/<id>/evidence/":          ("403",   "403",   "403",    "403",    "403",         "ok",       "403",    "403"),
+    "GET api/legs/":                              ("403",   "ok",    "ok",     "hidden", "ok",          "ok",       "hidden", "hidden"),
+    "GET api/legs/<id>/":                         ("403",   "ok",    "ok",     "404",    "ok",          "ok",       "404",    "404"),
+    "admin: agent phones":                        ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: an agent phone":                      ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: add an agent phone":                  ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: calls":                               ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "hidden"),
+    "admin: a call":                              ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "missing"),
+    "admin: recordings":                          ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "hidden"),
+    "admin: a recording":                         ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "missing"),
+    "admin: save a recording (legal hold off)":   ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "missing"),
+    "admin: delete a recording":                  ("login", "login", "login",  "login",  "403",         "403",      "login",  "403"),
+    "admin: legs":                                ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "hidden"),
+    "admin: a leg":                               ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "missing"),
+    "admin: delete a leg":                        ("login", "login", "login",  "login",  "403",         "403",      "login",  "403"),
+    "admin: attempts":                            ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "hidden"),
+    "admin: an attempt":                          ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "missing"),
+    "admin: listens":                             ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "hidden"),
+    "admin: a listen":                            ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "missing"),
+    "admin: the audio ledger":                    ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: an audio ledger entry":               ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: status changes":                      ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: a status change":                     ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: backfill progress":                   ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: a backfill range":                    ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: log chain heads":                     ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: a log chain head":                    ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: scripts":                             ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: a script":                            ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: add a script":                        ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: a script's versions (read-only)":     ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: change a script's text (a new version)": ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: delete a script":                     ("login", "login", "login",  "login",  "403",         "403",      "login",  "403"),
+    "admin: script versions":                     ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: a script version":                    ("login", "login", "login",  "login",  "403",         "ok",       "login",  "403"),
+    "admin: change or delete a script version":   ("login", "login", "login",  "login",  "403",         "403",      "login",  "403"),
+    "admin action: Poll the PBX now":             ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "none selected"),
+    "admin action: Set legal hold":               ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "none selected"),
+    "admin action: Clear legal hold":             ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "none selected"),
+    "admin action: Purge audio (confirmation)":   ("login", "login", "login",  "login",  "not offered", "ok",       "login",  "not offered"),
+    "admin action: Purge audio (yes)":            ("login", "login", "login",  "login",  "not offered", "ok",       "login",  "not offered"),
+    "admin action: Fetch audio again":            ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "none selected"),
+    "admin action: Restore purged audio":         ("login", "login", "login",  "login",  "not offered", "ok",       "login",  "not offered"),
+    "admin action: Attach to another record (review)": ("login", "login", "login",  "login",  "refused",     "ok",       "login",  "none selected"),
+    "admin action: Attach to another record (yes)": ("login", "login", "login",  "login",  "refused",     "ok",       "login",  "none selected"),
+    "admin action: Dial (a CRM admin)":           ("login", "login", "login",  "login",  "403",         "no phone", "login",  "403"),
+    "admin: a CRM record's voice signatures":     ("login", "login", "login",  "login",  "ok",          "ok",       "login",  "hidden"),
 }
 # fmt: on
 
@@ -160,6 +172,13 @@ def markdown() -> str:
     ]
     for entry_point, outcomes in EXPECTED.items():
         lines.append(f"| `{entry_point}` | " + " | ".join(outcomes) + " |")
+    other_pbx = [r for r in ROLES if r.startswith("acme_")]
+    lines += [
+        "",
+        f"{len(EXPECTED)} entry points \u00d7 {len(ROLES)} users: {len(EXPECTED) * len(ROLES)} cells, each run by "
+        f"`tests/test_permission_matrix.py` (its answer and what it did, or did not do), "
+        f"{len(EXPECTED) * len(other_pbx)} of them by the users of the other PBX.",
+    ]
     lines += ["", "The users:", ""]
     lines += [f"- **{ROLE_TITLES[r]}**: {ROLE_DESCRIPTIONS[r]}" for r in ROLES]
     lines += ["", "The outcomes:", ""]

@@ -3,7 +3,8 @@
 Driven with ``call_command`` against the emulator over loopback. The PBX allows one hourly listing per
 ``metadata_rate_limit_seconds`` (0.2 s here, a minute on a real PBX); the app waits
 ``METADATA_HOUR_INTERVAL`` (0.4 s here) between two, so any request the app sends too early is refused
-by the emulator and shows in its counters.
+by the emulator and shows in its counters. With several PBXs, each connection is walked against an
+emulator of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from example_project.crm.models import Invoice
 from noojee_django import services, tasks
+from noojee_django.emulator.control import ControlClient
 from noojee_django.models import BackfillProgress, RecordingLeg, RecordingTag
 
 pytestmark = pytest.mark.django_db
@@ -87,8 +89,13 @@ def pbx_zone(emulator: Any) -> zoneinfo.ZoneInfo:
 
 def pbx_hour(emulator: Any, hours_ago: int) -> dt.datetime:
     """The start of the PBX-local hour ``hours_ago`` hours before the current one."""
+    return hour_in(emulator.config.pbx_time_zone, hours_ago)
+
+
+def hour_in(zone: str, hours_ago: int) -> dt.datetime:
+    """The start of the hour ``hours_ago`` hours before the current one, local to ``zone``."""
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
-    return (now - dt.timedelta(hours=hours_ago)).astimezone(pbx_zone(emulator))
+    return (now - dt.timedelta(hours=hours_ago)).astimezone(zoneinfo.ZoneInfo(zone))
 
 
 def arg(moment: dt.datetime) -> str:
@@ -363,8 +370,9 @@ def test_repeating_hours_adds_no_leg_and_no_recording_twice(
         (("--since", "yesterday"), "yesterday"),
         (("--since", "2021-09-15", "--until", "2021-09-14"), "after"),
         (("--since", "2999-01-01"), "future"),
+        (("--pbx", "nowhere", "--since", "2021-09-15"), "no PBX connection named 'nowhere'"),
     ],
-    ids=["no-such-day", "not-a-date", "since-after-until", "future"],
+    ids=["no-such-day", "not-a-date", "since-after-until", "future", "no-such-pbx"],
 )
 def test_bad_dates_are_command_errors_that_say_what_is_wrong(
     backfill_pbx: Any, noojee_emulator_control: Any, args: tuple[str, ...], words: str
@@ -429,3 +437,204 @@ def test_quiet_prints_only_the_summary(
         out, err = backfill("--since", arg(hour), "--until", arg(hour), "--restart", **quiet)
         assert err == ""
         assert out.count("\n") == 1 and "1 hour" in out
+
+
+# ---------------------------------------------------------------------------------------------- several PBXs
+
+ACME_KEY = "acme-global-key-0000"
+ACME_ZONE = "Australia/Perth"  # three hours behind the default PBX's Melbourne in summer, two in winter
+DEFAULT_ZONE = "Australia/Melbourne"
+
+
+@pytest.fixture
+def two_pbxs(
+    pbx: Any,
+    settings: Any,
+    noojee_emulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, ControlClient]:
+    """Two new emulators, numbering alike from the same start: the connections ``"default"`` and
+    ``"acme"``, each with the hourly listing's limit of these tests."""
+    default = noojee_emulator_factory(metadata_rate_limit_seconds=PBX_WINDOW, pbx_time_zone=DEFAULT_ZONE)
+    acme = noojee_emulator_factory(
+        api_key=ACME_KEY, pbx_time_zone=ACME_ZONE, metadata_rate_limit_seconds=PBX_WINDOW
+    )
+    monkeypatch.setenv("NOOJEE_ACME_API_KEY", ACME_KEY)
+    settings.NOOJEE = {
+        **settings.NOOJEE,
+        "BASE_URL": default.url,
+        "PBX_TIME_ZONE": DEFAULT_ZONE,
+        "METADATA_HOUR_INTERVAL": INTERVAL,
+        "RESOLVE_TAG": "tests.test_backfill.resolve_invoice",
+        "PBXES": {"acme": {"BASE_URL": acme.url, "PBX_TIME_ZONE": ACME_ZONE}},
+    }
+    _interruptions.clear()
+    return {"default": ControlClient(default.url), "acme": ControlClient(acme.url)}
+
+
+def test_a_backfill_of_a_named_pbx_lists_only_that_pbx_and_attaches_its_legs_there(
+    two_pbxs: dict[str, ControlClient], customer_invoices: dict[str, Invoice]
+) -> None:
+    hour = hour_in(ACME_ZONE, 3)
+    recorded(two_pbxs["acme"], "INV-1", hour, legs=(2, 1))
+    recorded(two_pbxs["acme"], "NOBODY-KNOWS", hour)
+    recorded(two_pbxs["default"], "INV-2", hour)  # the same hour on the other PBX: not this backfill's
+
+    out, _ = backfill("--pbx", "acme", "--since", arg(hour), "--until", arg(hour))
+
+    assert (hour_requests(two_pbxs["acme"]), hour_requests(two_pbxs["default"])) == (1, 0)
+    inv1 = RecordingTag.objects.get(tag="INV-1")
+    assert (inv1.connection, inv1.content_object) == ("acme", customer_invoices["INV-1"])
+    assert list(inv1.legs.values_list("connection", flat=True)) == ["acme", "acme"]
+    kept = RecordingLeg.objects.get(tag="NOBODY-KNOWS")
+    assert (kept.connection, kept.recording_tag) == ("acme", None)
+    assert not RecordingLeg.objects.filter(tag="INV-2").exists()
+    progress = BackfillProgress.objects.get()
+    assert progress.key == f"acme:{arg(hour)}..{arg(hour)} {ACME_ZONE}"
+    assert services.backfill_connection(progress) == "acme"
+    # The hour typed is the acme PBX's own local hour, not the default one's.
+    assert (progress.time_zone, progress.first_hour) == (ACME_ZONE, hour)
+    assert f"of the PBX 'acme' ({hour:%Y-%m-%d %H}:00 to {hour:%Y-%m-%d %H}:00, {ACME_ZONE})" in out
+    assert "2 attached, 1 kept unattached" in out
+
+
+def test_a_named_pbx_without_its_key_stops_before_anything_is_asked_or_saved(
+    two_pbxs: dict[str, ControlClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOOJEE_ACME_API_KEY")
+
+    with pytest.raises(CommandError, match="'acme' needs the NOOJEE_ACME_API_KEY environment variable"):
+        backfill("--pbx", "acme", "--since", arg(hour_in(ACME_ZONE, 2)))
+
+    assert hour_requests(two_pbxs["acme"]) == 0
+    assert not BackfillProgress.objects.exists()
+
+
+def test_a_named_pbxs_dates_are_its_own_local_time(
+    two_pbxs: dict[str, ControlClient], customer_invoices: dict[str, Invoice]
+) -> None:
+    # The acme PBX's next hour is still to come there, though that wall time is past in Melbourne.
+    with pytest.raises(CommandError, match="future"):
+        backfill("--pbx", "acme", "--since", arg(hour_in(ACME_ZONE, -1)))
+    assert not BackfillProgress.objects.exists()
+
+    out, _ = backfill("--pbx", "acme", "--since", arg(hour_in(ACME_ZONE, 1)))
+
+    assert hour_requests(two_pbxs["acme"]) == 2  # its last hour and its current one, no later
+    assert f"to {hour_in(ACME_ZONE, 0):%Y-%m-%d %H}:00, {ACME_ZONE})" in out
+
+
+def test_an_interrupted_backfill_of_one_pbx_resumes_on_its_own_row_whatever_the_other_pbx_did(
+    two_pbxs: dict[str, ControlClient], settings: Any, customer_invoices: dict[str, Invoice]
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "RESOLVE_TAG": "tests.test_backfill.resolve_or_interrupt"}
+    acme, default = two_pbxs["acme"], two_pbxs["default"]
+    hours = [hour_in(ACME_ZONE, n) for n in (4, 3, 2)]
+    recorded(acme, "INV-1", hours[0])
+    recorded(acme, "STOP-HERE", hours[1])
+    recorded(acme, "INV-3", hours[2])
+    # The default PBX reads the same typed hours in its own time zone.
+    recorded(default, "INV-2", hours[1].replace(tzinfo=zoneinfo.ZoneInfo(DEFAULT_ZONE)))
+    typed = ("--since", arg(hours[0]), "--until", arg(hours[2]))
+    _interruptions.append(None)
+
+    said = interrupted_backfill("--pbx", "acme", *typed)
+
+    assert f"noojee_backfill --since {arg(hours[0])} --until {arg(hours[2])} --pbx acme" in said
+    acme_row = BackfillProgress.objects.get()
+    assert acme_row.hours_done == 1 and acme_row.finished_at is None
+
+    backfill(*typed)  # the default PBX, the same range as typed: a row of its own, from its first hour
+
+    assert BackfillProgress.objects.count() == 2
+    default_row = BackfillProgress.objects.exclude(pk=acme_row.pk).get()
+    # The default connection's key is what it was before there were several PBXs: found again.
+    assert default_row.key == f"{arg(hours[0])}..{arg(hours[2])} {DEFAULT_ZONE}"
+    assert services.backfill_connection(default_row) == "default"
+    assert default_row.hours_done == 3 and default_row.finished_at is not None
+    assert hour_requests(default) == 3
+    assert RecordingTag.objects.get(tag="INV-2").connection == "default"
+    acme_row.refresh_from_db()
+    assert acme_row.hours_done == 1  # left where it stopped
+    assert hour_requests(acme) == 2
+
+    backfill("--pbx", "acme", *typed)
+
+    assert hour_requests(acme) == 4  # the interrupted hour again, then the last
+    assert hour_requests(default) == 3
+    acme_row.refresh_from_db()
+    assert acme_row.hours_done == 3 and acme_row.finished_at is not None
+    assert dict(RecordingTag.objects.values_list("tag", "connection")) == {
+        "INV-1": "acme",
+        "INV-2": "default",
+        "STOP-HERE": "acme",
+        "INV-3": "acme",
+    }
+
+
+SLOW = 1.0  # METADATA_HOUR_INTERVAL of the test below: long enough to tell a wait from a request
+
+
+def test_backfills_of_two_pbxs_at_once_each_take_only_their_own_pbxs_turns(
+    two_pbxs: dict[str, ControlClient], settings: Any, customer_invoices: dict[str, Invoice]
+) -> None:
+    """The default PBX's backfill is under way when the acme one runs, start to end, between two of
+    its hours. (One thread: the turns are in the cache, the same for every process; the test database
+    of SQLite takes no two writers from threads.)"""
+    settings.NOOJEE = {**settings.NOOJEE, "METADATA_HOUR_INTERVAL": SLOW}
+    zones = {"default": DEFAULT_ZONE, "acme": ACME_ZONE}
+    for name, zone in zones.items():
+        for hours_ago, tag in ((3, "INV-1"), (2, "INV-2"), (1, "INV-3")):
+            recorded(two_pbxs[name], tag, hour_in(zone, hours_ago))
+    done: list[float] = []
+    acme_run: list[float] = []
+
+    def default_hour_done(status: services.BackfillStatus) -> None:
+        if status.event != "done":
+            return
+        done.append(time.monotonic())
+        if len(done) == 1:  # the default PBX's turn was just taken: the acme backfill starts now
+            acme_run.append(time.monotonic())
+            backfill(
+                "--pbx", "acme", "--since", arg(hour_in(ACME_ZONE, 3)), "--until", arg(hour_in(ACME_ZONE, 1))
+            )
+            acme_run.append(time.monotonic())
+
+    default_progress = services.start_backfill(hour_in(DEFAULT_ZONE, 3), hour_in(DEFAULT_ZONE, 1))
+    services.run_backfill(default_progress, on_status=default_hour_done)
+
+    # The acme backfill's three hours took two of its PBX's intervals: its first was asked at once,
+    # not after the default PBX's turn that had just been taken.
+    assert acme_run[1] - acme_run[0] < 2.5 * SLOW
+    # And the default backfill's next hour came right after, though acme's turn had just been taken.
+    assert done[1] - acme_run[1] < SLOW / 2
+    assert done[2] - done[1] >= SLOW * 0.9  # each keeps its own PBX's interval
+    for name, control in two_pbxs.items():
+        assert hour_requests(control) == 3  # and neither PBX refused an hour
+        (progress,) = [p for p in BackfillProgress.objects.all() if services.backfill_connection(p) == name]
+        assert (progress.hours_done, progress.rate_limited, progress.legs_attached) == (3, 0, 3)
+        tags = RecordingLeg.objects.filter(connection=name).values_list("tag", flat=True)
+        assert sorted(tags) == ["INV-1", "INV-2", "INV-3"]
+
+
+def test_a_long_connection_name_still_names_its_row_and_keeps_ranges_apart(settings: Any, db: Any) -> None:
+    name = "a" * 64
+    settings.NOOJEE = {
+        **settings.NOOJEE,
+        "PBXES": {
+            name: {
+                "BASE_URL": "https://long.example.com",
+                "PBX_TIME_ZONE": "America/Argentina/ComodRivadavia",
+            }
+        },
+    }
+    day, other = hour_in("UTC", 72).replace(tzinfo=None), hour_in("UTC", 48).replace(tzinfo=None)
+
+    rows = [services.start_backfill(day, until, connection=name) for until in (day, other)]
+
+    width = BackfillProgress._meta.get_field("key").max_length
+    assert rows[0].key != rows[1].key
+    for row in rows:
+        assert row.key.startswith(f"{name}:") and len(row.key) <= width
+        assert services.backfill_connection(row) == name
+    assert services.start_backfill(day, other, connection=name).pk == rows[1].pk  # found again

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from example_project.crm.models import Customer, Invoice
 from noojee_django import admin as noojee_admin
-from noojee_django import services
+from noojee_django import connections, services
 from noojee_django.admin_actions import DialActionMixin
 from noojee_django.models import (
     AgentPhone,
@@ -162,7 +162,7 @@ def ringing_on_agent_phone(w: World) -> None:
 
 
 def calls_on_both_phones(w: World) -> None:
-    for exten in ("101", "102"):
+    for exten in ("101", "102", "103"):  # 103: the phone of the agent of the other PBX
         w.control.answer(w.control.inbound_call(caller_id="0398765432", exten=exten), exten)
 
 
@@ -880,9 +880,19 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
 # The matrix
 
 
+#: The other PBX's operator is bound to it, and staff to the default one, as a project binds operators
+#: who have no phone (``USER_PBXES``); everybody else by their phone.
+OPERATORS = {"staff": ["default"], "acme-staff": ["acme"]}
+
+
+def user_pbxes(user: Any) -> Any:
+    return OPERATORS.get(user.username) or connections.default_user_pbxes(user)
+
+
 @pytest.fixture
 def world(
     settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
     pbx: Any,
     noojee_emulator_control: Any,
     agent: User,
@@ -900,9 +910,23 @@ def world(
         "outsider": outsider,
         "staff": staff,
         "superuser": superuser,
+        "acme_agent": User.objects.create_user("acme-agent", password="pw"),
+        "acme_staff": User.objects.create_user("acme-staff", password="pw", is_staff=True),
     }
-    # Evidence bundles are signed with a key of the deployment's own: here, the test's.
-    settings.NOOJEE = {**settings.NOOJEE, "EVIDENCE_SIGNING_KEY": generate_private_key()}
+    users["acme_agent"].user_permissions.set(agent.user_permissions.all())
+    AgentPhone.objects.create(
+        user=users["acme_agent"], connection="acme", extension="SIP/103", login_name="acme3"
+    )
+    users["acme_staff"].user_permissions.set(staff.user_permissions.all())
+    # The other PBX is the same emulator here, under its own connection (and its own key variable).
+    monkeypatch.setenv("NOOJEE_ACME_API_KEY", pbx.config.api_key)
+    settings.NOOJEE = {
+        **settings.NOOJEE,
+        "PBXES": {"acme": {"BASE_URL": pbx.url}},
+        "USER_PBXES": user_pbxes,
+        # Evidence bundles are signed with a key of the deployment's own: here, the test's.
+        "EVIDENCE_SIGNING_KEY": generate_private_key(),
+    }
     return World(noojee_emulator_control, users, customer, invoice)
 
 
@@ -935,6 +959,13 @@ def check_answer(entry: EntryPoint, outcome: str, response: Any) -> None:
     elif outcome == "refused":
         assert status == 302, said
         assert messages_of(response) and "No action selected." not in messages_of(response)
+    elif outcome == "missing":
+        assert status == 302, said
+        assert urlsplit(response["Location"]).path == reverse("admin:index")
+        assert any("doesn\u2019t exist" in m for m in messages_of(response)), messages_of(response)
+    elif outcome == "none selected":
+        assert status == 302, said
+        assert "No action selected." not in messages_of(response)
     else:
         assert status == int(outcome), said
         if outcome == "404" and entry.kind in ("widget", "api"):

@@ -5,7 +5,8 @@ The suite runs on SQLite, where a few things cannot go wrong: an in-memory test 
 server. These files run again, in a pytest of their own, with ``DATABASE_URL`` naming a server:
 the listener (which recycles connections), the permission matrix (every URL, API action and admin
 page, with its queries), and the lifecycle's stateful test with the defects it pins (every use case
-of the recording lifecycle, in any order, with its compare-and-set updates and the ledger).
+of the recording lifecycle, in any order, with its compare-and-set updates and the ledger), and two
+PBXs side by side (numbers that collide across connections, and who may see which).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ FILES = [
     "tests/test_lifecycle_stateful.py",
     "tests/test_lifecycle_regressions.py",
     "tests/test_recording_lifecycle.py",
+    "tests/test_connections.py",
 ]
 # Reads the URL configuration, not the database: it runs in the main suite.
 DATABASE_FREE = [

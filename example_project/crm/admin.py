@@ -7,7 +7,8 @@ from .models import Customer, Invoice
 
 @admin.register(Customer)
 class CustomerAdmin(NoojeeAdminMixin, DialActionMixin, admin.ModelAdmin):
-    list_display = ["name", "phone"]
+    list_display = ["name", "phone", "pbx"]
+    list_filter = ["pbx"]
     search_fields = ["name", "phone"]
     noojee_phone_field = "phone"  # the changelist's Dial action
     noojee_phone_fields = ["phone"]  # the change page's dial button

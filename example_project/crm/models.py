@@ -7,6 +7,9 @@ from django.urls import reverse
 class Customer(models.Model):
     name = models.CharField(max_length=200)
     phone = models.CharField(max_length=32)
+    #: The client company whose customer this is, named by its PBX connection (``NOOJEE["PBXES"]``):
+    #: the CRM's pages show a user the customers of the PBXs they may deal with (``USER_PBXES``).
+    pbx = models.CharField("PBX", max_length=64, default="default")
 
     class Meta:
         ordering = ["name"]

@@ -4,32 +4,46 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from noojee_django import connections
 from noojee_django.emulator.control import ControlError
 
 from . import demo_pbx
 from .models import Customer, Invoice
 
 
+def _per_pbx() -> bool:
+    """Whether each client company's customers are on its own PBX (``Customer.pbx``): the demo's two
+    companies. Then a user sees those of the PBXs the app lets them deal with (``USER_PBXES``)."""
+    return bool(getattr(settings, "CRM_CUSTOMERS_PER_PBX", False))
+
+
+def _customers(request: HttpRequest) -> QuerySet[Customer]:
+    customers = Customer.objects.all()
+    return connections.filter_for(request.user, customers, "pbx") if _per_pbx() else customers
+
+
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
-    customers = Customer.objects.prefetch_related("invoices")
+    customers = _customers(request).prefetch_related("invoices")
     return render(request, "crm/customer_list.html", {"customers": customers})
 
 
 @login_required
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(Customer, pk=pk)
+    customer = get_object_or_404(_customers(request), pk=pk)
     return render(request, "crm/customer_detail.html", {"customer": customer})
 
 
 @login_required
 def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    invoice = get_object_or_404(Invoice.objects.select_related("customer"), pk=pk)
+    invoices = Invoice.objects.select_related("customer").filter(customer__in=_customers(request))
+    invoice = get_object_or_404(invoices, pk=pk)
     return render(request, "crm/invoice_detail.html", {"invoice": invoice})
 
 

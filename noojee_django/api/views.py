@@ -42,7 +42,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 
-from .. import services
+from .. import connections, services
 from ..conf import noojee_settings
 from ..exceptions import http_status_for, message_for
 from ..forms import describe_error, resolve_content_type
@@ -162,8 +162,10 @@ def hearable(user: Any, queryset: models.QuerySet[RecordingTag]) -> models.Query
     """The tags of ``queryset`` whose CRM object ``user`` may hear.
 
     The hook decides per object, so objects are loaded, but one query per kind of record (not per tag):
-    the distinct (content type, object id) pairs are grouped by content type and fetched in bulk.
+    the distinct (content type, object id) pairs are grouped by content type and fetched in bulk. Only
+    the recordings of the PBX connections ``user`` may deal with are looked at.
     """
+    queryset = connections.filter_for(user, queryset)
     ids_by_type: dict[int, set[str]] = defaultdict(set)
     for content_type_id, object_id in (
         queryset.order_by().values_list("content_type_id", "object_id").distinct()
@@ -216,8 +218,8 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeAPIVie
     object_checks = {"hangup": services.require_own_call}
 
     def get_queryset(self) -> models.QuerySet[CallSession]:
-        calls = CallSession.objects.select_related("content_type")
         user = self.request.user
+        calls = connections.filter_for(user, CallSession.objects.select_related("content_type"))
         if self.action == "hangup":
             return calls  # the service's own rule decides, in get_object
         if self.action == "list" or not user.has_perm("noojee_django.view_callsession"):
@@ -335,7 +337,9 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, NoojeeA
     def get_queryset(self) -> models.QuerySet[RecordingTag]:
         tags = RecordingTag.objects.select_related("content_type").prefetch_related("legs", "pauses")
         if self.action in ("stop", "pause", "resume", "poll", "evidence"):
-            return tags  # who may stop or poll is not who may hear: object_checks or permission decide
+            # Who may stop or poll is not who may hear: object_checks or permission decide, among the
+            # recordings of the user's own PBXs.
+            return connections.filter_for(self.request.user, tags)
         if self.action == "list":
             return hearable(self.request.user, self._filtered(tags))
         return tags

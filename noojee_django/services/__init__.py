@@ -36,6 +36,7 @@ from .access import (
 )
 from .backfill import (
     BackfillStatus,
+    backfill_connection,
     backfill_hours,
     current_pbx_hour,
     last_completed_hour,
@@ -65,6 +66,7 @@ from .calls import (
     answer,
     apply_call_event,
     apply_call_status,
+    check_may_see_call,
     current_call_status,
     dial,
     hangup,
@@ -147,6 +149,7 @@ __all__ = [
     "apply_call_status",
     "attach_to",
     "attachable_model",
+    "backfill_connection",
     "backfill_hours",
     "backoff_delay",
     "check_consent",
@@ -156,6 +159,7 @@ __all__ = [
     "check_may_follow_recording",
     "check_may_hear",
     "check_may_record",
+    "check_may_see_call",
     "clean_pause_reason",
     "collect_after_call",
     "current_call_status",

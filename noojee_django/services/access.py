@@ -8,13 +8,14 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext as _
 
-from .. import log_chain, signals
+from .. import connections, log_chain, signals
 from ..exceptions import NoojeePermissionDenied
 from ..models import RecordingAccess, RecordingLeg, RecordingTag
-from .base import attachable_model, may_hear, object_ref
+from .base import attachable_model, check_on_users_pbx, may_hear, object_ref
 
 
 def check_may_hear(user: Any, recording_tag: RecordingTag) -> None:
+    check_on_users_pbx(user, recording_tag.connection)
     if not may_hear(user, recording_tag.content_object):
         raise NoojeePermissionDenied(_("You may not hear the recordings of this record."))
 
@@ -50,12 +51,14 @@ def _printable(text: str) -> str:
     return "".join(char for char in text if char.isprintable())
 
 
-def recordings_for(obj: Any) -> models.QuerySet[RecordingTag]:
-    """The recordings attached to a CRM object, newest first, with their legs and pauses."""
+def recordings_for(obj: Any, user: Any = None) -> models.QuerySet[RecordingTag]:
+    """The recordings attached to a CRM object, newest first, with their legs and pauses; with
+    ``user``, only those of the PBX connections the user may deal with."""
     content_type, object_id = object_ref(obj)
-    return RecordingTag.objects.filter(content_type=content_type, object_id=object_id).prefetch_related(
-        "legs", "pauses"
-    )
+    recordings = RecordingTag.objects.filter(content_type=content_type, object_id=object_id)
+    if user is not None:
+        recordings = connections.filter_for(user, recordings)
+    return recordings.prefetch_related("legs", "pauses")
 
 
 def _has_model_perm(user: Any, action: str, obj: Any) -> bool:
@@ -81,6 +84,7 @@ def check_may_attach(user: Any, recording_tag: RecordingTag, obj: Any) -> None:
     """
     if not user.has_perm("noojee_django.change_recordingtag"):
         raise NoojeePermissionDenied(_("You may not move recordings between records."))
+    check_on_users_pbx(user, recording_tag.connection)
     current = recording_tag.content_object
     if current is not None and not _may_view_and_change(user, current):
         raise NoojeePermissionDenied(_("You may not change the record this recording is attached to."))

@@ -7,11 +7,17 @@ call, else what ``RESOLVE_TAG`` names, else kept unattached). It takes its turns
 :func:`~.collecting.take_hour_listing_slot`, deferring to the beat's reconcile, so neither makes the
 PBX refuse the other. Its progress is a :class:`~noojee_django.models.BackfillProgress` row, saved
 after every hour: a stopped run repeats at most the hour it was in, which adds nothing twice.
+
+Each PBX connection is walked on its own: in its own local hours (its ``PBX_TIME_ZONE``), through its
+own listing slot, placing legs on its own rows. A range's row belongs to one connection, named at the
+start of its ``key`` (``acme:``); the ``"default"`` connection's keys carry no name, as before there
+were several.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +26,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils import timezone
 
+from .. import connections
 from ..client import errors as client_errors
-from ..conf import noojee_settings
 from ..exceptions import PbxError
 from ..models import BackfillProgress
 from .collecting import HourReport, hour_listing_interval, reconcile_hour_report, take_hour_listing_slot
@@ -51,31 +57,29 @@ class BackfillStatus:
     message: str = ""
 
 
-def pbx_time_zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE)
+def pbx_time_zone(connection: str = connections.DEFAULT) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(connections.get(connection).PBX_TIME_ZONE)
 
 
-def current_pbx_hour(now: dt.datetime | None = None) -> dt.datetime:
-    """The start of the PBX's current hour, in PBX-local time."""
-    local = (now or timezone.now()).astimezone(pbx_time_zone())
+def current_pbx_hour(now: dt.datetime | None = None, connection: str = connections.DEFAULT) -> dt.datetime:
+    """The start of the current hour of the PBX ``connection``, in its local time."""
+    local = (now or timezone.now()).astimezone(pbx_time_zone(connection))
     return local.replace(minute=0, second=0, microsecond=0)
 
 
-def _pbx_hour(moment: dt.datetime) -> dt.datetime:
-    """``moment`` as the start of its PBX-local hour; a naive datetime is PBX-local time."""
-    zone = pbx_time_zone()
+def _pbx_hour(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """``moment`` as the start of its hour in ``zone``; a naive datetime is PBX-local time."""
     local = moment.replace(tzinfo=zone) if timezone.is_naive(moment) else moment.astimezone(zone)
     return local.replace(minute=0, second=0, microsecond=0)
 
 
-def _label(hour: dt.datetime) -> str:
-    return f"{hour.astimezone(pbx_time_zone()):%Y-%m-%dT%H}"
+def _label(hour: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    return f"{hour.astimezone(zone):%Y-%m-%dT%H}"
 
 
-def _next_pbx_hour(hour: dt.datetime) -> dt.datetime:
+def _next_pbx_hour(hour: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     """The start of the PBX-local hour after ``hour``. Clocks going back show an hour twice: the PBX
     lists both as one ``date``/``hour``, asked once."""
-    zone = pbx_time_zone()
     wall = hour.astimezone(zone).replace(tzinfo=None)
     following = hour
     while True:
@@ -84,17 +88,46 @@ def _next_pbx_hour(hour: dt.datetime) -> dt.datetime:
             return following
 
 
+def _progress_key(
+    connection: str, zone: zoneinfo.ZoneInfo, first: dt.datetime, last: dt.datetime | None
+) -> str:
+    """The range's row: ``2026-01-01T00..2026-01-31T23 Australia/Melbourne`` on ``"default"``, the
+    same after ``acme:`` on the connection ``acme``. A key too long for its column keeps the
+    connection's name and digests the rest, so it still names its connection and only its range."""
+    key = f"{_label(first, zone)}..{_label(last, zone) if last is not None else 'now'} {zone}"
+    if connection == connections.DEFAULT:
+        return key
+    prefix = f"{connection}:"
+    width = BackfillProgress._meta.get_field("key").max_length or 100
+    if len(prefix) + len(key) > width:
+        key = hashlib.sha256(key.encode()).hexdigest()[: width - len(prefix)]
+    return prefix + key
+
+
+def backfill_connection(progress: BackfillProgress) -> str:
+    """The PBX connection whose hours ``progress`` walks: the name before the colon of its key,
+    ``"default"`` for a key without one."""
+    name, colon, _range = progress.key.partition(":")
+    return name if colon and connections.NAME_PATTERN.match(name) else connections.DEFAULT
+
+
 def start_backfill(
-    since: dt.datetime, until: dt.datetime | None = None, *, restart: bool = False
+    since: dt.datetime,
+    until: dt.datetime | None = None,
+    *,
+    restart: bool = False,
+    connection: str = connections.DEFAULT,
 ) -> BackfillProgress:
     """The progress row of the range from the hour of ``since`` to the hour of ``until`` (inclusive;
-    ``None``: the current hour of each run); found again for the same range, started over with
-    ``restart``. Naive datetimes are PBX-local. Raises ``ValidationError`` for a range that starts in
-    the future or ends before it starts.
+    ``None``: the current hour of each run) on the PBX ``connection``; found again for the same range
+    and connection, started over with ``restart``. Naive datetimes are local to that PBX. Raises
+    :class:`~noojee_django.connections.UnknownConnection` for a connection nobody defined and
+    ``ValidationError`` for a range that starts in the future or ends before it starts.
     """
-    first = _pbx_hour(since)
-    last = _pbx_hour(until) if until is not None else None
-    now_hour = current_pbx_hour()
+    zone = pbx_time_zone(connection)
+    first = _pbx_hour(since, zone)
+    last = _pbx_hour(until, zone) if until is not None else None
+    now_hour = current_pbx_hour(connection=connection)
     if first > now_hour:
         raise ValidationError(
             f"The backfill cannot start at {first:%Y-%m-%d %H:%M}: that hour is in the future "
@@ -104,7 +137,7 @@ def start_backfill(
         raise ValidationError(
             f"The first hour ({first:%Y-%m-%d %H:%M}) is after the last ({last:%Y-%m-%d %H:%M})."
         )
-    key = f"{_label(first)}..{_label(last) if last is not None else 'now'} {first.tzinfo}"
+    key = _progress_key(connection, zone, first, last)
     fresh = {
         "next_hour": first,
         "hours_done": 0,
@@ -129,14 +162,16 @@ def start_backfill(
 
 def backfill_hours(progress: BackfillProgress, *, now: dt.datetime | None = None) -> list[dt.datetime]:
     """The PBX-local hours of ``progress`` still to ask, oldest first; never an hour to come."""
-    end = current_pbx_hour(now)
+    connection = backfill_connection(progress)
+    zone = pbx_time_zone(connection)
+    end = current_pbx_hour(now, connection)
     if progress.last_hour is not None:
-        end = min(end, progress.last_hour.astimezone(pbx_time_zone()))
+        end = min(end, progress.last_hour.astimezone(zone))
     hours: list[dt.datetime] = []
-    hour = progress.next_hour.astimezone(pbx_time_zone())
+    hour = progress.next_hour.astimezone(zone)
     while hour <= end:
         hours.append(hour)
-        hour = _next_pbx_hour(hour)
+        hour = _next_pbx_hour(hour, zone)
     return hours
 
 
@@ -145,23 +180,27 @@ def last_completed_hour(progress: BackfillProgress) -> dt.datetime | None:
     if not progress.hours_done:
         return None
     before = progress.next_hour.astimezone(dt.UTC) - HOUR
-    return before.astimezone(pbx_time_zone()).replace(minute=0, second=0, microsecond=0)
+    zone = pbx_time_zone(backfill_connection(progress))
+    return before.astimezone(zone).replace(minute=0, second=0, microsecond=0)
 
 
 def run_backfill(
     progress: BackfillProgress, *, on_status: Callable[[BackfillStatus], None] | None = None
 ) -> BackfillProgress:
-    """Ask the PBX for every hour of ``progress`` still to do, one a ``METADATA_HOUR_INTERVAL``, and
-    place their legs; ``on_status`` hears of each step.
+    """Ask the PBX of ``progress`` for every hour still to do, one a ``METADATA_HOUR_INTERVAL`` (that
+    PBX's own turns: another connection's backfill or reconcile never waits for this one), and place
+    their legs on its connection; ``on_status`` hears of each step.
 
     The row is saved after each hour. A "too soon" from the PBX is waited out and the same hour asked
     again, never skipped; any other failure is asked again up to :data:`MAX_FAILURES_PER_HOUR` times
     in a row, then raised (:class:`~noojee_django.exceptions.PbxError`) with the row where it stopped.
     A KeyboardInterrupt goes through untouched: the hour it interrupted is simply not saved.
     """
+    connection = backfill_connection(progress)
     hours = backfill_hours(progress)
     total = progress.hours_done + len(hours)
-    interval = hour_listing_interval()
+    zone = pbx_time_zone(connection)
+    interval = hour_listing_interval(connection)
 
     def tell(event: str, hour: dt.datetime, message: str = "") -> None:
         if on_status is not None:
@@ -180,8 +219,8 @@ def run_backfill(
             )
 
     for hour in hours:
-        report = _ask_until_answered(progress, hour, tell)
-        _complete_hour(progress, hour, report)
+        report = _ask_until_answered(progress, connection, hour, tell)
+        _complete_hour(progress, _next_pbx_hour(hour, zone), report)
         tell("done", hour)
     progress.finished_at = timezone.now()
     progress.save(update_fields=["finished_at", "updated_at"])
@@ -189,14 +228,17 @@ def run_backfill(
 
 
 def _ask_until_answered(
-    progress: BackfillProgress, hour: dt.datetime, tell: Callable[[str, dt.datetime, str], None]
+    progress: BackfillProgress,
+    connection: str,
+    hour: dt.datetime,
+    tell: Callable[[str, dt.datetime, str], None],
 ) -> HourReport:
     failures = 0
     tell("asking", hour, "")
     while True:
-        take_hour_listing_slot(wait=None, defer=True)
+        take_hour_listing_slot(wait=None, defer=True, connection=connection)
         try:
-            return reconcile_hour_report(hour.date(), hour.hour)
+            return reconcile_hour_report(hour.date(), hour.hour, connection)
         except PbxError as exc:
             if isinstance(exc.cause, client_errors.RateLimited):
                 BackfillProgress.objects.filter(pk=progress.pk).update(rate_limited=F("rate_limited") + 1)
@@ -209,8 +251,8 @@ def _ask_until_answered(
             tell("retrying", hour, str(exc))
 
 
-def _complete_hour(progress: BackfillProgress, hour: dt.datetime, report: HourReport) -> None:
-    progress.next_hour = _next_pbx_hour(hour)
+def _complete_hour(progress: BackfillProgress, next_hour: dt.datetime, report: HourReport) -> None:
+    progress.next_hour = next_hour
     progress.hours_done += 1
     progress.legs_found += report.legs_found
     progress.legs_attached += report.attached

@@ -20,8 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import connections
 from ..client import errors as client_errors
 from ..conf import noojee_settings
+from ..connections import DEFAULT as DEFAULT_CONNECTION
 from ..exceptions import InvalidAgentPhone, NoAgentPhone, NoojeePermissionDenied, PbxError
 from ..models import AgentPhone, CallSession, RecordingAttempt, RecordingLeg, RecordingTag
 from ..states import pbx_error_words
@@ -44,12 +46,22 @@ LISTENER_HEARTBEAT_KEY = "noojee_django:listener-heartbeat"
 LISTENER_HEARTBEAT_TTL = 30
 
 
-def listener_is_running() -> bool:
-    return cache.get(LISTENER_HEARTBEAT_KEY) is not None
+def _per_connection(key: str, connection: str) -> str:
+    """A cache key of one PBX connection (``"default"`` keeps the key it always had)."""
+    return key if connection == DEFAULT_CONNECTION else f"{key}:{connection}"
 
 
-def mark_listener_alive() -> None:
-    cache.set(LISTENER_HEARTBEAT_KEY, timezone.now().isoformat(), LISTENER_HEARTBEAT_TTL)
+def listener_is_running(connection: str = DEFAULT_CONNECTION) -> bool:
+    """Whether ``noojee_listen`` follows the calls of this PBX connection now."""
+    return cache.get(_per_connection(LISTENER_HEARTBEAT_KEY, connection)) is not None
+
+
+def mark_listener_alive(connection: str = DEFAULT_CONNECTION) -> None:
+    cache.set(
+        _per_connection(LISTENER_HEARTBEAT_KEY, connection),
+        timezone.now().isoformat(),
+        LISTENER_HEARTBEAT_TTL,
+    )
 
 
 #: ``sweep_live_calls`` refreshes this cache key on every snapshot it takes (every 30 s by the
@@ -58,9 +70,17 @@ LIVE_CALL_SWEEP_KEY = "noojee_django:live-call-sweep"
 LIVE_CALL_SWEEP_TTL = 120
 
 
-def calls_are_followed() -> bool:
-    """Whether the database learns of a call's end by itself: the listener, or the live-call sweep runs."""
-    return listener_is_running() or cache.get(LIVE_CALL_SWEEP_KEY) is not None
+def calls_are_followed(connection: str = DEFAULT_CONNECTION) -> bool:
+    """Whether the database learns of a call's end by itself, on this PBX connection: the listener, or
+    the live-call sweep runs."""
+    return (
+        listener_is_running(connection)
+        or cache.get(_per_connection(LIVE_CALL_SWEEP_KEY, connection)) is not None
+    )
+
+
+def mark_calls_swept(connection: str, now: Any) -> None:
+    cache.set(_per_connection(LIVE_CALL_SWEEP_KEY, connection), now.isoformat(), LIVE_CALL_SWEEP_TTL)
 
 
 def require(hook: str, user: Any, obj: Any | None, message: str) -> None:
@@ -104,6 +124,26 @@ def may_hear(user: Any, obj: Any) -> bool:
         return False
     check = noojee_settings.hook("MAY_HEAR")
     return bool(check(user, obj)) if check is not None else False
+
+
+def check_on_users_pbx(user: Any, connection: str) -> None:
+    """:class:`NoojeePermissionDenied` unless ``user`` may deal with the PBX ``connection``'s phones,
+    calls and recordings (the ``USER_PBXES`` hook): one client company's users never reach another's."""
+    if not connections.may_use(user, connection):
+        raise NoojeePermissionDenied(_("This belongs to another PBX than yours."))
+
+
+def require_phone_serves(user: Any, obj: Any | None, phone: AgentPhone) -> None:
+    """The user's phone must be on the PBX connection that serves ``obj`` (the ``PBX_FOR`` hook):
+    nobody calls or records one client company's customers through another's PBX."""
+    wanted = connections.for_user(user, obj, phone=phone)
+    if wanted != phone.connection:
+        raise NoojeePermissionDenied(
+            _(
+                "This record is served by another PBX than your phone's: ask an administrator for a "
+                "phone on that PBX."
+            )
+        )
 
 
 def agent_phone_for(user: Any) -> AgentPhone:

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import signals
+from .. import connections, signals
 from ..client import errors as client_errors
 from ..client.types import CallEvent
 from ..conf import noojee_settings
@@ -28,19 +28,20 @@ from ..pbx import get_client
 from ..validation import normalize_number, validate_tag, validate_unique_id
 from .base import (
     LIVE_CALL_STATUSES,
-    LIVE_CALL_SWEEP_KEY,
-    LIVE_CALL_SWEEP_TTL,
     UNIQUE_ID_MAX_LENGTH,
     agent_phone_for,
+    check_on_users_pbx,
     listener_is_running,
     logger,
+    mark_calls_swept,
     object_ref,
     pbx_error,
     require,
     require_login,
+    require_phone_serves,
 )
 from .collecting import collect_after_call
-from .recording import create_recording_tag, fail_recording, recordings_whose_call_ended
+from .recording import accepted, create_recording_tag, fail_recording, recordings_whose_call_ended
 
 #: A second dial of the same number by the same agent within this window returns the first call.
 DUPLICATE_DIAL_WINDOW = dt.timedelta(seconds=10)
@@ -84,10 +85,12 @@ def dial(
         caller_id = normalize_number(caller_id)
     content_type, object_id = object_ref(obj)
     phone = agent_phone_for(user)
+    require_phone_serves(user, obj, phone)
     _check_dial_rate(user)
 
     call, created = _claim_dial(
         user=user,
+        connection=phone.connection,
         extension=phone.extension,
         number=number,
         caller_id=caller_id or "",
@@ -109,7 +112,7 @@ def dial(
         call.recording_tag = recording_tag
 
     try:
-        result = get_client().dial(
+        result = get_client(phone.connection).dial(
             number,
             phone.extension,
             auto_answer=phone.auto_answer,
@@ -125,12 +128,21 @@ def dial(
         raise pbx_error("place the call", exc) from exc
     if recording_tag is not None:
         # The PBX records the call from the moment it connects: legs may come to this row.
-        RecordingTag.objects.filter(pk=recording_tag.pk).update(start_accepted=True)
+        accepted(recording_tag)
 
-    # The listener may already have moved the call on (Ringing, Connected): only "queued" becomes
-    # "dialing", and the PBX's session id is kept either way.
     now = timezone.now()
     calls = CallSession.objects.filter(pk=call.pk)
+    if connections.get(phone.connection).is_user_key:
+        # A user key may not follow calls: the call is placed, and the app knows no more of it. Its
+        # guard stays until DUPLICATE_DIAL_WINDOW has passed, so a double click still dials once.
+        calls.update(
+            pbx_session_id=result.session_id, status=CallSession.Status.PLACED, ended_at=now, updated_at=now
+        )
+        call.refresh_from_db()
+        signals.call_placed.send(sender=CallSession, call=call)
+        return call
+    # The listener may already have moved the call on (Ringing, Connected): only "queued" becomes
+    # "dialing", and the PBX's session id is kept either way.
     if calls.filter(status=CallSession.Status.QUEUED).update(
         pbx_session_id=result.session_id, status=CallSession.Status.DIALING, updated_at=now
     ):
@@ -172,21 +184,32 @@ def _check_dial_rate(user: Any) -> None:
         )
 
 
-def _claim_dial(*, user: Any, extension: str, number: str, **values: Any) -> tuple[CallSession, bool]:
+def _claim_dial(
+    *, user: Any, extension: str, number: str, connection: str = connections.DEFAULT, **values: Any
+) -> tuple[CallSession, bool]:
     """Insert the call row before the PBX is asked, unless a double click already did.
 
-    The row carries ``dial_guard`` = ``"<extension>><number>"``, a unique column, so of several clicks
-    at once exactly one insert succeeds, on every database and across every process, without a lock
-    or a transaction of our own. The guard is released when the call ends or fails; a guard older than
-    ``DUPLICATE_DIAL_WINDOW`` is left over from an earlier call of the same number and is released by
+    The row carries ``dial_guard`` = ``"<extension>><number>"`` (``"<connection>:<extension>><number>"``
+    on a named PBX connection), a unique column, so of
+    several clicks at once exactly one insert succeeds, on every database and across every process,
+    without a lock or a transaction of our own. The guard is released when the call ends or fails; a
+    guard older than ``DUPLICATE_DIAL_WINDOW`` is left over from an earlier call of the same number and
+    is released by
     the next dial that meets it. Returns ``(call, created)``.
     """
-    guard = f"{extension}>{number}"
+    guard = (
+        f"{extension}>{number}" if connection == connections.DEFAULT else f"{connection}:{extension}>{number}"
+    )
     for _attempt in range(3):
         try:
             with _savepoint_if_in_transaction():
                 call = CallSession.objects.create(
-                    user=user, extension=extension, number=number, dial_guard=guard, **values
+                    user=user,
+                    connection=connection,
+                    extension=extension,
+                    number=number,
+                    dial_guard=guard,
+                    **values,
                 )
             return call, True
         except IntegrityError:
@@ -243,7 +266,7 @@ def hangup(user: Any, call: CallSession) -> CallSession:
     if not target:
         return apply_call_status(call, CallSession.Status.HUNG_UP, pbx_status="Hungup")
     try:
-        get_client().hangup(target)
+        get_client(call.connection).hangup(target)
     except client_errors.NotFoundError:
         pass  # the PBX has no such channel: the call is over either way
     except client_errors.NoojeeError as exc:
@@ -259,7 +282,7 @@ def _identify_on_pbx(call: CallSession) -> str:
     """
     exten = call.extension.split("/", 1)[-1]
     try:
-        snapshot = get_client().subscribe([exten], 0, timeout=0)
+        snapshot = get_client(call.connection).subscribe([exten], 0, timeout=0)
     except client_errors.NoojeeError as exc:
         logger.info("Call snapshot for hang-up failed: %s", exc)
         return ""
@@ -282,12 +305,16 @@ def _unidentified_call_event(call: CallSession, events: list[CallEvent]) -> Call
         and e.unique_call_id
         and len(e.unique_call_id) <= UNIQUE_ID_MAX_LENGTH
         and (not e.outbound_destination or _same_number(call.number, e.outbound_destination))
-        and not CallSession.objects.filter(unique_id=e.unique_call_id).exclude(pk=call.pk).exists()
+        and not CallSession.objects.filter(connection=call.connection, unique_id=e.unique_call_id)
+        .exclude(pk=call.pk)
+        .exists()
     ]
     by_number = all(e.outbound_destination for e in theirs)
     ours = [
         c.pk
-        for c in CallSession.objects.filter(extension=call.extension, unique_id="", status__in=LIVE_STATUSES)
+        for c in CallSession.objects.filter(
+            connection=call.connection, extension=call.extension, unique_id="", status__in=LIVE_STATUSES
+        )
         .exclude(status=CallSession.Status.QUEUED)
         .order_by("created_at", "pk")
         if not by_number or _same_number(c.number, call.number)
@@ -307,7 +334,11 @@ def answer(user: Any, unique_id: str) -> None:
     require("MAY_DIAL", user, None, "You may not answer calls through the CRM.")
     phone = agent_phone_for(user)
     unique_id = validate_unique_id(unique_id)
-    client = get_client()
+    if connections.get(phone.connection).is_user_key:
+        raise InvalidState(
+            _("Your PBX does not let the CRM see the calls ringing on your phone: answer on the handset.")
+        )
+    client = get_client(phone.connection)
     try:
         snapshot = client.subscribe([phone.exten_number], 0, timeout=0)
     except client_errors.NoojeeError as exc:
@@ -320,8 +351,17 @@ def answer(user: Any, unique_id: str) -> None:
         raise pbx_error("answer the call", exc) from exc
 
 
+def check_may_see_call(user: Any, call: CallSession) -> None:
+    """A call's status is its agent's business, and that of operators of its PBX who may view calls."""
+    require_login(user)
+    check_on_users_pbx(user, call.connection)
+    if call.user_id != user.pk and not user.has_perm("noojee_django.view_callsession"):
+        raise NoojeePermissionDenied(_("This is not your call."))
+
+
 def require_own_call(user: Any, call: CallSession) -> None:
     require_login(user)
+    check_on_users_pbx(user, call.connection)
     if call.user_id != user.pk and not user.has_perm("noojee_django.change_callsession"):
         raise NoojeePermissionDenied(_("This is not your call."))
 
@@ -380,7 +420,7 @@ def apply_call_status(
     return call
 
 
-def apply_call_event(event: CallEvent) -> CallSession | None:
+def apply_call_event(event: CallEvent, connection: str = connections.DEFAULT) -> CallSession | None:
     """Apply one PBX call event to the call it belongs to; ``None`` when it is none of ours.
 
     The call is found by channel unique id, or, for the first event of a click-to-dial call (which
@@ -391,10 +431,11 @@ def apply_call_event(event: CallEvent) -> CallSession | None:
     number, so that a row a crashed dial left starting does not take the events of the next call.
     """
     call = None
+    calls = CallSession.objects.filter(connection=connection)
     if event.unique_call_id:
-        call = CallSession.objects.filter(unique_id=event.unique_call_id).order_by("-created_at").first()
+        call = calls.filter(unique_id=event.unique_call_id).order_by("-created_at").first()
     if call is None and event.is_click_to_dial_call:
-        starting = CallSession.objects.filter(
+        starting = calls.filter(
             extension__endswith=f"/{event.extension}",
             unique_id="",
             status__in=[CallSession.Status.QUEUED, CallSession.Status.DIALING, CallSession.Status.RINGING],
@@ -453,11 +494,11 @@ def current_call_status(call: CallSession) -> CallSession:
     agent's extension, answered at once. A call the snapshot no longer shows has ended; one that
     never connected gets ``UNLISTED_CALL_GRACE`` seconds from its dial to appear.
     """
-    if not call.is_active or listener_is_running():
+    if not call.is_active or listener_is_running(call.connection):
         return call
     exten = call.extension.split("/", 1)[-1]
     try:
-        snapshot = get_client().subscribe([exten], 0, timeout=0)
+        snapshot = get_client(call.connection).subscribe([exten], 0, timeout=0)
     except client_errors.NoojeeError as exc:
         logger.info("Call status snapshot failed: %s", exc)
         return call
@@ -473,7 +514,7 @@ def current_call_status(call: CallSession) -> CallSession:
     return call
 
 
-def sweep_live_calls(*, now: dt.datetime | None = None) -> int:
+def sweep_live_calls(*, now: dt.datetime | None = None, connection: str | None = None) -> int:
     """End the calls the PBX no longer lists, and so collect their recordings: for a site without
     the listener.
 
@@ -484,26 +525,35 @@ def sweep_live_calls(*, now: dt.datetime | None = None) -> int:
     nothing: the listener's events say the same, sooner. Each snapshot refreshes
     ``LIVE_CALL_SWEEP_KEY``: while it is fresh, collection trusts the database's live calls and leaves
     their audio to their end (see :func:`calls_are_followed`).
+
+    Each PBX connection is swept on its own (``connection``; all of them when ``None``): an
+    unreachable PBX leaves the others' calls followed.
     """
-    if listener_is_running():
-        return 0
+    if connection is None:
+        return sum(sweep_live_calls(now=now, connection=name) for name in connections.names())
+    if listener_is_running(connection) or connections.get(connection).is_user_key:
+        return 0  # the listener says it sooner; a user key may not take snapshots
     now = now or timezone.now()
-    calls = list(CallSession.objects.filter(status__in=LIVE_STATUSES))
+    calls = list(CallSession.objects.filter(connection=connection, status__in=LIVE_STATUSES))
     recording = list(
-        RecordingTag.objects.filter(status__in=RecordingTag.ON_CALL_STATUSES).exclude(extension="")
+        RecordingTag.objects.filter(connection=connection, status__in=RecordingTag.ON_CALL_STATUSES).exclude(
+            extension=""
+        )
     )
     extens = sorted(
         {c.extension.split("/", 1)[-1] for c in calls} | {t.extension.split("/", 1)[-1] for t in recording}
     )
     if not extens:
-        cache.set(LIVE_CALL_SWEEP_KEY, now.isoformat(), LIVE_CALL_SWEEP_TTL)
+        mark_calls_swept(connection, now)
         return 0
     try:
-        snapshot = get_client().subscribe(extens, 0, timeout=0)
+        snapshot = get_client(connection).subscribe(extens, 0, timeout=0)
     except client_errors.NoojeeError as exc:
-        logger.info("Live-call sweep: the snapshot failed (%s); the next sweep tries again", exc)
+        logger.info(
+            "Live-call sweep of %s: the snapshot failed (%s); the next sweep tries again", connection, exc
+        )
         return 0
-    cache.set(LIVE_CALL_SWEEP_KEY, now.isoformat(), LIVE_CALL_SWEEP_TTL)
+    mark_calls_swept(connection, now)
     events = list(snapshot.events)
     ended = 0
     for call in calls:
@@ -524,6 +574,7 @@ __all__ = [
     "answer",
     "apply_call_event",
     "apply_call_status",
+    "check_may_see_call",
     "current_call_status",
     "dial",
     "hangup",

@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import connections
 from ..client import errors as client_errors
 from ..client.types import LegMetadata
 from ..conf import noojee_settings
@@ -36,6 +37,7 @@ from .base import (
     UNIQUE_ID_MAX_LENGTH,
     backoff_delay,
     calls_are_followed,
+    check_on_users_pbx,
     fetch_lease,
     log_attempt,
     pbx_error,
@@ -90,7 +92,7 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
     RecordingTag.objects.filter(pk=recording_tag.pk).update(attempts=F("attempts") + 1)
     recording_tag.attempts += 1
     try:
-        metadata = get_client().retrieve_metadata(recording_tag.tag)
+        metadata = get_client(recording_tag.connection).retrieve_metadata(recording_tag.tag)
     except client_errors.NoojeeError as exc:
         outcome = (
             RecordingAttempt.Outcome.NOT_READY
@@ -173,9 +175,11 @@ def _call_is_up(recording_tag: RecordingTag, legs: list[LegMetadata]) -> bool:
     recording's call still going on: its end will then fetch the legs."""
     unique_ids = {recording_tag.unique_id} | {m.unique_id for m in legs}
     unique_ids.discard("")
-    if not unique_ids or not calls_are_followed():
+    if not unique_ids or not calls_are_followed(recording_tag.connection):
         return False
-    return CallSession.objects.filter(unique_id__in=unique_ids, status__in=LIVE_CALL_STATUSES).exists()
+    return CallSession.objects.filter(
+        connection=recording_tag.connection, unique_id__in=unique_ids, status__in=LIVE_CALL_STATUSES
+    ).exists()
 
 
 def legs_of(recording_tag: RecordingTag, metadata: list[LegMetadata]) -> list[LegMetadata]:
@@ -224,18 +228,24 @@ def _leg_values(meta: LegMetadata) -> dict[str, Any]:
     }
 
 
-def upsert_legs(recording_tag: RecordingTag | None, legs: list[LegMetadata]) -> list[int]:
-    """Create or refresh leg rows keyed on ``CallRecordId``; return the ids of legs still to fetch.
+def upsert_legs(
+    recording_tag: RecordingTag | None, legs: list[LegMetadata], *, connection: str | None = None
+) -> list[int]:
+    """Create or refresh leg rows keyed on the PBX ``connection`` and ``CallRecordId``; return the ids
+    of legs still to fetch.
 
     A leg another recording already owns is left alone. A leg that arrives at a recording whose
     signature is held or purged is marked ``kept_aside``: it is stored beside the signature, never
     joined into it, and the recording is flagged for an operator. ``recording_tag=None`` keeps the
-    legs unattached.
+    legs unattached (on ``connection``; a recording's legs are on its own).
     """
+    if recording_tag is not None:
+        connection = recording_tag.connection
+    connection = connection or connections.DEFAULT
     to_fetch: list[int] = []
+    on_pbx = RecordingLeg.objects.filter(connection=connection)
     existing = {
-        leg.call_record_id: leg
-        for leg in RecordingLeg.objects.filter(call_record_id__in=[m.call_record_id for m in legs])
+        leg.call_record_id: leg for leg in on_pbx.filter(call_record_id__in=[m.call_record_id for m in legs])
     }
     frozen = (
         recording_tag is not None
@@ -251,12 +261,13 @@ def upsert_legs(recording_tag: RecordingTag | None, legs: list[LegMetadata]) -> 
                 with transaction.atomic():
                     row = RecordingLeg.objects.create(
                         recording_tag=recording_tag,
+                        connection=connection,
                         call_record_id=meta.call_record_id,
                         kept_aside=frozen,
                         **values,
                     )
             except IntegrityError:  # a racing poll created it first
-                row = RecordingLeg.objects.get(call_record_id=meta.call_record_id)
+                row = on_pbx.get(call_record_id=meta.call_record_id)
             existing[meta.call_record_id] = row
             if frozen and recording_tag is not None:
                 RecordingTag.objects.filter(pk=recording_tag.pk).update(needs_review=True)
@@ -312,7 +323,7 @@ def collect_after_call(call: CallSession) -> int:
     if call.unique_id:
         match |= Q(unique_id=call.unique_id, start_accepted=True)
     moved = 0
-    for recording_tag in RecordingTag.objects.filter(match):
+    for recording_tag in RecordingTag.objects.filter(connection=call.connection).filter(match):
         if recording_tag.status in RecordingTag.ON_CALL_STATUSES:
             mark_waiting(recording_tag, "its call ended")
             moved += 1
@@ -347,7 +358,9 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
     ``SWEEP_GRACE`` seconds ago lost its task (worker gone, broker flushed). The query walks the
     ``next_poll_at`` index, so its cost follows the number due, not the number waiting. Each swept tag's
     ``next_poll_at`` moves forward so the next sweep does not send it again. An attached recording
-    that is due has a late leg to fetch: its pending legs are sent instead.
+    that is due has a late leg to fetch: its pending legs are sent instead. A recording still recording
+    that is due is one on a user-key PBX nobody stopped (see :func:`~.recording.accepted`): it starts
+    waiting for its legs.
     """
     now = now or timezone.now()
     limit = limit or noojee_settings.SWEEP_BATCH_SIZE
@@ -365,6 +378,11 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
     for tag_id, status in due:
         if status in RecordingTag.PENDING_STATUSES:
             schedule_poll(tag_id, countdown=0)
+        elif status == RecordingTag.Status.RECORDING:  # on a PBX that does not tell us calls end
+            mark_waiting(
+                RecordingTag.objects.get(pk=tag_id),
+                "not stopped within UNFOLLOWED_RECORDING_MAX; its call is taken to have ended",
+            )
         else:
             recording_tag = RecordingTag(pk=tag_id)
             if not _fetch_pending_legs(recording_tag):
@@ -373,18 +391,27 @@ def sweep_due_tags(*, now: dt.datetime | None = None, limit: int | None = None) 
 
 
 #: The cache key that holds the PBX's one ``retrieveMetaDataByHour`` per ``METADATA_HOUR_INTERVAL``
-#: for every worker and command (the name it had as the reconcile's lock, so releases share it).
+#: for every worker and command (the name it had as the reconcile's lock, so releases share it); a
+#: named connection's has its name after a colon: each PBX has its own limit.
 HOUR_LISTING_SLOT_KEY = "noojee_django:reconcile-lock"
 #: Set while a caller that does not defer (the beat's reconcile) waits for the slot.
 HOUR_LISTING_WAITING_KEY = "noojee_django:reconcile-waiting"
 
 
-def hour_listing_interval() -> float:
-    """Seconds between two hourly listings: the PBX's documented limit, one a minute."""
-    return noojee_settings.METADATA_HOUR_INTERVAL
+def _slot_keys(connection: str) -> tuple[str, str]:
+    if connection == connections.DEFAULT:
+        return HOUR_LISTING_SLOT_KEY, HOUR_LISTING_WAITING_KEY
+    return f"{HOUR_LISTING_SLOT_KEY}:{connection}", f"{HOUR_LISTING_WAITING_KEY}:{connection}"
 
 
-def take_hour_listing_slot(*, wait: float | None = 0.0, defer: bool = False) -> bool:
+def hour_listing_interval(connection: str = connections.DEFAULT) -> float:
+    """Seconds between two hourly listings of one PBX: its documented limit, one a minute."""
+    return connections.get(connection).METADATA_HOUR_INTERVAL
+
+
+def take_hour_listing_slot(
+    *, wait: float | None = 0.0, defer: bool = False, connection: str = connections.DEFAULT
+) -> bool:
     """Take the one ``retrieveMetaDataByHour`` the PBX allows per ``METADATA_HOUR_INTERVAL``.
 
     Every process asks through the cache, so the beat's reconcile and a backfill never make the PBX
@@ -393,41 +420,42 @@ def take_hour_listing_slot(*, wait: float | None = 0.0, defer: bool = False) -> 
     the slot go to a caller that is waiting without deferring (the reconcile of the hour that just
     ended: see :func:`hour_listing_slot_or_wait`), so a long backfill never starves the live reconcile.
     """
-    interval = hour_listing_interval()
+    interval = hour_listing_interval(connection)
+    slot_key, waiting_key = _slot_keys(connection)
     deadline = None if wait is None else time.monotonic() + wait
     while True:
-        someone_first = defer and cache.get(HOUR_LISTING_WAITING_KEY) is not None
-        if not someone_first and cache.add(HOUR_LISTING_SLOT_KEY, time.time() + interval, timeout=interval):
+        someone_first = defer and cache.get(waiting_key) is not None
+        if not someone_first and cache.add(slot_key, time.time() + interval, timeout=interval):
             if not defer:
-                cache.delete(HOUR_LISTING_WAITING_KEY)
+                cache.delete(waiting_key)
             return True
         if deadline is not None and time.monotonic() >= deadline:
             return False
         if not defer:
-            _say_waiting(interval)
-        pause = min(max(_slot_free_in(interval), interval / 50), interval)
+            _say_waiting(interval, connection)
+        pause = min(max(_slot_free_in(interval, connection), interval / 50), interval)
         if deadline is not None:
             pause = min(pause, max(deadline - time.monotonic(), 0.0))
         time.sleep(pause)
 
 
-def hour_listing_slot_or_wait() -> float | None:
+def hour_listing_slot_or_wait(connection: str = connections.DEFAULT) -> float | None:
     """For a task, which must not sleep in a worker: ``None`` when the slot is taken now; otherwise the
     seconds until it frees, having said that a caller is waiting for it (a backfill then lets it go
     first). The task asks again after that long."""
-    if take_hour_listing_slot(wait=0):
+    if take_hour_listing_slot(wait=0, connection=connection):
         return None
-    interval = hour_listing_interval()
-    _say_waiting(interval)
-    return min(max(_slot_free_in(interval), interval / 50), interval)
+    interval = hour_listing_interval(connection)
+    _say_waiting(interval, connection)
+    return min(max(_slot_free_in(interval, connection), interval / 50), interval)
 
 
-def _say_waiting(interval: float) -> None:
-    cache.set(HOUR_LISTING_WAITING_KEY, 1, timeout=max(2 * interval, 1))
+def _say_waiting(interval: float, connection: str) -> None:
+    cache.set(_slot_keys(connection)[1], 1, timeout=max(2 * interval, 1))
 
 
-def _slot_free_in(interval: float) -> float:
-    free_at = cache.get(HOUR_LISTING_SLOT_KEY)
+def _slot_free_in(interval: float, connection: str) -> float:
+    free_at = cache.get(_slot_keys(connection)[0])
     return free_at - time.time() if isinstance(free_at, float) else interval / 10
 
 
@@ -447,24 +475,25 @@ class HourReport:
     kept_unattached: int = 0
 
 
-def reconcile_hour(date: dt.date, hour: int) -> int:
+def reconcile_hour(date: dt.date, hour: int, connection: str = connections.DEFAULT) -> int:
     """Find tagged legs that ended in one PBX hour and that no poll has seen; place them.
 
     Returns the number of legs added to recordings; :func:`reconcile_hour_report` says more.
     """
-    return reconcile_hour_report(date, hour).attached
+    return reconcile_hour_report(date, hour, connection).attached
 
 
-def reconcile_hour_report(date: dt.date, hour: int) -> HourReport:
+def reconcile_hour_report(date: dt.date, hour: int, connection: str = connections.DEFAULT) -> HourReport:
     """Find tagged legs that ended in one PBX hour and that no poll has seen; place them.
 
     A leg goes to a recording here that was started for its call (see :func:`legs_of`); else to a
     new recording for the CRM object ``RESOLVE_TAG`` names; else it is kept unattached, for an
     operator to attach. A leg already here (any ``CallRecordId`` known) is left alone, so asking for
     an hour twice adds nothing twice. The caller owns the PBX's rate: see :func:`take_hour_listing_slot`.
+    Only the PBX ``connection``'s legs and recordings are looked at.
     """
     try:
-        metadata = get_client().retrieve_metadata_by_hour(date, hour)
+        metadata = get_client(connection).retrieve_metadata_by_hour(date, hour)
     except client_errors.NoojeeError as exc:
         raise pbx_error("list the hour's recordings", exc) from exc
     by_record_id: dict[int, LegMetadata] = {}
@@ -472,9 +501,9 @@ def reconcile_hour_report(date: dt.date, hour: int) -> HourReport:
         by_record_id.setdefault(meta.call_record_id, meta)
     listed = list(by_record_id.values())
     known = set(
-        RecordingLeg.objects.filter(call_record_id__in=[m.call_record_id for m in listed]).values_list(
-            "call_record_id", flat=True
-        )
+        RecordingLeg.objects.filter(
+            connection=connection, call_record_id__in=[m.call_record_id for m in listed]
+        ).values_list("call_record_id", flat=True)
     )
     by_tag: dict[str, list[LegMetadata]] = {}
     for meta in listed:
@@ -484,7 +513,7 @@ def reconcile_hour_report(date: dt.date, hour: int) -> HourReport:
     added = kept = 0
     for tag, legs in by_tag.items():
         unplaced = list(legs)
-        candidates = RecordingTag.objects.filter(tag=tag, start_accepted=True).exclude(
+        candidates = RecordingTag.objects.filter(connection=connection, tag=tag, start_accepted=True).exclude(
             status__in=RecordingTag.ON_CALL_STATUSES
         )
         for recording_tag in candidates.order_by("-started_at"):
@@ -496,14 +525,17 @@ def reconcile_hour_report(date: dt.date, hour: int) -> HourReport:
             continue
         obj = resolve(tag) if resolve is not None else None
         if obj is None:
-            upsert_legs(None, unplaced)  # kept for operators to see, attached to nothing
+            upsert_legs(None, unplaced, connection=connection)  # kept for operators, attached to nothing
             kept += len(unplaced)
             continue
         claimed = create_claimed_recording(
-            obj, tag, started_at=min((m.start for m in unplaced if m.start), default=timezone.now())
+            obj,
+            tag,
+            connection=connection,
+            started_at=min((m.start for m in unplaced if m.start), default=timezone.now()),
         )
         if claimed is None:  # the tag is live here again: its own poll will find these legs
-            upsert_legs(None, unplaced)
+            upsert_legs(None, unplaced, connection=connection)
             kept += len(unplaced)
             continue
         added += _add_found_legs(claimed, unplaced)
@@ -551,6 +583,8 @@ def poll_again(recording_tag: RecordingTag, *, actor: Any | None = None) -> Reco
     Refused (:class:`TransitionRefused`, :class:`InvalidState`) for a recording still recording, one
     already attached, one the PBX never started, and one whose tag is live again on another row.
     """
+    if actor is not None:
+        check_on_users_pbx(actor, recording_tag.connection)
     if not recording_tag.start_accepted:
         raise InvalidState(
             _("The PBX never started recording %(tag)s: there is nothing to collect.")

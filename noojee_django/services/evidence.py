@@ -38,7 +38,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
-from .. import ledger, log_chain, signing
+from .. import connections, ledger, log_chain, signing
 from ..conf import noojee_settings
 from ..exceptions import (
     EvidenceAltered,
@@ -393,9 +393,19 @@ def _log_chains(recording_tag: RecordingTag) -> dict[str, Any]:
     }
 
 
+def _pbx_zone_name(connection: str) -> str:
+    """The time zone of the recording's PBX; the default one's for a connection no longer defined (a
+    bundle of an old recording is still exported)."""
+    try:
+        return connections.get(connection).PBX_TIME_ZONE
+    except connections.UnknownConnection:
+        return noojee_settings.PBX_TIME_ZONE
+
+
 def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public_key: Any) -> dict[str, Any]:
     """Everything but ``files`` (the hashes of the bytes written, added while streaming)."""
-    pbx_zone = zoneinfo.ZoneInfo(noojee_settings.PBX_TIME_ZONE)
+    pbx_zone_name = _pbx_zone_name(recording_tag.connection)
+    pbx_zone = zoneinfo.ZoneInfo(pbx_zone_name)
 
     def when(value: dt.datetime | None) -> dict[str, str] | None:
         if value is None:
@@ -438,7 +448,9 @@ def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public
     record = recording_tag.content_object
     content_type = recording_tag.content_type
     call = CallSession.objects.filter(recording_tag=recording_tag).order_by("created_at", "id").first() or (
-        CallSession.objects.filter(unique_id=recording_tag.unique_id).order_by("created_at", "id").first()
+        CallSession.objects.filter(connection=recording_tag.connection, unique_id=recording_tag.unique_id)
+        .order_by("created_at", "id")
+        .first()
         if recording_tag.unique_id
         else None
     )
@@ -448,7 +460,8 @@ def _manifest(recording_tag: RecordingTag, parts: list[_Part], user: Any, public
         "format": FORMAT,
         "generated": when(now),
         "exported_by": who(user.pk),
-        "pbx_time_zone": noojee_settings.PBX_TIME_ZONE,
+        "pbx_time_zone": pbx_zone_name,
+        "pbx_connection": recording_tag.connection,
         "recording": {
             "id": recording_tag.pk,
             "tag": recording_tag.tag,

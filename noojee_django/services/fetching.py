@@ -92,7 +92,7 @@ def fetch_leg(leg_id: int) -> FetchResult:
     started = time.monotonic()
     try:
         with _temporary_file() as tmp:
-            info = get_client().download_leg(
+            info = get_client(leg.connection).download_leg(
                 tmp, unique_id=leg.unique_id, leg=leg.leg, call_record_id=leg.call_record_id
             )
             stored = _store_new_object(

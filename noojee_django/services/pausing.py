@@ -78,7 +78,9 @@ def _pbx_target(recording_tag: RecordingTag) -> tuple[str, str, str]:
     """``(what to address, its unique id, the agent's login name)``: the call by its unique id when
     known, else the extension the recording was started on."""
     unique_id = recording_tag.unique_id or _unique_id_of_call_for(recording_tag)
-    phone = AgentPhone.objects.filter(extension=recording_tag.extension).first()
+    phone = AgentPhone.objects.filter(
+        connection=recording_tag.connection, extension=recording_tag.extension
+    ).first()
     login_name = phone.login_name if phone is not None and is_pbx_text(phone.login_name) else ""
     return unique_id or recording_tag.extension, unique_id, login_name
 
@@ -128,7 +130,7 @@ def pause_recording(user: Any, recording_tag: RecordingTag, *, reason: str = "")
         raise PauseRefused(_not_in(recording_tag, wanted))
     target, unique_id, login_name = _pbx_target(recording_tag)
     try:
-        get_client().stop_recording(target, agent_login_name=login_name or None)
+        get_client(recording_tag.connection).stop_recording(target, agent_login_name=login_name or None)
     except client_errors.NotFoundError as exc:
         if unique_id:  # that very call is gone: its recording ended with it
             logger.info("Pause of %s: the PBX has no such call any more (%s)", recording_tag.tag, exc)
@@ -204,7 +206,9 @@ def resume_recording(user: Any | None, recording_tag: RecordingTag) -> Recording
         pause.refresh_from_db()
     target, unique_id, login_name = _pbx_target(recording_tag)
     try:
-        get_client().start_recording(target, agent_login_name=login_name or None, tag=recording_tag.tag)
+        get_client(recording_tag.connection).start_recording(
+            target, agent_login_name=login_name or None, tag=recording_tag.tag
+        )
     except client_errors.NotFoundError as exc:
         if unique_id:
             logger.info("Resume of %s: the PBX has no such call any more (%s)", recording_tag.tag, exc)

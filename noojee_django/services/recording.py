@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import signals
+from .. import connections, signals
 from ..client import errors as client_errors
 from ..client.types import CallEvent
 from ..conf import noojee_settings
@@ -29,10 +29,12 @@ from .base import (
     LIVE_CALL_STATUSES,
     UNIQUE_ID_MAX_LENGTH,
     agent_phone_for,
+    check_on_users_pbx,
     logger,
     pbx_error,
     require,
     require_login,
+    require_phone_serves,
     required_object_ref,
     schedule_poll,
 )
@@ -54,6 +56,7 @@ def create_recording_tag(
     recording_tag = _new_recording(
         obj,
         tag,
+        connection=phone.connection,
         extension=phone.extension,
         unique_id=unique_id,
         started_by=user,
@@ -66,7 +69,7 @@ def create_recording_tag(
         start_accepted=False,  # until the PBX says yes
     )
     if recording_tag is None:
-        raise InvalidState(_tag_is_live(tag))
+        raise InvalidState(_tag_is_live(tag, phone.connection))
     return recording_tag
 
 
@@ -81,9 +84,11 @@ def check_consent(consent_given: bool) -> None:
         )
 
 
-def _tag_is_live(tag: str) -> str:
-    """Why ``tag`` cannot be recorded now: what its live recording is doing."""
-    live = RecordingTag.objects.filter(tag=tag, status__in=RecordingTag.LIVE_STATUSES).first()
+def _tag_is_live(tag: str, connection: str) -> str:
+    """Why ``tag`` cannot be recorded now on this PBX: what its live recording is doing."""
+    live = RecordingTag.objects.filter(
+        connection=connection, tag=tag, status__in=RecordingTag.LIVE_STATUSES
+    ).first()
     if live is None or live.status in RecordingTag.ON_CALL_STATUSES:
         return _("%(tag)s is being recorded already: stop that recording first.") % {"tag": tag}
     return _(
@@ -106,7 +111,9 @@ def _new_recording(obj: Any, tag: str, **values: Any) -> RecordingTag | None:
 
 def _current_call(user: Any, phone: AgentPhone) -> CallSession | None:
     return (
-        CallSession.objects.filter(user=user, extension=phone.extension, status__in=LIVE_CALL_STATUSES)
+        CallSession.objects.filter(
+            user=user, connection=phone.connection, extension=phone.extension, status__in=LIVE_CALL_STATUSES
+        )
         .order_by("-created_at")
         .first()
     )
@@ -134,20 +141,20 @@ def start_recording(
     check_consent(consent_given)
     script = shown_script(obj, script_version, script_sha256)
     phone = agent_phone_for(user)
+    require_phone_serves(user, obj, phone)
     call = _current_call(user, phone)
     unique_id = call.unique_id if call is not None else ""
     recording_tag = create_recording_tag(
         user, obj, tag, phone, consent_given=consent_given, unique_id=unique_id, script=script
     )
     try:
-        get_client().start_recording(
+        get_client(phone.connection).start_recording(
             unique_id or phone.extension, agent_login_name=phone.login_name or None, tag=tag
         )
     except client_errors.NoojeeError as exc:
         fail_recording(recording_tag, f"The PBX did not start recording: {exc}", actor=user)
         raise pbx_error("start recording", exc) from exc
-    RecordingTag.objects.filter(pk=recording_tag.pk).update(start_accepted=True)
-    recording_tag.start_accepted = True
+    accepted(recording_tag)
     # The agent's current call carries the recording: when it hangs up, the tag is collected even if
     # nobody pressed "stop".
     if call is not None:
@@ -176,10 +183,12 @@ def stop_recording(user: Any, recording_tag: RecordingTag) -> RecordingTag:
         return recording_tag
     extension = recording_tag.extension or agent_phone_for(user).extension
     unique_id = recording_tag.unique_id or _unique_id_of_call_for(recording_tag)
-    phone = AgentPhone.objects.filter(extension=extension).first()
+    phone = AgentPhone.objects.filter(connection=recording_tag.connection, extension=extension).first()
     login_name = phone.login_name if phone is not None and is_pbx_text(phone.login_name) else ""
     try:
-        get_client().stop_recording(unique_id or extension, agent_login_name=login_name or None)
+        get_client(recording_tag.connection).stop_recording(
+            unique_id or extension, agent_login_name=login_name or None
+        )
     except client_errors.NotFoundError as exc:
         if unique_id:  # that very call is gone, and its recording ended with it
             logger.info("Stop of %s: the PBX has no such call any more (%s)", recording_tag.tag, exc)
@@ -222,27 +231,41 @@ def require_own_recording(user: Any, recording_tag: RecordingTag, message: str |
     from ..exceptions import NoojeePermissionDenied
 
     require_login(user)
+    check_on_users_pbx(user, recording_tag.connection)
     if recording_tag.started_by_id != user.pk and not user.has_perm("noojee_django.change_recordingtag"):
         raise NoojeePermissionDenied(message or _("Only the agent who started this recording can stop it."))
 
 
 def watch_tag(
-    obj: Any, tag: str, *, user: Any | None = None, since: dt.datetime | None = None
+    obj: Any,
+    tag: str,
+    *,
+    user: Any | None = None,
+    since: dt.datetime | None = None,
+    connection: str | None = None,
 ) -> RecordingTag:
     """Collect a recording made outside the CRM (from the handset, by a dial plan) under ``tag``.
 
     This is a claim: whoever calls it says the tag's legs belong to ``obj``. The tag starts waiting at
     once; legs that started after ``since`` (default: a day ago) and carry exactly this tag are
-    fetched and attached to ``obj``.
+    fetched and attached to ``obj``. They are looked for on the PBX ``connection`` (default: the one
+    ``PBX_FOR`` names for ``user`` and ``obj``, ``"default"`` without a user).
     """
     if user is not None:
         require("MAY_RECORD", user, obj, _("You may not attach recordings to this record."))
+    if connection is None:
+        connection = connections.for_user(user, obj) if user is not None else connections.DEFAULT
+    else:
+        connections.get(connection)  # UnknownConnection for a name nobody defined
+    if user is not None:
+        check_on_users_pbx(user, connection)
     tag = validate_tag(tag)
     now = timezone.now()
     delay = noojee_settings.POLL_DELAY
     recording_tag = create_claimed_recording(
         obj,
         tag,
+        connection=connection,
         started_by=user,
         started_at=since or now - dt.timedelta(days=1),
         next_poll_at=now + dt.timedelta(seconds=delay),
@@ -251,6 +274,23 @@ def watch_tag(
         raise InvalidState(_("Tag %(tag)s is already being collected.") % {"tag": repr(tag)})
     schedule_poll(recording_tag, countdown=delay)
     return recording_tag
+
+
+def accepted(recording_tag: RecordingTag) -> None:
+    """The PBX started recording ``recording_tag``: legs may come to it from now on.
+
+    On a PBX connection with a user key, which may not follow calls, nothing will say that its call
+    ended: if nobody presses Stop, the due-tag sweep takes it to have ended ``UNFOLLOWED_RECORDING_MAX``
+    seconds after the start (its legs are then the whole call's, as the PBX recorded it).
+    """
+    values: dict[str, Any] = {"start_accepted": True}
+    if connections.get(recording_tag.connection).is_user_key:
+        values["next_poll_at"] = timezone.now() + dt.timedelta(
+            seconds=noojee_settings.UNFOLLOWED_RECORDING_MAX
+        )
+    RecordingTag.objects.filter(pk=recording_tag.pk).update(**values)
+    for name, value in values.items():
+        setattr(recording_tag, name, value)
 
 
 def create_claimed_recording(

@@ -167,7 +167,7 @@ def noojee_record_button(context: template.Context, obj: Any, tag: Any) -> dict[
     latest = None
     if can_record:
         latest = (
-            services.recordings_for(obj)
+            services.recordings_for(obj, _user(context))
             .filter(tag=tag)
             .exclude(status__in=[RecordingTag.Status.FAILED, RecordingTag.Status.ABSENT])
             .order_by("-started_at")
@@ -209,7 +209,7 @@ def _widget_id(context: template.Context) -> str:
 def noojee_recordings(context: template.Context, obj: Any) -> dict[str, Any]:
     """``{% noojee_recordings invoice %}``: the record's voice signatures, for those who may hear them."""
     may_hear = _may_hear(context, obj)
-    recordings = list(services.recordings_for(obj)) if may_hear else []
+    recordings = list(services.recordings_for(obj, _user(context))) if may_hear else []
     return {"may_hear": may_hear, "recordings": recordings, "obj": obj, **_object_fields(obj)}
 
 

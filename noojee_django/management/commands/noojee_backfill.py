@@ -1,6 +1,8 @@
-"""``manage.py noojee_backfill --since DATE [--until DATE]``: adopt the recordings a PBX already holds.
+"""``manage.py noojee_backfill --since DATE [--until DATE] [--pbx NAME]``: adopt the recordings a PBX
+already holds.
 
-Walks the PBX's hours, one listing a minute (the PBX's limit), and attaches what ``RESOLVE_TAG``
+Walks the hours of one PBX connection (``--pbx``, by default ``"default"``), in that PBX's local time,
+one listing a minute (the PBX's limit, kept per connection), and attaches what ``RESOLVE_TAG``
 resolves; resumable: the same command again continues after the last completed hour. Progress goes
 to stderr (one line redrawn in place on a terminal, a line per hour otherwise); the summary to stdout.
 """
@@ -14,12 +16,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
-from noojee_django import services
+from noojee_django import connections, services
 from noojee_django.exceptions import NoojeeServiceError
 from noojee_django.models import BackfillProgress
+from noojee_django.pbx import get_client
 
 DATE_FORMATS = "YYYY-MM-DD (a whole day), or YYYY-MM-DDTHH for one hour"
 #: Exit status of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
@@ -53,6 +56,10 @@ def format_duration(seconds: float) -> str:
 
 def _hour(moment: dt.datetime) -> str:
     return f"{moment:%Y-%m-%d %H}:00"
+
+
+def _the_pbx(connection: str) -> str:
+    return "the PBX" if connection == connections.DEFAULT else f"the PBX {connection!r}"
 
 
 def _plural(count: int, word: str) -> str:
@@ -112,8 +119,9 @@ def sigterm_as_keyboard_interrupt() -> Iterator[None]:
 
 class Command(BaseCommand):
     help = (
-        "Walk the PBX's past hours, one listing a minute, and attach the recordings RESOLVE_TAG names; "
-        "run it again to continue after the last completed hour."
+        "Walk a PBX's past hours (--pbx NAME, default 'default'), in that PBX's local time, one listing "
+        "a minute, and attach the recordings RESOLVE_TAG names; run it again to continue after the last "
+        "completed hour. Each PBX connection has its own progress and its own once-a-minute turn."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -124,20 +132,35 @@ class Command(BaseCommand):
             "--until", metavar="DATE", help="Last PBX-local day, inclusive (default: the current hour)."
         )
         parser.add_argument(
+            "--pbx",
+            default=connections.DEFAULT,
+            metavar="NAME",
+            help="The PBX connection to walk: a name of NOOJEE['PBXES'] (default: 'default'). "
+            "--since and --until are that PBX's local time (its PBX_TIME_ZONE).",
+        )
+        parser.add_argument(
             "--restart", action="store_true", help="Start this range over from its first hour."
         )
         parser.add_argument("--quiet", action="store_true", help="Print only the summary (as --verbosity 0).")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        connection = options["pbx"]
+        try:
+            get_client(connection)  # an unknown name, or one without an address or a key, stops here
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
         since = parse_moment(options["since"], "--since", end_of_day=False)
         until = parse_moment(options["until"], "--until", end_of_day=True) if options["until"] else None
         try:
-            progress = services.start_backfill(since, until, restart=options["restart"])
+            progress = services.start_backfill(
+                since, until, restart=options["restart"], connection=connection
+            )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         resume = " ".join(
             ["manage.py noojee_backfill", "--since", options["since"]]
             + (["--until", options["until"]] if options["until"] else [])
+            + (["--pbx", connection] if connection != connections.DEFAULT else [])
         )
         if not services.backfill_hours(progress):
             self.stdout.write(
@@ -163,18 +186,19 @@ class Command(BaseCommand):
 
     def summary(self, progress: BackfillProgress) -> str:
         progress.refresh_from_db()
-        zone = services.pbx_time_zone()
+        connection = services.backfill_connection(progress)
+        zone = services.pbx_time_zone(connection)
         last = services.last_completed_hour(progress)
         asked = f"{_hour(progress.first_hour.astimezone(zone))} to {_hour(last)}, {zone}" if last else "none"
         return (
-            f"Backfilled {_plural(progress.hours_done, 'hour')} of the PBX ({asked}):"
+            f"Backfilled {_plural(progress.hours_done, 'hour')} of {_the_pbx(connection)} ({asked}):"
             f" {_plural(progress.legs_found, 'leg')} found ({progress.legs_known} known already),"
             f" {progress.legs_attached} attached, {progress.legs_unattached} kept unattached."
         )
 
     def stopped(self, progress: BackfillProgress, why: str, resume: str) -> str:
         progress.refresh_from_db()
-        zone = services.pbx_time_zone()
+        zone = services.pbx_time_zone(services.backfill_connection(progress))
         next_hour = progress.next_hour.astimezone(zone)
         last = services.last_completed_hour(progress)
         if last is not None:
