@@ -160,7 +160,8 @@ def test_the_manager_records_from_the_invoice_admin_page(
     # The recording's own admin page: its attempts, legs and the PBX's words are for the operator.
     page.goto(f"{stack.web_url}/admin/noojee_django/recordingtag/")
     page.click("#result_list tbody tr >> nth=0 >> a >> nth=0")
-    assert page.locator("h1, h2").filter(has_text="INV-").count() >= 1
+    page.wait_for_url("**/recordingtag/*/change/")
+    page.locator("h1, h2").filter(has_text="INV-").first.wait_for()
     look(page, "manager", "8-recording-admin", admin=True, operator=True)
     page.close()
 

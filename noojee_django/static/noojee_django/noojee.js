@@ -30,7 +30,8 @@
     ringing: gettext("Ringing"),
     connected: gettext("On the call"),
     hungup: gettext("Call ended"),
-    failed: gettext("Call not connected")
+    failed: gettext("Call not connected"),
+    placed: gettext("Call placed: this PBX does not tell the CRM when it is answered or ends")
   };
   var pollTimer = null;
   var followedRecordings = {};
