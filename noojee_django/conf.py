@@ -124,6 +124,11 @@ class Snapshot:
     SWEEP_BATCH_SIZE: int = _number(500, least=1, whole=True)
     SWEEP_GRACE: float = _number(60, least=0)  # a poll may be this late before the sweep sends it again
     UNLISTED_CALL_GRACE: float = _number(15, least=0)  # a dialled call may go unlisted this long
+    # a PBX that could not be reached: its connection's polls and fetches wait this long (doubled, to the cap)
+    UNREACHABLE_PAUSE: float = _number(10, least=0, above=True)
+    UNREACHABLE_PAUSE_CAP: float = _number(300, least=0, above=True)
+    # polls and fetches of one connection waiting for its PBX at once (None: 8 with several PBXs, else any)
+    PBX_MAX_IN_FLIGHT: int | None = _number(None, least=1, whole=True, none=True)
     # seconds between two hourly listings (retrieveMetaDataByHour): the PBX allows one a minute
     METADATA_HOUR_INTERVAL: float = _number(60, least=0, above=True)
     # Abuse limits

@@ -16,6 +16,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
   PBX's one hourly listing a minute
 - :mod:`.backfill` — walk a range of past PBX hours and place their legs, resumably
 - :mod:`.fetching` — download legs, join the signature, operator "fetch again"
+- :mod:`.reachability` — a PBX that cannot be reached pauses its own connection's polls and fetches
 - :mod:`.retention` — purge, legal hold, restore
 - :mod:`.access` — who may hear, the listening log, attach to another record
 - :mod:`.evidence` — signed evidence bundles of a recording; :mod:`.verification` checks them
@@ -97,6 +98,7 @@ from .evidence import (
 )
 from .fetching import FetchResult, RefetchResult, fetch_leg, join_if_complete, refetch_legs
 from .integrity import ScrubResult, scrub_stored_audio, verify_log
+from .reachability import UnreachablePause, unreachable_pause
 from .recording import check_consent, require_own_recording, start_recording, stop_recording, watch_tag
 from .retention import purge_audio, purge_expired_audio, restore_audio, set_legal_hold
 from .scripts import (
@@ -128,6 +130,7 @@ __all__ = [
     "RefetchResult",
     "ScrubResult",
     "ShownScript",
+    "UnreachablePause",
     "VerificationReport",
     "_claim_dial",
     "active_script_for",
@@ -194,6 +197,7 @@ __all__ = [
     "sweep_due_tags",
     "sweep_live_calls",
     "take_hour_listing_slot",
+    "unreachable_pause",
     "verify_evidence",
     "verify_log",
     "watch_tag",
