@@ -12,24 +12,42 @@
 
 Last line: ``pipeline: speedup_vs_sequential=<x> extra_requests_per_tag=<x> sweep_ratio_100k_vs_1k=<x>
 attached_fraction=<x>``.
+
+    python bench/pipeline.py --pbxes 2 --down 1 [--tags 100] [--repeat 3] [--down-modes refuse,hang]
+
+Several PBXs: ``--pbxes`` emulators, one per connection (``"default"``, then ``NOOJEE["PBXES"]``'s
+``pbx1``, ``pbx2``... each key through its connection's environment variable), an agent on each, the
+same ``--tags`` tag names recorded on every PBX (each PBX's legs a second longer than the previous one's,
+so their audio differs). In each repeat, one run with every PBX healthy, then one per ``--down-modes``
+with the last ``--down`` PBXs unreachable from before the tags are watched: ``refuse`` (the emulator
+stopped: connections refused at once) and ``hang`` (it accepts and never answers: every request waits
+for ``TIMEOUT``). Counted: the healthy connections' attachments per second in each run;
+``healthy_ratio`` is the down runs' median rate over the all-healthy runs' median (the lower of the
+modes). Each down PBX is then brought back and its recordings must attach too; every recording and leg
+is checked against the PBX it came from (``cross_tenant_leaks``: any on a row of another connection, or
+with audio its PBX never gave). Last line: ``pipeline_pbxes: healthy_ratio=<x> cross_tenant_leaks=<n>``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.drill_stack import redis_database  # noqa: E402
 from tests.pipeline_harness import Pipeline  # noqa: E402
 from tests.servers import (  # noqa: E402
+    free_port,
     postgres_server,
     redis_server,
     start_emulator,
@@ -123,6 +141,170 @@ def sweep_timings(database_url: str) -> tuple[float, float]:
     return small, large
 
 
+class PbxProcess:
+    """One emulated PBX on a fixed port, keeping its state in a file: it can be stopped and come back
+    as it was (same address, same calls and legs, its counters going on)."""
+
+    def __init__(self, name: str, key: str, folder: Path, latency: float) -> None:
+        self.name = name
+        self.key = key
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.options = ["--port", str(self.port), "--latency", str(latency)]
+        self.options += ["--state-file", str(folder / f"{name}.json")]
+        self.process: Any = None
+
+    def start(self) -> None:
+        self.process, url = start_emulator(self.key, *self.options)
+        assert url.rstrip("/") == self.url, (url, self.url)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def control(self) -> Any:
+        from noojee_django.emulator import ControlClient
+
+        return ControlClient(self.url)
+
+
+def connection_name(index: int) -> str:
+    return "default" if index == 0 else f"pbx{index}"
+
+
+def pbxes_bench(args: argparse.Namespace) -> None:
+    legs = [int(x) for x in args.legs.split(",")]
+    count = args.pbxes
+    down = [connection_name(i) for i in range(count - args.down, count)]
+    healthy = [connection_name(i) for i in range(count - args.down)]
+    modes = [m for m in args.down_modes.split(",") if m]
+    with (
+        redis_server() as redis_url,
+        postgres_server() as database_url,
+        tempfile.TemporaryDirectory() as work,
+    ):
+        folder = Path(work)
+        pbxes = {
+            connection_name(i): PbxProcess(connection_name(i), f"bench-key-{i}", folder, args.latency)
+            for i in range(count)
+        }
+        extra_env = {
+            "DJANGO_SETTINGS_MODULE": "tests.pbxes_settings",
+            "CACHE_REDIS_URL": redis_database(redis_url, 1),
+            "NOOJEE_PBXES": json.dumps(
+                {name: {"BASE_URL": p.url} for name, p in pbxes.items() if name != "default"}
+            ),
+            **{f"NOOJEE_{name.upper()}_API_KEY": p.key for name, p in pbxes.items() if name != "default"},
+        }
+        for pbx in pbxes.values():
+            pbx.start()
+        rates: dict[str, list[float]] = {"healthy": [], **{mode: [] for mode in modes}}
+        back_after: dict[str, list[float]] = {mode: [] for mode in modes}
+        leaks: list[str] = []
+        wrong_signatures = 0
+        unattached = 0
+        try:
+            with Pipeline(
+                folder,
+                emulator_url=pbxes["default"].url,
+                api_key=pbxes["default"].key,
+                broker_url=redis_database(redis_url, 0),
+                database_url=database_url,
+                extra_env=extra_env,
+            ) as pipeline:
+                pipeline.migrate()
+                for _ in range(args.workers):
+                    pipeline.start_worker(concurrency=args.concurrency)
+
+                def run(prefix: str, mode: str | None) -> None:
+                    nonlocal wrong_signatures, unattached
+                    expected: dict[str, dict[str, Any]] = {}
+                    for index, (name, pbx) in enumerate(pbxes.items()):
+                        control = pbx.control()
+                        own = [seconds + index for seconds in legs]  # each PBX's audio its own
+                        expected[name] = {
+                            f"{prefix}-{i}": control.add_recording(tag=f"{prefix}-{i}", legs=own)
+                            for i in range(args.tags)
+                        }
+                    expected_file = folder / f"{prefix}.json"
+                    expected_file.write_text(json.dumps(expected))
+                    for name in down if mode else []:
+                        if mode == "refuse":
+                            pbxes[name].stop()
+                        else:
+                            pbxes[name].control().add_fault("latency", count=None, seconds=3600)
+                    common = ["--expected", str(expected_file), "--prefix", prefix]
+                    watched = pipeline.run_driver(
+                        ["watch", *common, "--wait-for", ",".join(healthy), "--timeout", "900"],
+                        module="tests.pipeline_pbxes_driver",
+                        timeout=1000,
+                    )
+                    ours = [watched["connections"][name] for name in healthy]
+                    last = max(c["last_attached"] or watched["started"] for c in ours)
+                    rate = sum(c["attached"] for c in ours) / max(last - watched["started"], 1e-3)
+                    rates[mode or "healthy"].append(rate)
+                    back = time.time()
+                    for name in down if mode else []:
+                        if mode == "refuse":
+                            pbxes[name].start()
+                        else:
+                            pbxes[name].control().clear_faults()
+                    settled = pipeline.run_driver(
+                        ["settle", *common, "--urls", json.dumps({n: p.url for n, p in pbxes.items()})],
+                        module="tests.pipeline_pbxes_driver",
+                        timeout=1000,
+                    )
+                    leaks.extend(settled["leaks"])
+                    wrong_signatures += settled["wrong_signatures"]
+                    unattached += sum(args.tags - c["attached"] for c in settled["connections"].values())
+                    if mode:
+                        came = [settled["connections"][name]["last_attached"] for name in down]
+                        back_after[mode].append(max((c or back) for c in came) - back)
+                    print(
+                        f"  {prefix}: {'all healthy' if mode is None else mode + ' down'}: "
+                        f"{rate:.2f} attachments/s on {','.join(healthy)} "
+                        f"(last at {last - watched['started']:.1f} s)"
+                        + (
+                            f"; the down one's attached {back_after[mode][-1]:.1f} s after it came back"
+                            if mode
+                            else ""
+                        )
+                        + f"; leaks {len(settled['leaks'])}, wrong signatures {settled['wrong_signatures']}",
+                        flush=True,
+                    )
+
+                for repeat in range(args.repeat):
+                    run(f"OK{repeat}", None)
+                    for mode in modes:
+                        run(f"{mode.upper()}{repeat}", mode)
+        finally:
+            for pbx in pbxes.values():
+                pbx.stop()
+
+    healthy_rate = statistics.median(rates["healthy"])
+    print(
+        f"pbxes={count} down={args.down} tags={args.tags} per PBX legs={legs} latency={args.latency}s "
+        f"workers={args.workers}x{args.concurrency} threads repeats={args.repeat} "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    runs = ", ".join(f"{r:.2f}" for r in rates["healthy"])
+    print(f"all healthy: {healthy_rate:.2f} attachments/s (runs: {runs})")
+    ratios = {}
+    for mode in modes:
+        median = statistics.median(rates[mode])
+        ratios[mode] = median / healthy_rate
+        print(
+            f"{mode} down: {median:.2f} attachments/s (runs: {', '.join(f'{r:.2f}' for r in rates[mode])}), "
+            f"ratio {ratios[mode]:.2f}; back: attached {statistics.median(back_after[mode]):.1f} s after"
+        )
+    print(f"not attached in the end: {unattached}; wrong signatures: {wrong_signatures}")
+    for leak in leaks[:20]:
+        print(f"leak: {leak}")
+    print(f"pipeline_pbxes: healthy_ratio={min(ratios.values()):.2f} cross_tenant_leaks={len(leaks)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tags", type=int, default=200)
@@ -130,7 +312,18 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=32, help="threads per worker process")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--pbxes", type=int, default=0, help="several PBXs: this many emulators")
+    parser.add_argument("--down", type=int, default=1, help="of which this many unreachable (--pbxes)")
+    parser.add_argument("--down-modes", default="refuse,hang", help="how they are unreachable (--pbxes)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each kind (--pbxes)")
     args = parser.parse_args()
+    if args.pbxes:
+        if not 0 < args.down < args.pbxes:
+            parser.error("--down must leave at least one PBX healthy and take at least one down")
+        if args.tags == parser.get_default("tags"):
+            args.tags = 100
+        pbxes_bench(args)
+        return
     legs = [int(x) for x in args.legs.split(",")]
 
     with (

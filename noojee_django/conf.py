@@ -126,6 +126,11 @@ class Snapshot:
     UNLISTED_CALL_GRACE: float = _number(15, least=0)  # a dialled call may go unlisted this long
     # seconds a recording on a user-key PBX (whose calls are not followed) may go without Stop
     UNFOLLOWED_RECORDING_MAX: float = _number(2 * 3600, least=60)
+    # a PBX that could not be reached: its connection's polls and fetches wait this long (doubled, to the cap)
+    UNREACHABLE_PAUSE: float = _number(10, least=0, above=True)
+    UNREACHABLE_PAUSE_CAP: float = _number(300, least=0, above=True)
+    # polls and fetches of one connection waiting for its PBX at once (None: 8 with several PBXs, else any)
+    PBX_MAX_IN_FLIGHT: int | None = _number(None, least=1, whole=True, none=True)
     # seconds between two hourly listings (retrieveMetaDataByHour): the PBX allows one a minute
     METADATA_HOUR_INTERVAL: float = _number(60, least=0, above=True)
     # Abuse limits

@@ -131,6 +131,9 @@ class TransportError(NoojeeError):
 
     kind = "transport"
     retryable = True
+    #: True when not a byte of a reply came (refused, unreachable, no answer in time); False when the
+    #: connection broke or stalled during a reply: the PBX was reached.
+    no_reply = False
 
 
 class NoojeeTimeout(TransportError):

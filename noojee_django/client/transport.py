@@ -510,6 +510,7 @@ class Transport:
             failure = self.wrap(exc, name, "could not get a reply from the PBX")
             if deadline.fired:
                 failure = self.deadline_error(name, deadline)
+            failure.no_reply = True
         finally:
             bind(previous)
         if failure is not None:

@@ -17,6 +17,7 @@ No database transaction is held open across a request to the PBX: a slow PBX mus
   PBX's one hourly listing a minute
 - :mod:`.backfill` — walk a range of past PBX hours and place their legs, resumably
 - :mod:`.fetching` — download legs, join the signature, operator "fetch again"
+- :mod:`.reachability` — a PBX that cannot be reached pauses its own connection's polls and fetches
 - :mod:`.retention` — purge, legal hold, restore
 - :mod:`.access` — who may hear, the listening log, attach to another record
 - :mod:`.evidence` — signed evidence bundles of a recording; :mod:`.verification` checks them
@@ -109,6 +110,7 @@ from .pausing import (
     resume_paused,
     resume_recording,
 )
+from .reachability import UnreachablePause, unreachable_pause
 from .recording import check_consent, require_own_recording, start_recording, stop_recording, watch_tag
 from .retention import purge_audio, purge_expired_audio, restore_audio, set_legal_hold
 from .scripts import (
@@ -140,6 +142,7 @@ __all__ = [
     "RefetchResult",
     "ScrubResult",
     "ShownScript",
+    "UnreachablePause",
     "VerificationReport",
     "_claim_dial",
     "active_script_for",
@@ -215,6 +218,7 @@ __all__ = [
     "sweep_due_tags",
     "sweep_live_calls",
     "take_hour_listing_slot",
+    "unreachable_pause",
     "verify_evidence",
     "verify_log",
     "watch_tag",

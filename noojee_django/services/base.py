@@ -266,6 +266,7 @@ def log_attempt(
     error: client_errors.NoojeeError | None = None,
     message: str = "",
     started: float | None = None,
+    error_kind: str = "",
 ) -> RecordingAttempt | None:
     if recording_tag is None:
         return None
@@ -275,7 +276,7 @@ def log_attempt(
         action=action,
         outcome=outcome,
         http_status=error.http_status if error is not None else None,
-        error_kind=error.kind if error is not None else "",
+        error_kind=error.kind if error is not None else error_kind,
         message=message or (str(error) if error is not None else ""),
         duration_ms=int((time.monotonic() - started) * 1000) if started is not None else None,
     )

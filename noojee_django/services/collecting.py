@@ -13,6 +13,7 @@ net: "not ready yet" backs off exponentially up to ``POLL_BACKOFF_CAP``.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from ..exceptions import InvalidState, TransitionRefused
 from ..lifecycle import transition
 from ..models import CallSession, RecordingAttempt, RecordingLeg, RecordingTag
 from ..pbx import get_client
+from . import reachability
 from .base import (
     LIVE_CALL_STATUSES,
     UNIQUE_ID_MAX_LENGTH,
@@ -91,16 +93,34 @@ def poll_tag(recording_tag_id: int, *, fetch_inline: bool = False) -> PollResult
     started = time.monotonic()
     RecordingTag.objects.filter(pk=recording_tag.pk).update(attempts=F("attempts") + 1)
     recording_tag.attempts += 1
-    try:
-        metadata = get_client(recording_tag.connection).retrieve_metadata(recording_tag.tag)
-    except client_errors.NoojeeError as exc:
-        outcome = (
-            RecordingAttempt.Outcome.NOT_READY
-            if isinstance(exc, client_errors.RecordingNotReady)
-            else RecordingAttempt.Outcome.ERROR
-        )
-        log_attempt(recording_tag, RecordingAttempt.Action.POLL, outcome, error=exc, started=started)
-        return _retry_poll_or_give_up(recording_tag, outcome, reason=f"Polling the PBX failed: {exc}")
+    client = get_client(recording_tag.connection)
+    with reachability.turn_to_ask(recording_tag.connection, hold=reachability.request_hold(client)) as turn:
+        if turn.wait is not None:  # its PBX is down or busy: this connection waits, nobody else
+            log_attempt(
+                recording_tag,
+                RecordingAttempt.Action.POLL,
+                RecordingAttempt.Outcome.ERROR,
+                message=turn.message,
+                error_kind=turn.kind,
+            )
+            return _retry_poll_or_give_up(
+                recording_tag,
+                RecordingAttempt.Outcome.ERROR,
+                reason=f"Polling the PBX failed: {turn.message}",
+                wait=turn.wait,
+            )
+        try:
+            metadata = client.retrieve_metadata(recording_tag.tag)
+        except client_errors.NoojeeError as exc:
+            turn.failed(exc)
+            outcome = (
+                RecordingAttempt.Outcome.NOT_READY
+                if isinstance(exc, client_errors.RecordingNotReady)
+                else RecordingAttempt.Outcome.ERROR
+            )
+            log_attempt(recording_tag, RecordingAttempt.Action.POLL, outcome, error=exc, started=started)
+            return _retry_poll_or_give_up(recording_tag, outcome, reason=f"Polling the PBX failed: {exc}")
+        turn.answered()
 
     legs = legs_of(recording_tag, metadata)
     # Listed before and not now (the PBX lost its records): fetching the legs already known says
@@ -281,7 +301,11 @@ def upsert_legs(
     return sorted(set(to_fetch))
 
 
-def _retry_poll_or_give_up(recording_tag: RecordingTag, outcome: str, *, reason: str) -> PollResult:
+def _retry_poll_or_give_up(
+    recording_tag: RecordingTag, outcome: str, *, reason: str, wait: float = 0.0
+) -> PollResult:
+    """Poll again after the backoff (not before ``wait`` seconds), or give up once ``GIVE_UP_AFTER``
+    passed since the stop."""
     stopped = recording_tag.stopped_at or recording_tag.started_at
     age = (timezone.now() - stopped).total_seconds()
     if age >= noojee_settings.GIVE_UP_AFTER:
@@ -301,6 +325,8 @@ def _retry_poll_or_give_up(recording_tag: RecordingTag, outcome: str, *, reason:
         )
         return PollResult(outcome)
     delay = backoff_delay(recording_tag.attempts - 1)
+    if wait:  # spread over a second past the pause: one of them asks the PBX, the others wait again
+        delay = max(delay, wait + random.uniform(0, 1))
     now = timezone.now()
     RecordingTag.objects.filter(pk=recording_tag.pk, status__in=RecordingTag.PENDING_STATUSES).update(
         next_poll_at=now + dt.timedelta(seconds=delay),

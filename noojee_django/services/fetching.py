@@ -9,6 +9,7 @@ is stored beside it (``kept_aside``) and the recording is flagged for an operato
 from __future__ import annotations
 
 import datetime as dt
+import random
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import ledger
+from ..client import NoojeeClient
 from ..client import errors as client_errors
 from ..conf import noojee_settings
 from ..exceptions import InvalidState, TransitionRefused
@@ -30,6 +32,7 @@ from ..models import RecordingAttempt, RecordingLeg, RecordingTag, StoredAudio
 from ..pbx import get_client
 from ..stitching import GapMark, StitchError, stitch_wavs
 from ..timeline import pause_marks
+from . import reachability
 from .base import backoff_delay, fetch_lease, log_attempt, logger, safe_name, schedule_fetch
 
 Leg = RecordingLeg.FetchStatus
@@ -60,6 +63,23 @@ def fetch_leg(leg_id: int) -> FetchResult:
     if leg is None or leg.recording_tag is None:
         return FetchResult("skipped")
     stale = timezone.now() - fetch_lease()
+    if not _claimable(leg, stale):
+        return FetchResult("skipped")
+    client = get_client(leg.connection)
+    # A download holds its slot for as long as its claim lasts, at most.
+    hold = min(reachability.request_hold(client), fetch_lease().total_seconds())
+    with ExitStack() as held:
+        turn = held.enter_context(reachability.turn_to_ask(leg.connection, hold=hold))
+        if turn.wait is not None:  # its PBX is down or busy: claim nothing, spend nothing, try later
+            return _wait_for_pbx(leg, turn)
+        return _claim_and_fetch(leg, stale, client, turn, held)
+
+
+def _claim_and_fetch(
+    leg: RecordingLeg, stale: dt.datetime, client: NoojeeClient, turn: reachability.Turn, held: ExitStack
+) -> FetchResult:
+    """:func:`fetch_leg` once it may ask the PBX: claim, download, store; ``held`` (the turn) is let go
+    before the join."""
     refetch = leg.fetch_status == Leg.REFETCHING
     if refetch:
         claimed = transition(
@@ -92,7 +112,7 @@ def fetch_leg(leg_id: int) -> FetchResult:
     started = time.monotonic()
     try:
         with _temporary_file() as tmp:
-            info = get_client(leg.connection).download_leg(
+            info = client.download_leg(
                 tmp, unique_id=leg.unique_id, leg=leg.leg, call_record_id=leg.call_record_id
             )
             stored = _store_new_object(
@@ -106,6 +126,8 @@ def fetch_leg(leg_id: int) -> FetchResult:
                 leg=leg,
             )
     except client_errors.NoojeeError as exc:
+        turn.failed(exc)
+        held.close()
         if refetch:
             log_attempt(
                 recording_tag,
@@ -118,6 +140,8 @@ def fetch_leg(leg_id: int) -> FetchResult:
             return _end_refetch(leg, mine, f"the re-fetch failed, the stored audio stays: {exc}")
         return _after_failed_fetch(leg, mine, exc, started)
 
+    turn.answered()
+    held.close()
     previous = leg.audio.name if leg.audio else ""
     switched = transition(
         leg,
@@ -149,6 +173,32 @@ def fetch_leg(leg_id: int) -> FetchResult:
     )
     join_if_complete(recording_tag.pk)
     return FetchResult(RecordingAttempt.Outcome.OK)
+
+
+def _claimable(leg: RecordingLeg, stale: dt.datetime) -> bool:
+    """Whether a claim of ``leg`` could be had now (what the claims below ask, without taking one)."""
+    if leg.fetch_status == Leg.PENDING:
+        return True
+    if leg.fetch_status == Leg.REFETCHING:
+        return leg.fetch_attempts == 0 or leg.updated_at < stale
+    return leg.fetch_status == Leg.FETCHING and leg.updated_at < stale
+
+
+def _wait_for_pbx(leg: RecordingLeg, turn: reachability.Turn) -> FetchResult:
+    """The leg's PBX is down or busy: its download is sent again for after the wait (and the leg's
+    backoff), claiming nothing and spending none of its attempts."""
+    assert leg.recording_tag is not None and turn.wait is not None
+    log_attempt(
+        leg.recording_tag,
+        RecordingAttempt.Action.FETCH,
+        RecordingAttempt.Outcome.ERROR,
+        leg=leg,
+        message=turn.message,
+        error_kind=turn.kind,
+    )
+    delay = max(backoff_delay(leg.fetch_attempts), turn.wait + random.uniform(0, 1))
+    schedule_fetch(leg.pk, countdown=delay)
+    return FetchResult("skipped", retry_in=delay)
 
 
 def _outcome_of(exc: client_errors.NoojeeError) -> str:
