@@ -534,7 +534,20 @@ class ScriptForm(forms.ModelForm):
         return cleaned
 
 
-class ScriptVersionInline(admin.TabularInline):
+class _ReadOnlyInline:
+    """For an inline: rows shown beside their parent, never added, edited or deleted there."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ScriptVersionInline(_ReadOnlyInline, admin.TabularInline):
     """Every version of a script, newest first: read-only, never deleted."""
 
     model = ScriptVersion
@@ -553,15 +566,6 @@ class ScriptVersionInline(admin.TabularInline):
             .select_related("created_by")
             .annotate(n_recordings=Count("recordings"))
         )
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("recordings"))
     def recording_count(self, obj: ScriptVersion) -> int:
@@ -633,7 +637,7 @@ class BackfillProgressAdmin(_ReadOnlyAdmin):
     search_fields = ["key"]
 
 
-class RecordingTagInline(GenericTabularInline):
+class RecordingTagInline(_ReadOnlyInline, GenericTabularInline):
     """Add to a CRM model's admin to see and play the voice signatures attached to each record::
 
         class InvoiceAdmin(admin.ModelAdmin):
@@ -672,15 +676,6 @@ class RecordingTagInline(GenericTabularInline):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is not None and services.may_hear(request.user, obj)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("listen"))
     def player(self, obj: RecordingTag) -> str:

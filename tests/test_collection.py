@@ -34,6 +34,8 @@ class Broker:
 
     def __init__(self) -> None:
         self.tasks: Sent = []
+        #: ``(name, kwargs)`` of the same tasks, for those sent by keyword
+        self.keywords: list[tuple[str, dict[str, Any]]] = []
 
     def drain(self) -> None:
         from celery import current_app
@@ -45,7 +47,7 @@ class Broker:
                     message = queue.get(block=False)
                 except queue.Empty:
                     break
-                args, _kwargs, _embed = message.decode()
+                args, kwargs, _embed = message.decode()
                 eta = message.headers.get("eta")
                 countdown = (
                     max(0.0, round((dt.datetime.fromisoformat(eta) - timezone.now()).total_seconds()))
@@ -53,6 +55,7 @@ class Broker:
                     else 0.0
                 )
                 self.tasks.append((message.headers["task"], tuple(args), countdown))
+                self.keywords.append((message.headers["task"], kwargs))
                 message.ack()
             queue.close()
 

@@ -325,27 +325,17 @@ def test_with_one_pbx_down_the_other_ones_recording_is_attached(
     assert recording.status == RecordingTag.Status.ATTACHED
     # Each connection's sweep is a task of its own: the unreachable PBX holds up only its own.
     sent.tasks.clear()
+    sent.keywords.clear()
     assert tasks.sweep_live_calls() == 0
     assert sorted(kwargs_connection(sent)) == ["acme", "default"]
 
 
 def kwargs_connection(sent: Broker) -> list[str]:
-    from celery import current_app
-
-    names = []
-    with current_app.connection_for_read() as connection:
-        queue = connection.SimpleQueue(current_app.conf.task_default_queue)
-        while True:
-            try:
-                message = queue.get(block=False)
-            except queue.Empty:
-                break
-            _args, kwargs, _embed = message.decode()
-            if message.headers["task"] == "noojee_django.sweep_live_calls":
-                names.append(kwargs["connection"])
-            message.ack()
-        queue.close()
-    return names
+    """The connections of the live-call sweeps sent since ``sent`` was last cleared."""
+    sent.drain()
+    return [
+        kwargs["connection"] for name, kwargs in sent.keywords if name == "noojee_django.sweep_live_calls"
+    ]
 
 
 @pytest.mark.django_db
