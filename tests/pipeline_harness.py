@@ -52,6 +52,18 @@ class Pipeline:
             self.env["DATABASE_URL"] = database_url
         self.workers: list[subprocess.Popen[bytes]] = []
 
+    @classmethod
+    def for_driver(cls, workdir: Path, emulator: Any, database_url: str | None) -> Pipeline:
+        """A pipeline with no broker of its own, against ``emulator``: for a driver that runs the
+        services in its own process, on the database ``database_url`` names."""
+        return cls(
+            workdir,
+            emulator_url=emulator.url,
+            api_key=emulator.config.api_key,
+            broker_url="memory://",
+            database_url=database_url,
+        )
+
     def manage(self, *args: str, timeout: float = 120) -> str:
         result = subprocess.run(
             [sys.executable, str(REPO / "manage.py"), *args],

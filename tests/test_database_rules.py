@@ -23,13 +23,7 @@ DRIVER = "tests.database_rules_driver"
 
 
 def _pipeline(tmp_path: Path, database_url: str, emulator: Any) -> Pipeline:
-    return Pipeline(
-        tmp_path,
-        emulator_url=emulator.url,
-        api_key=emulator.config.api_key,
-        broker_url="memory://",
-        database_url=database_url,
-    )
+    return Pipeline.for_driver(tmp_path, emulator, database_url)
 
 
 def test_the_schema_has_every_rule_the_models_declare(

@@ -19,13 +19,7 @@ def test_simultaneous_double_clicks_ring_each_customer_once(
     tmp_path: Path, engine_database: str, noojee_emulator: Any
 ) -> None:
     noojee_emulator.control.config(answer_delay=30)  # the calls stay "starting" for the whole test
-    with Pipeline(
-        tmp_path,
-        emulator_url=noojee_emulator.url,
-        api_key=noojee_emulator.config.api_key,
-        broker_url="memory://",
-        database_url=engine_database,
-    ) as pipeline:
+    with Pipeline.for_driver(tmp_path, noojee_emulator, engine_database) as pipeline:
         pipeline.migrate()
         report = pipeline.run_driver(
             ["--agents", str(AGENTS), "--clicks", str(CLICKS)], module="tests.dial_race_driver", timeout=120

@@ -18,13 +18,7 @@ ROUNDS, RESUMERS = 4, 2
 def test_racing_resumes_tell_the_pbx_start_once_per_pause(
     tmp_path: Path, engine_database: str, noojee_emulator: Any
 ) -> None:
-    with Pipeline(
-        tmp_path,
-        emulator_url=noojee_emulator.url,
-        api_key=noojee_emulator.config.api_key,
-        broker_url="memory://",
-        database_url=engine_database,
-    ) as pipeline:
+    with Pipeline.for_driver(tmp_path, noojee_emulator, engine_database) as pipeline:
         pipeline.migrate()
         report = pipeline.run_driver(
             ["--rounds", str(ROUNDS), "--resumers", str(RESUMERS)],
