@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,6 +92,7 @@ def main() -> int:
                     kind=StoredAudio.Kind.LEG if leg else StoredAudio.Kind.SIGNATURE,
                     size=len(data),
                     sha256=hashlib.sha256(data).hexdigest(),
+                    crc32=zlib.crc32(data),
                     recording_tag=recording,
                     leg=leg,
                 )

@@ -37,14 +37,16 @@ def store(
     kind: str,
     size: int,
     sha256: str,
+    crc32: int,
     recording_tag: RecordingTag | None,
     leg: RecordingLeg | None = None,
     sources: str = "",
 ) -> StoredAudio:
     """Write ``content`` as a new object (never over an existing one) and enter it in the ledger.
 
-    ``size`` and ``sha256`` are what the writer measured while producing it; the stored size is read
-    back, and an object that does not match is deleted again and :class:`StorageMismatch` raised.
+    ``size``, ``sha256`` and ``crc32`` are what the writer measured while producing it; the stored
+    size is read back, and an object that does not match is deleted again and :class:`StorageMismatch`
+    raised.
     """
     backend = storage()
     # A deleted object's name stays in the ledger (its history), while storage may hand it out again.
@@ -62,6 +64,7 @@ def store(
             name=saved,
             size=size,
             sha256=sha256,
+            crc32=crc32,
             sources=sources[:500],
         )
     except BaseException:

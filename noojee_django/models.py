@@ -647,6 +647,15 @@ class StoredAudio(models.Model):
     )
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
+    crc32 = models.PositiveBigIntegerField(
+        _("CRC-32"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The CRC-32 of the bytes as written (an evidence bundle's ZIP checksum). Empty for an object "
+            "stored before it was recorded, until the integrity scrub reads it back intact."
+        ),
+    )
     sources = models.CharField(
         max_length=500,
         blank=True,

@@ -15,6 +15,7 @@ import hashlib
 import math
 import struct
 import wave
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -81,18 +82,21 @@ class StitchedAudio:
     sample_rate: int
     channels: int
     duration_seconds: float
+    crc32: int
 
 
 class _HashingWriter:
-    """A write-only file wrapper that hashes and counts what passes through it."""
+    """A write-only file wrapper that hashes (sha256 and CRC-32) and counts what passes through it."""
 
     def __init__(self, target: IO[bytes]) -> None:
         self._target = target
         self._digest = hashlib.sha256()
+        self.crc32 = 0
         self._size = 0
 
     def write(self, data: bytes) -> int:
         self._digest.update(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
         self._size += len(data)
         return self._target.write(data)
 
@@ -154,4 +158,5 @@ def stitch_wavs(
         sample_rate=params.framerate,
         channels=params.nchannels,
         duration_seconds=total_frames / params.framerate if params.framerate else 0.0,
+        crc32=writer_target.crc32,
     )

@@ -7,6 +7,7 @@ import hashlib
 import io
 import itertools
 import wave
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ def store(
         kind=kind,
         size=len(content),
         sha256=hashlib.sha256(content).hexdigest(),
+        crc32=zlib.crc32(content),
         recording_tag=recording_tag,
         leg=leg,
     )

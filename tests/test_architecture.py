@@ -24,6 +24,7 @@ MODEL_LAYER = {
     "signals",
     "validation",
     "stitching",
+    "zipstream",
     "storage",
     "pbx",
     "permissions",

@@ -12,8 +12,8 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,11 @@ from noojee_django.models import (
     RecordingTransition,
     StoredAudio,
 )
-from noojee_django.services.evidence import BLOCK_SIZE, HASH_ON_THREAD_FROM, EvidenceAltered
+from noojee_django.services.evidence import BLOCK_SIZE, EvidenceAltered
 from noojee_django.signing import generate_private_key
 from tests.polling import wait_for
 from tests.recordings import attached_recording
+from tests.servers import require
 from tests.support import evidence_tampering
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +106,12 @@ def entries(bundle: bytes) -> dict[str, bytes]:
 
 def manifest_of(bundle: bytes) -> dict[str, Any]:
     return json.loads(entries(bundle)["manifest.json"])
+
+
+def manifest_of_raw(bundle: bytes) -> dict[str, Any]:
+    """The manifest of a bundle whose audio may not pass its CRC-32: read without reading the audio."""
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        return json.loads(archive.read("manifest.json"))
 
 
 def stored_bytes(field_file: Any) -> bytes:
@@ -197,6 +204,16 @@ def test_a_bundle_of_a_recording_made_through_the_pbx_holds_its_audio_and_who_di
         assert item["sha256"] == hashlib.sha256(files[name]).hexdigest()
     live = {row.name: row.sha256 for row in ledger.live(recording_tag)}
     assert {item["stored_as"]: item["sha256"] for item in listed.values() if "stored_as" in item} == live
+    # the ZIP's CRC-32s are the ledger's, measured as the legs were downloaded and the signature joined
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        crcs = {
+            item["stored_as"]: archive.getinfo(item["name"]).CRC
+            for item in manifest["files"]
+            if "stored_as" in item
+        }
+    assert crcs == {row.name: row.crc32 for row in ledger.live(recording_tag)}
+    assert crcs == {name: zlib.crc32(ledger.storage().open(name, "rb").read()) for name in live}
+    assert all(item["verified_at"] is None for item in listed.values() if "stored_as" in item)  # no scrub yet
 
     assert manifest["recording"]["tag"] == "INV-42"
     assert manifest["record"] == {"content_type": "crm.invoice", "id": str(invoice.pk), "str": str(invoice)}
@@ -420,58 +437,83 @@ def test_audio_missing_from_storage_or_of_another_size_is_refused(
     assert longer.status_code == 409 and f"the ledger recorded {len(original)}" in longer.content.decode()
 
 
-def test_audio_altered_in_storage_stops_the_bundle_before_any_manifest_is_signed(
-    signing_key: str, exporter: User, recording: RecordingTag, caplog: pytest.LogCaptureFixture
+def test_audio_altered_in_storage_is_sent_as_it_is_now_and_the_bundle_names_it_as_altered(
+    signing_key: str, exporter: User, recording: RecordingTag
+) -> None:
+    leg = recording.legs.order_by("leg").first()
+    assert leg is not None
+    name = f"legs/leg-1-{leg.call_record_id}.wav"
+    original = stored_bytes(leg.audio)
+    path = Path(ledger.storage().path(leg.audio.name))
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))  # same size, one byte changed
+    bundle = download(exporter, recording)
+    # the manifest signs what the ledger recorded when the leg was stored, not what storage holds now
+    listed = {item["name"]: item for item in manifest_of_raw(bundle)["files"]}
+    assert listed[name]["sha256"] == hashlib.sha256(original).hexdigest() == leg.audio_sha256
+    report = services.verify_evidence(io.BytesIO(bundle))
+    assert not report.ok
+    assert [(finding.kind, finding.name) for finding in report.findings] == [("damaged", name)]
+
+
+def test_the_zip_takes_each_crc32_from_the_ledger_and_computes_only_those_it_lacks(
+    signing_key: str, exporter: User, recording: RecordingTag
+) -> None:
+    legs = list(recording.legs.order_by("leg"))
+    first = StoredAudio.objects.get(name=legs[0].audio.name)
+    StoredAudio.objects.filter(pk=first.pk).update(crc32=first.crc32 ^ 1)  # the ledger's word is used
+    older = StoredAudio.objects.get(name=legs[1].audio.name)
+    StoredAudio.objects.filter(pk=older.pk).update(crc32=None)  # stored before the ledger had CRC-32s
+    bundle = download(exporter, recording)
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        assert archive.getinfo(f"legs/leg-1-{legs[0].call_record_id}.wav").CRC == first.crc32 ^ 1
+        assert archive.getinfo(f"legs/leg-2-{legs[1].call_record_id}.wav").CRC == older.crc32
+        assert archive.testzip() == f"legs/leg-1-{legs[0].call_record_id}.wav"
+
+
+def test_an_object_the_scrub_found_altered_or_missing_is_refused_before_any_byte_until_it_reads_right(
+    signing_key: str, exporter: User, recording: RecordingTag
 ) -> None:
     leg = recording.legs.order_by("leg").first()
     assert leg is not None
     original = stored_bytes(leg.audio)
     path = Path(ledger.storage().path(leg.audio.name))
-    path.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))  # same size, one byte changed
-    response = as_user(exporter).get(evidence_url(recording))
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    services.scrub_stored_audio()
+    refused = as_user(exporter).get(evidence_url(recording))
+    assert refused.status_code == 409
+    text = refused.content.decode()
+    assert f"The integrity scrub found legs/leg-1-{leg.call_record_id}.wav" in text
+    assert "altered" in text and f"the ledger says {leg.audio_sha256}" in text
+    path.unlink()
+    services.scrub_stored_audio()
+    gone = as_user(exporter).get(evidence_url(recording))
+    assert gone.status_code == 409 and "missing from storage" in gone.content.decode()
+    path.write_bytes(original)  # restored from a backup
+    services.scrub_stored_audio()
+    bundle = download(exporter, recording)
+    assert services.verify_evidence(io.BytesIO(bundle)).ok
+    verified = StoredAudio.objects.get(name=leg.audio.name).verified_at
+    assert verified is not None
+    listed = {item["name"]: item for item in manifest_of(bundle)["files"]}
+    assert listed[f"legs/leg-1-{leg.call_record_id}.wav"]["verified_at"] == verified.isoformat()
+
+
+def test_storage_giving_fewer_bytes_than_the_ledger_while_read_stops_the_bundle_before_any_manifest(
+    signing_key: str, exporter: User, recording: RecordingTag, caplog: pytest.LogCaptureFixture
+) -> None:
+    leg = recording.legs.order_by("leg").first()
+    assert leg is not None
+    bundle = services.evidence_bundle(exporter, recording.pk)  # sizes checked against the ledger
+    path = Path(ledger.storage().path(leg.audio.name))
+    path.write_bytes(path.read_bytes()[:-2])  # then cut short, before it is read
     received = []
-    with pytest.raises(EvidenceAltered, match=f"leg-1-{leg.call_record_id}.wav"):
-        for chunk in response.streaming_content:
+    with pytest.raises(EvidenceAltered, match=f"leg-1-{leg.call_record_id}.wav.*Nothing was signed"):
+        for chunk in bundle.chunks():
             received.append(chunk)
     assert b"manifest.json" not in b"".join(received)
     assert "Nothing was signed" in caplog.text
     report = services.verify_evidence(io.BytesIO(b"".join(received)))
     assert not report.ok and report.findings[0].kind == "damaged"
-
-
-def test_a_large_file_altered_in_storage_is_caught_by_the_hash_on_its_own_thread(
-    signing_key: str, exporter: User, invoice: Invoice
-) -> None:
-    recording_tag = attached_recording(invoice, legs=(120.0, 1.0))  # leg 1: 1.92 MB, hashed on a thread
-    leg = recording_tag.legs.order_by("leg").first()
-    assert leg is not None and leg.audio_size >= HASH_ON_THREAD_FROM
-    intact = b"".join(services.evidence_bundle(exporter, recording_tag.pk).chunks())
-    assert services.verify_evidence(io.BytesIO(intact)).ok
-    original = stored_bytes(leg.audio)
-    middle = len(original) // 2  # inside a block the thread hashes while the ZIP writes the next
-    path = Path(ledger.storage().path(leg.audio.name))
-    path.write_bytes(original[:middle] + bytes([original[middle] ^ 0x01]) + original[middle + 1 :])
-    received = []
-    with pytest.raises(EvidenceAltered, match=f"leg-1-{leg.call_record_id}.wav.*Nothing was signed"):
-        for chunk in services.evidence_bundle(exporter, recording_tag.pk).chunks():
-            received.append(chunk)
-    assert b"manifest.json" not in b"".join(received)
-
-
-def test_a_bundle_abandoned_half_way_leaves_no_hashing_thread_behind(
-    signing_key: str, exporter: User, invoice: Invoice
-) -> None:
-    recording_tag = attached_recording(invoice, legs=(120.0, 1.0))
-
-    def hashing() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == "noojee-evidence-sha256"]
-
-    chunks = services.evidence_bundle(exporter, recording_tag.pk).chunks()
-    for _ in range(3):
-        next(chunks)
-    assert len(hashing()) == 1  # the first leg is being hashed beside the ZIP
-    chunks.close()  # the client went away
-    assert hashing() == []
 
 
 def test_without_a_signing_key_nothing_is_exported(
@@ -562,32 +604,46 @@ def _doc_block(language: str, heading: str) -> str:
     return match.group(1)
 
 
+@pytest.fixture
+def altered_in_storage(signing_key: str, exporter: User, recording: RecordingTag, bundle: bytes) -> bytes:
+    """The bundle exported again after a byte of leg 1 was changed in storage (same size)."""
+    leg = recording.legs.order_by("leg").first()
+    assert leg is not None
+    path = Path(ledger.storage().path(leg.audio.name))
+    data = path.read_bytes()
+    path.write_bytes(data[:100] + bytes([data[100] ^ 0x01]) + data[101:])
+    return download(exporter, recording)
+
+
 def test_the_documented_python_check_accepts_a_bundle_and_refuses_a_tampered_one(
-    tmp_path: Path, signing_key: str, bundle: bytes
+    tmp_path: Path, signing_key: str, bundle: bytes, altered_in_storage: bytes
 ) -> None:
     script = tmp_path / "verify_bundle.py"
     script.write_text(_doc_block("python", "### With Python"))
-    good, bad = tmp_path / "good.zip", tmp_path / "bad.zip"
+    good, bad, stored = tmp_path / "good.zip", tmp_path / "bad.zip", tmp_path / "stored.zip"
     good.write_bytes(bundle)
     bad.write_bytes(evidence_tampering.audio_byte_flipped(bundle))
+    stored.write_bytes(altered_in_storage)
     run = [sys.executable, str(script)]
     fingerprint = fingerprint_of(signing_key)
     ok = subprocess.run([*run, str(good), fingerprint], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "OK" in ok.stdout
-    refused = subprocess.run([*run, str(bad), fingerprint], capture_output=True, text=True, timeout=60)
-    assert refused.returncode != 0 and "legs/leg-1" in refused.stderr
+    for tampered in (bad, stored):
+        refused = subprocess.run(
+            [*run, str(tampered), fingerprint], capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode != 0 and refused.stderr.startswith("legs/leg-1"), refused.stderr
+        assert "Traceback" not in refused.stderr
     other = subprocess.run([*run, str(good), "0" * 64], capture_output=True, text=True, timeout=60)
     assert other.returncode != 0
 
 
-@pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("openssl", "jq", "unzip", "zipinfo", "sha256sum", "bash")),
-    reason="openssl, jq, unzip, zipinfo, sha256sum and bash are needed",
-)
 def test_the_documented_shell_check_accepts_a_bundle_and_refuses_a_tampered_one(
-    tmp_path: Path, signing_key: str, bundle: bytes
+    tmp_path: Path, signing_key: str, bundle: bytes, altered_in_storage: bytes
 ) -> None:
+    if not all(shutil.which(tool) for tool in ("openssl", "jq", "unzip", "zipinfo", "sha256sum", "bash")):
+        require("openssl, jq, unzip, zipinfo, sha256sum and bash are needed (Debian: openssl jq unzip)")
     script = "set -euo pipefail\n" + _doc_block("sh", "### With openssl and sha256sum")
     good, bad = tmp_path / "good", tmp_path / "bad"
     for folder, data in ((good, bundle), (bad, evidence_tampering.audio_byte_flipped(bundle))):
@@ -600,6 +656,12 @@ def test_the_documented_shell_check_accepts_a_bundle_and_refuses_a_tampered_one(
     refused = subprocess.run(["bash", "-c", script], cwd=bad, capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0
     assert "legs/leg-1" in refused.stdout + refused.stderr
+    stored = tmp_path / "stored"
+    stored.mkdir()
+    (stored / "evidence.zip").write_bytes(altered_in_storage)
+    refused = subprocess.run(["bash", "-c", script], cwd=stored, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert re.search(r"legs/leg-1-\d+\.wav +bad CRC", refused.stdout + refused.stderr)
     twice = tmp_path / "twice"
     twice.mkdir()
     (twice / "evidence.zip").write_bytes(evidence_tampering.duplicated_entry(bundle))

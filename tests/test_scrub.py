@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import random
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ def _store(recording: RecordingTag, leg: RecordingLeg | None, data: bytes) -> St
         kind=kind,
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
+        crc32=zlib.crc32(data),
         recording_tag=recording,
         leg=leg,
     )
@@ -81,6 +83,19 @@ def _full_cycle(budget: int, **kwargs: Any) -> list[services.ScrubResult]:
     while integrity.not_read_since(began) and len(runs) < 100:
         runs.append(services.scrub_stored_audio(byte_budget=budget, **kwargs))
     return runs
+
+
+def test_an_object_stored_without_a_crc32_gets_it_from_the_scrub_that_reads_it_intact(
+    stored: list[StoredAudio],
+) -> None:
+    intact, altered = stored[0], stored[1]
+    StoredAudio.objects.filter(pk__in=[intact.pk, altered.pk]).update(crc32=None)  # stored before 0013
+    _flip(altered)
+    services.scrub_stored_audio(byte_budget=10**9)
+    rows = {row.pk: row for row in StoredAudio.objects.all()}
+    assert rows[intact.pk].crc32 == zlib.crc32(_path(intact).read_bytes())
+    assert rows[altered.pk].integrity == Integrity.MISMATCH and rows[altered.pk].crc32 is None
+    assert all(rows[obj.pk].crc32 == obj.crc32 for obj in stored[2:])  # the others' are not rewritten
 
 
 def test_every_object_flipped_or_deleted_is_flagged_within_one_full_cycle(stored: list[StoredAudio]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
 
@@ -171,7 +172,7 @@ class WavVerifier:
     """Checks, as bytes pass, that they form one complete PCM WAV file, and measures it.
 
     The header is checked as soon as it has arrived, so a body that is not a WAV at all fails before
-    anything is written; the sha256 and byte count run over everything; :meth:`finish` compares the
+    anything is written; the sha256, CRC-32 and byte count run over everything; :meth:`finish` compares the
     data chunk's declared size with what arrived, which is how a cut-short download is caught.
     """
 
@@ -179,6 +180,7 @@ class WavVerifier:
 
     def __init__(self) -> None:
         self._digest = hashlib.sha256()
+        self._crc32 = 0
         self._total = 0
         self._head = bytearray()
         self._parsed = False
@@ -197,6 +199,7 @@ class WavVerifier:
         if not data:
             return
         self._digest.update(data)
+        self._crc32 = zlib.crc32(data, self._crc32)
         self._total += len(data)
         if not self._parsed:
             self._head += data
@@ -268,6 +271,7 @@ class WavVerifier:
             channels=self.channels,
             bits_per_sample=self.bits_per_sample,
             duration_seconds=self.data_size / (self.sample_rate * frame) if frame else 0.0,
+            crc32=self._crc32,
         )
 
 

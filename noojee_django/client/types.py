@@ -110,3 +110,5 @@ class AudioInfo:
     channels: int
     bits_per_sample: int
     duration_seconds: float
+    #: The CRC-32 of the same bytes (``zlib.crc32``): a ZIP's checksum, known without reading them again.
+    crc32: int

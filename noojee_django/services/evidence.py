@@ -8,13 +8,17 @@ signature of the manifest's exact bytes. ``docs/evidence.md`` describes the form
 checks a bundle without the app; :func:`~noojee_django.services.verification.verify_evidence` is the
 app's own check.
 
-The ZIP is written while it is sent, to a sink that cannot seek, one storage block at a time, so memory
-does not grow with the audio's length. Each file's sha256 and size are computed from the bytes
-written (the very blocks handed to the ZIP, read once; a large file's sha256 on a thread of its own,
-beside the ZIP's CRC-32 and the writing) and compared with the ledger's; a file that disagrees stops
-the bundle before its manifest is written: no manifest that lies is ever signed. Whatever can be
-refused before the first byte is: who asks, a recording with no attached audio, an object the ledger
-does not hold, a stored size that is not the ledger's.
+The ZIP is written while it is sent (:class:`~noojee_django.zipstream.ZipStream`), one storage block
+at a time, so memory does not grow with the audio's length. Each audio file's size, sha256 and CRC-32
+in the bundle are the ones the audio ledger recorded when it was stored (the sha256 and CRC-32 of the
+bytes as they were written, measured then): the manifest signs what was received, and the export
+reads each byte once, to send it, and hashes nothing. A stored copy altered since is sent as it is
+now, and every check of the bundle (``verify_evidence``, ``unzip -t``, ``sha256sum``) names that file;
+the integrity scrub finds it first, and an object it has found altered or missing is refused before
+the first byte. Whatever can be refused before the first byte is: who asks, a recording with no
+attached audio, an object the ledger does not hold, a stored size that is not the ledger's, an object
+the scrub flagged. Storage giving another number of bytes than the ledger's, while it is read, stops
+the bundle before its manifest.
 
 A purged recording is exported too, as what remains: no audio, and a manifest that says what was
 purged, when, and the sha256 and size each purged object had.
@@ -26,10 +30,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import queue
 import re
-import threading
-import zipfile
+import zlib
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,6 +59,7 @@ from ..models import (
     StoredAudio,
 )
 from ..timeline import pause_marks
+from ..zipstream import ZipStream
 from .access import check_may_hear, record_access
 from .fetching import in_call_order
 
@@ -69,11 +72,6 @@ PUBLIC_KEY = "public_key.pem"
 PERMISSION = "noojee_django.export_evidence"
 #: Bytes read from storage, and written to the ZIP, at a time: the most a chunk holds, about.
 BLOCK_SIZE = 256 * 1024
-#: A file larger than this is hashed on a thread of its own (:class:`_StreamSha256`); a smaller one
-#: inline, where a thread would cost more than it saves.
-HASH_ON_THREAD_FROM = 4 * BLOCK_SIZE
-#: Blocks at most waiting for that thread: how far it may lag behind the ZIP, so memory stays flat.
-_HASH_QUEUE_BLOCKS = 4
 
 
 def may_export_evidence(user: Any) -> bool:
@@ -108,156 +106,66 @@ class EvidenceBundle:
     _key: Any = field(repr=False)
 
     def chunks(self) -> Iterator[bytes]:
-        """The ZIP, in chunks of about :data:`BLOCK_SIZE` bytes, manifest and signature last.
+        """The ZIP, in chunks of at most about :data:`BLOCK_SIZE` bytes, manifest and signature last.
 
-        Raises :class:`EvidenceAltered` (after logging it) when an object's bytes are not the
-        ledger's: the ZIP then ends before its manifest, and no reader takes it for a bundle.
+        Raises :class:`EvidenceAltered` (after logging it) when storage gives another number of bytes
+        than the ledger recorded: the ZIP then ends before its manifest, and no reader takes it for
+        a bundle.
         """
-        sink = _Sink()
-        files: list[dict[str, Any]] = []
-        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-            public_pem = signing.public_key_pem(self._key.public_key())
-            _write_small(archive, PUBLIC_KEY, public_pem)
-            files.append({"name": PUBLIC_KEY, "size": len(public_pem), "sha256": _sha256(public_pem)})
-            yield sink.take()
-            for part in self._parts:
-                yield from _write_part(archive, sink, part, files, self.recording_tag)
-            manifest = {**self._manifest, "files": files}
-            manifest_bytes = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-            _write_small(archive, MANIFEST, manifest_bytes)
-            _write_small(archive, SIGNATURE, self._key.sign(manifest_bytes))
-        yield sink.take()
-
-
-class _Sink:
-    """A write-only file that cannot seek (so ``zipfile`` streams), emptied chunk by chunk."""
-
-    def __init__(self) -> None:
-        self._pending: list[bytes] = []
-
-    def write(self, data: bytes, /) -> int:
-        self._pending.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self._pending)
-        self._pending.clear()
-        return data
-
-
-def _zip_time(when: dt.datetime) -> tuple[int, int, int, int, int, int]:
-    utc = when.astimezone(dt.UTC)
-    return (max(utc.year, 1980), utc.month, utc.day, utc.hour, utc.minute, utc.second)
-
-
-def _write_small(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=_zip_time(dt.datetime.now(dt.UTC)))
-    info.compress_type = zipfile.ZIP_STORED
-    archive.writestr(info, data)
+        archive = ZipStream()
+        now = dt.datetime.now(dt.UTC)
+        public_pem = signing.public_key_pem(self._key.public_key())
+        files: list[dict[str, Any]] = [
+            {"name": PUBLIC_KEY, "size": len(public_pem), "sha256": _sha256(public_pem)}
+        ]
+        yield archive.small(PUBLIC_KEY, public_pem, now)
+        for part in self._parts:
+            yield from _write_part(archive, part, files, self.recording_tag)
+        manifest = {**self._manifest, "files": files}
+        manifest_bytes = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        yield (
+            archive.small(MANIFEST, manifest_bytes, now)
+            + archive.small(SIGNATURE, self._key.sign(manifest_bytes), now)
+            + archive.finish()
+        )
 
 
 def _write_part(
-    archive: zipfile.ZipFile,
-    sink: _Sink,
-    part: _Part,
-    files: list[dict[str, Any]],
-    recording_tag: RecordingTag,
+    archive: ZipStream, part: _Part, files: list[dict[str, Any]], recording_tag: RecordingTag
 ) -> Iterator[bytes]:
+    """One audio file into the ZIP, block by block as read from storage, with the ledger's CRC-32
+    (computed here only for an object stored before the ledger recorded them)."""
     stored = part.stored
-    info = zipfile.ZipInfo(part.arcname, date_time=_zip_time(stored.created_at))
-    info.compress_type = zipfile.ZIP_STORED
-    info.file_size = stored.size  # tells zipfile whether the entry needs ZIP64
+    yield archive.begin(part.arcname, stored.created_at, size=stored.size)
+    crc32 = stored.crc32
+    computed = 0
     size = 0
-    with (
-        _StreamSha256(on_thread=stored.size >= HASH_ON_THREAD_FROM) as digest,
-        ledger.storage().open(stored.name, "rb") as handle,
-    ):
-        with archive.open(info, "w") as entry:
-            while block := handle.read(BLOCK_SIZE):
-                block = bytes(block)  # one immutable object, hashed and written: the same bytes
-                digest.update(block)
-                size += len(block)
-                entry.write(block)
-                yield sink.take()
-        sha256 = digest.hexdigest()
-    if size != stored.size or sha256 != stored.sha256:
+    with ledger.storage().open(stored.name, "rb") as handle:
+        while block := handle.read(BLOCK_SIZE):
+            size += len(block)
+            if crc32 is None:
+                computed = zlib.crc32(block, computed)
+            yield archive.data(bytes(block))  # bytes() of bytes is the same object, not a copy
+    if size != stored.size:
         message = (
-            f"The evidence bundle of {recording_tag.tag} (#{recording_tag.pk}) stopped: {part.arcname} "
-            f"(stored as {stored.name}) is {size} bytes with sha256 {sha256}, the ledger recorded "
-            f"{stored.size} bytes with sha256 {stored.sha256}. Nothing was signed."
+            f"The evidence bundle of {recording_tag.tag} (#{recording_tag.pk}) stopped: storage gave "
+            f"{size} bytes of {part.arcname} (stored as {stored.name}), the ledger recorded {stored.size}. "
+            "Nothing was signed."
         )
         logger.error(message)
         raise EvidenceAltered(message)
+    yield archive.end(computed if crc32 is None else crc32)
     files.append(
         {
             "name": part.arcname,
-            "size": size,
-            "sha256": sha256,
+            "size": stored.size,
+            "sha256": stored.sha256,
             "kind": stored.kind,
             "stored_as": stored.name,
             "stored_at": stored.created_at.isoformat(),
+            "verified_at": stored.verified_at.isoformat() if stored.verified_at else None,
         }
     )
-
-
-class _StreamSha256:
-    """The sha256 of the blocks given to :meth:`update`, in order; ``on_thread``: on a thread of its own.
-
-    ``hashlib`` lets go of the GIL while it hashes a large buffer, as ``zlib.crc32`` (the ZIP's
-    CRC-32) and file reads and writes do, so on a thread the sha256 of each block runs on one core
-    while the ZIP computes its CRC-32, writes it and reads the next on another: a large file costs
-    about the larger of the two instead of their sum. The thread hashes the very ``bytes`` objects the
-    ZIP is given; at most :data:`_HASH_QUEUE_BLOCKS` wait for it (:meth:`update` waits beyond that),
-    so it never lags far and memory stays flat. Leaving the ``with`` block ends the thread, whether
-    the bundle was streamed to its end or abandoned half-way.
-    """
-
-    def __init__(self, *, on_thread: bool) -> None:
-        self._digest = hashlib.sha256()
-        self._failure: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=_HASH_QUEUE_BLOCKS)
-        if on_thread:
-            self._thread = threading.Thread(target=self._run, name="noojee-evidence-sha256", daemon=True)
-            self._thread.start()
-
-    def __enter__(self) -> _StreamSha256:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._finish()
-
-    def _run(self) -> None:
-        for block in iter(self._blocks.get, None):
-            if self._failure is None:
-                try:
-                    self._digest.update(block)
-                except BaseException as exc:  # raised by hexdigest(); the queue is still drained
-                    self._failure = exc
-
-    def update(self, block: bytes) -> None:
-        if self._thread is None:
-            self._digest.update(block)
-        else:
-            self._blocks.put(block)
-
-    def _finish(self) -> None:
-        """Wait until every block given is hashed and the thread has ended; safe to call again."""
-        if self._thread is not None and self._thread.is_alive():
-            self._blocks.put(None)
-            self._thread.join()
-
-    def hexdigest(self) -> str:
-        self._finish()
-        if self._failure is not None:
-            raise self._failure
-        return self._digest.hexdigest()
 
 
 def _sha256(data: bytes) -> str:
@@ -357,6 +265,21 @@ def _parts(recording_tag: RecordingTag) -> list[_Part]:
             "tag": recording_tag.tag,
             "name": part.stored.name,
         }
+        stored = part.stored
+        if stored.integrity in StoredAudio.DAMAGED:
+            checked = stored.integrity_checked_at
+            raise EvidenceUnavailable(
+                _(
+                    "The integrity scrub found %(what)s %(state)s on %(when)s (%(detail)s): no bundle is "
+                    "made. Restore the object from a backup; the next scrub that reads it intact clears it."
+                )
+                % {
+                    "what": what,
+                    "state": stored.get_integrity_display().lower(),
+                    "when": checked.isoformat(timespec="seconds") if checked else "?",
+                    "detail": stored.integrity_detail or stored.integrity,
+                }
+            )
         try:
             size = backend.size(part.stored.name)
         except OSError:

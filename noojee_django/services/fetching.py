@@ -122,6 +122,7 @@ def _claim_and_fetch(
                 kind=StoredAudio.Kind.LEG,
                 size=info.bytes_written,
                 sha256=info.sha256,
+                crc32=info.crc32,
                 recording_tag=recording_tag,
                 leg=leg,
             )
@@ -406,6 +407,7 @@ def join_if_complete(recording_tag_id: int) -> bool:
             kind=StoredAudio.Kind.SIGNATURE,
             size=stitched.bytes_written,
             sha256=stitched.sha256,
+            crc32=stitched.crc32,
             recording_tag=recording_tag,
             sources=sources,
         )

@@ -7,7 +7,8 @@ read goes to the back of the line, so runs one after another cover every object 
 run starts where the last one stopped. An object whose size or sha256 is not the ledger's is flagged
 ``mismatch``, one storage does not have ``missing``, and :data:`~noojee_django.signals.stored_audio_damaged`
 is sent. The scrub flags only: it never deletes, rewrites or replaces audio. An object that reads
-right again (restored from a backup) is ``ok`` again.
+right again (restored from a backup) is ``ok`` again. An object stored before the ledger recorded
+CRC-32s gets its CRC-32 from the scrub that first reads it intact (evidence bundles need it).
 
 :func:`verify_log` walks the access log's and the histories' hash chains
 (:mod:`noojee_django.log_chain`).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import zlib
 from dataclasses import dataclass, field
 
 from django.core.files.storage import Storage
@@ -81,10 +83,10 @@ def scrub_stored_audio(*, byte_budget: int | None = None, max_objects: int | Non
                 break
             if result.objects and result.bytes_read + obj.size > budget:
                 return result
-            outcome, detail, read = _read_back(backend, obj)
+            outcome, detail, read, crc32 = _read_back(backend, obj)
             result.objects += 1
             result.bytes_read += read
-            _record(obj, outcome, detail, result)
+            _record(obj, outcome, detail, result, crc32)
             if obj.size > budget:  # the lone oversized object: nothing more this run
                 return result
     return result
@@ -100,15 +102,21 @@ def not_read_since(moment: dt.datetime) -> int:
     )
 
 
-def _read_back(backend: Storage, obj: StoredAudio) -> tuple[str | None, str, int]:
-    """``(integrity, detail, bytes read)``; integrity ``None`` when storage could not be asked."""
+def _read_back(backend: Storage, obj: StoredAudio) -> tuple[str | None, str, int, int | None]:
+    """``(integrity, detail, bytes read, CRC-32)``; integrity ``None`` when storage could not be asked.
+
+    The CRC-32 is computed only for an object the ledger has none for (stored before it recorded
+    them), and given only when the bytes are the ledger's: then it is theirs.
+    """
     read = 0
+    crc32 = 0 if obj.crc32 is None else None
     try:
         if not backend.exists(obj.name):
-            return Integrity.MISSING, "storage has no object of this name", 0
+            return Integrity.MISSING, "storage has no object of this name", 0, None
         stored_size = backend.size(obj.name)
         if stored_size != obj.size:
-            return Integrity.MISMATCH, f"storage holds {stored_size} bytes, the ledger says {obj.size}", 0
+            detail = f"storage holds {stored_size} bytes, the ledger says {obj.size}"
+            return Integrity.MISMATCH, detail, 0, None
         digest = hashlib.sha256()
         with backend.open(obj.name, "rb") as handle:
             while read < obj.size:
@@ -117,18 +125,23 @@ def _read_back(backend: Storage, obj: StoredAudio) -> tuple[str | None, str, int
                     break
                 read += len(chunk)
                 digest.update(chunk)
+                if crc32 is not None:
+                    crc32 = zlib.crc32(chunk, crc32)
     except FileNotFoundError:
-        return Integrity.MISSING, "storage has no object of this name", read
+        return Integrity.MISSING, "storage has no object of this name", read, None
     except OSError as exc:
-        return None, f"could not be read: {type(exc).__name__}: {exc}"[:300], read
+        return None, f"could not be read: {type(exc).__name__}: {exc}"[:300], read, None
     if read != obj.size:
-        return Integrity.MISMATCH, f"storage gave {read} bytes, the ledger says {obj.size}", read
+        return Integrity.MISMATCH, f"storage gave {read} bytes, the ledger says {obj.size}", read, None
     if digest.hexdigest() != obj.sha256:
-        return Integrity.MISMATCH, f"sha256 is {digest.hexdigest()}, the ledger says {obj.sha256}", read
-    return Integrity.OK, "", read
+        detail = f"sha256 is {digest.hexdigest()}, the ledger says {obj.sha256}"
+        return Integrity.MISMATCH, detail, read, None
+    return Integrity.OK, "", read, crc32
 
 
-def _record(obj: StoredAudio, outcome: str | None, detail: str, result: ScrubResult) -> None:
+def _record(
+    obj: StoredAudio, outcome: str | None, detail: str, result: ScrubResult, crc32: int | None = None
+) -> None:
     now = timezone.now()
     rows = StoredAudio.objects.filter(pk=obj.pk, deleted_at__isnull=True)
     if outcome is None:
@@ -140,6 +153,8 @@ def _record(obj: StoredAudio, outcome: str | None, detail: str, result: ScrubRes
     values = {"integrity": outcome, "integrity_checked_at": now, "integrity_detail": detail}
     if outcome == Integrity.OK:
         values["verified_at"] = now
+        if crc32 is not None:
+            values["crc32"] = crc32
     # Compare-and-set on the old verdict: of two scrubs finding the same damage, one announces it.
     changed = rows.exclude(integrity=outcome).update(**values)
     if not changed:
