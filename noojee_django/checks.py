@@ -355,6 +355,23 @@ def _unknown_keys() -> list[CheckMessage]:
     ]
 
 
+def _readable(alias: str, model: type[models.Model], column: str) -> bool:
+    """Whether ``model``'s table on database ``alias`` exists with ``column``: a database check says
+    nothing about a database not (or not yet) migrated that far (``migrate`` runs the checks first)."""
+    if not router.allow_migrate_model(alias, model):
+        return False
+    connection = connections[alias]
+    table = model._meta.db_table
+    try:
+        with connection.cursor() as cursor:
+            if table not in connection.introspection.table_names(cursor):
+                return False
+            columns = {c.name for c in connection.introspection.get_table_description(cursor, table)}
+    except DatabaseError:
+        return False
+    return column in columns
+
+
 @register(Tags.database, "noojee", deploy=False)
 def check_stored_audio_integrity(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
@@ -368,18 +385,10 @@ def check_stored_audio_integrity(
     from .models import StoredAudio
 
     messages: list[CheckMessage] = []
-    table = StoredAudio._meta.db_table
     for alias in databases or ():
-        if not router.allow_migrate_model(alias, StoredAudio):
+        if not _readable(alias, StoredAudio, "integrity"):
             continue
-        connection = connections[alias]
         try:
-            with connection.cursor() as cursor:
-                if table not in connection.introspection.table_names(cursor):
-                    continue
-                columns = {c.name for c in connection.introspection.get_table_description(cursor, table)}
-            if "integrity" not in columns:
-                continue
             damaged = dict(
                 StoredAudio.objects.using(alias)
                 .filter(deleted_at__isnull=True, integrity__in=StoredAudio.DAMAGED)
@@ -400,4 +409,63 @@ def check_stored_audio_integrity(
                 id="noojee.W011",
             )
         )
+    return messages
+
+
+@register(Tags.database, "noojee", deploy=False)
+def check_work_on_unknown_connections(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """noojee.W022: rows with work left (an active phone, a call not ended, a recording not final, a
+    leg not yet stored) on a PBX connection that ``NOOJEE['PBXES']`` no longer defines: each task
+    for them fails until the connection is defined again. Rows whose work is done are left alone (a
+    bundle of an old recording still exports). A database check, like ``noojee.W011``.
+    """
+    from .models import AgentPhone, CallSession, RecordingLeg, RecordingTag
+
+    Leg = RecordingLeg.FetchStatus
+    working: list[tuple[str, type[models.Model], models.Q]] = [
+        ("active phones", AgentPhone, models.Q(is_active=True)),
+        ("calls not ended", CallSession, ~models.Q(status__in=CallSession.FINAL_STATUSES)),
+        ("recordings not final", RecordingTag, models.Q(status__in=RecordingTag.LIVE_STATUSES)),
+        (
+            "legs not stored",
+            RecordingLeg,
+            models.Q(fetch_status__in=[Leg.PENDING, Leg.FETCHING, Leg.REFETCHING]),
+        ),
+    ]
+    try:
+        known = pbx_connections.names()
+    except ImproperlyConfigured:  # a wrong PBXES is noojee.E020's to report
+        return []
+    messages: list[CheckMessage] = []
+    for alias in databases or ():
+        found: dict[str, list[str]] = {}
+        for what, model, pending in working:
+            if not _readable(alias, model, "connection"):
+                continue
+            try:
+                counts = (
+                    model._default_manager.using(alias)
+                    .filter(pending)
+                    .exclude(connection__in=known)
+                    .values_list("connection")
+                    .annotate(count=models.Count("pk"))
+                    .order_by("connection")
+                )
+                for name, count in counts:
+                    found.setdefault(name, []).append(f"{count} {what}")
+            except DatabaseError:
+                continue
+        for name, counts in sorted(found.items()):
+            messages.append(
+                Warning(
+                    f"Database {alias!r} has work on PBX connection {name!r}, which NOOJEE['PBXES'] "
+                    f"does not define: {', '.join(counts)}. Its tasks fail until it is defined again.",
+                    hint=f"Define {name!r} in NOOJEE['PBXES'] again (with its address and key) until its "
+                    "calls have ended and their recordings are stored; deactivate its agents' phones in "
+                    "the admin.",
+                    id="noojee.W022",
+                )
+            )
     return messages

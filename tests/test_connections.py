@@ -350,6 +350,59 @@ def test_a_phone_on_a_connection_nobody_defined_does_not_validate(settings: Any,
     phone.full_clean()
 
 
+def test_work_left_on_a_connection_removed_from_pbxes_is_w022_at_check_database(
+    settings: Any, agent: User, invoice: Invoice
+) -> None:
+    from django.core.checks import run_checks
+
+    def w022() -> list[str]:
+        return [m.msg for m in run_checks(databases=["default"]) if m.id == "noojee.W022"]
+
+    settings.NOOJEE = {**settings.NOOJEE, "PBXES": {"old": {"BASE_URL": "https://old.example.com"}}}
+    phone = AgentPhone.objects.create(user=User.objects.create_user("o"), connection="old", extension="SIP/7")
+    CallSession.objects.create(user=phone.user, connection="old", number="0400000000", status="connected")
+    done = RecordingTag.objects.create(
+        tag="OLD-1", content_object=invoice, status="attached", connection="old"
+    )
+    live = RecordingTag.objects.create(
+        tag="OLD-2", content_object=invoice, status="waiting", connection="old"
+    )
+    RecordingLeg.objects.create(
+        recording_tag=done,
+        tag=done.tag,
+        call_record_id=1,
+        leg=1,
+        duration=1,
+        connection="old",
+        fetch_status="fetched",
+    )
+    RecordingLeg.objects.create(
+        recording_tag=live,
+        tag=live.tag,
+        call_record_id=2,
+        leg=1,
+        duration=1,
+        connection="old",
+        fetch_status="pending",
+    )
+    assert w022() == []  # defined: nothing to say
+    settings.NOOJEE = {**settings.NOOJEE, "PBXES": {}}
+    (message,) = w022()
+    assert message == (
+        "Database 'default' has work on PBX connection 'old', which NOOJEE['PBXES'] does not define: "
+        "1 active phones, 1 calls not ended, 1 recordings not final, 1 legs not stored. Its tasks fail "
+        "until it is defined again."
+    )
+    # work done is left alone: an attached recording, a stored leg, a phone no longer used, a call ended
+    phone.is_active = False
+    phone.save()
+    CallSession.objects.filter(connection="old").update(status=CallSession.Status.HUNG_UP)
+    RecordingLeg.objects.filter(connection="old").update(fetch_status="fetched")
+    RecordingTag.objects.filter(pk=live.pk).update(status="absent")
+    assert w022() == []
+    assert "noojee.W022" not in {m.id for m in run_checks()}  # without --database it reads nothing
+
+
 # ------------------------------------------------------------------------------------ isolation
 
 
