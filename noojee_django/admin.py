@@ -422,8 +422,9 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class StoredAudioAdmin(_OnUsersPbxes, _ReadOnlyAdmin):
-    pbx_field = "recording_tag__connection"
     """The audio ledger: every object ever written to the recordings storage, live or deleted."""
+
+    pbx_field = "recording_tag__connection"
 
     list_display = [
         "name",
@@ -442,8 +443,9 @@ class StoredAudioAdmin(_OnUsersPbxes, _ReadOnlyAdmin):
 
 
 class RecordingTransitionAdmin(_OnUsersPbxes, _ReadOnlyAdmin):
-    pbx_field = "recording_tag__connection"
     """Every status change of every recording and leg, with its reason."""
+
+    pbx_field = "recording_tag__connection"
 
     list_display = ["created_at", "recording_tag", "leg", "from_status", "to_status", "reason", "actor"]
     list_filter = ["to_status", "created_at"]
