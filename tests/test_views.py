@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -569,6 +570,18 @@ def test_a_dial_past_the_rate_limit_is_429_in_words(
     }
     assert dials(noojee_emulator_control) == 2
     assert CallSession.objects.count() == 2  # the refused click left no row
+
+
+def test_the_rate_limit_counts_the_last_minute_across_the_clocks_minute_edge(
+    settings: Any, pbx: Any, noojee_emulator_control: Any, agent: User
+) -> None:
+    settings.NOOJEE = {**settings.NOOJEE, "DIAL_RATE_LIMIT": 1}
+    client = logged_in(agent)
+    assert dial_json(client, "0383208101").status_code == 200
+    time.sleep(60.2 - time.time() % 60)  # just past the clock's next minute
+    refused = dial_json(client, "0383208102")
+    assert refused.status_code == 429, "a dial a second ago still counts in the last minute"
+    assert dials(noojee_emulator_control) == 1
 
 
 def _raising(exc: Exception, *, for_a_record_only: bool = False) -> Any:

@@ -62,8 +62,8 @@ def dial(
 
     A double click (same agent, same number, within ``DUPLICATE_DIAL_WINDOW``, call not ended) returns
     the existing call instead of ringing the customer twice: see :func:`_claim_dial`. More than
-    ``DIAL_RATE_LIMIT`` new calls a minute by one agent are refused (:class:`RateLimited`), so a
-    stolen session cannot run up a phone bill.
+    ``DIAL_RATE_LIMIT`` new calls in a (sliding) minute by one agent are refused
+    (:class:`RateLimited`), so a stolen session cannot run up a phone bill.
     """
     require("MAY_DIAL", user, obj, _("You may not place calls."))
     number = normalize_number(number)
@@ -155,26 +155,30 @@ def dial(
     return call
 
 
-def _dial_rate_key(user: Any) -> str:
-    return f"noojee_django:dials:{user.pk}:{int(timezone.now().timestamp() // 60)}"
+def _dial_rate_key(user: Any, minute: int) -> str:
+    return f"noojee_django:dials:{user.pk}:{minute}"
 
 
 def _check_dial_rate(user: Any) -> None:
-    """Count one dial request of ``user`` this minute; :class:`RateLimited` past ``DIAL_RATE_LIMIT``.
+    """Count one dial request of ``user``; :class:`RateLimited` past ``DIAL_RATE_LIMIT`` a minute.
 
-    Asked before anything is written, so a refused click leaves no row. One cache operation (an
-    ``incr``; an ``add`` on the minute's first dial): a double click counts twice, which a limit meant
-    for a stolen session can afford.
+    The minute slides: this clock minute's dials, plus the last one's weighted by the share of it
+    the last 60 seconds still cover, so a burst across a minute's edge counts as one minute's.
+    Asked before anything is written, so a refused click leaves no row. Two cache operations (an
+    ``incr``, or an ``add`` on the minute's first dial, and a ``get``): a double click counts twice,
+    which a limit meant for a stolen session can afford.
     """
     limit = noojee_settings.DIAL_RATE_LIMIT
     if not limit:
         return
-    key = _dial_rate_key(user)
+    minute, into = divmod(timezone.now().timestamp(), 60)
+    key = _dial_rate_key(user, int(minute))
     try:
         count = cache.incr(key)
     except ValueError:  # the minute's first dial (or the key expired)
         count = 1 if cache.add(key, 1, timeout=120) else cache.incr(key)
-    if count > int(limit):
+    last_minute = cache.get(_dial_rate_key(user, int(minute) - 1)) or 0
+    if count + last_minute * (60 - into) / 60 > int(limit):
         raise RateLimited(
             _(
                 "You have placed %(limit)s calls in the last minute, the most allowed: "
