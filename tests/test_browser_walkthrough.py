@@ -74,6 +74,24 @@ def wait_for_text(page: Any, selector: str, text: str, timeout: float = 30_000) 
     page.locator(selector).filter(has_text=text).first.wait_for(timeout=timeout)
 
 
+def pipeline_story(page: Any, stack: DemoStack) -> str:
+    """What the stack's admin lists of PBX polls and status changes show, newest first: why a step
+    that should have come did not (the user must be staff)."""
+    other = page.context.new_page()
+    try:
+        story = []
+        for model in ("recordingattempt", "recordingtransition"):
+            other.goto(f"{stack.web_url}/admin/noojee_django/{model}/")
+            rows = other.locator("#result_list tbody tr")
+            story += [
+                f"{model}: {' | '.join(rows.nth(i).inner_text().split(chr(9)))}"
+                for i in range(min(rows.count(), 12))
+            ]
+        return "\n".join(story)
+    finally:
+        other.close()
+
+
 def record_a_signature(page: Any, stack: DemoStack, user: str, tag: str, *, admin: bool = False) -> None:
     """Dial the customer from the record's page, record, stop, and watch the signature arrive as the
     customer hangs up, checking each step; the page is never reloaded."""
@@ -109,7 +127,11 @@ def record_a_signature(page: Any, stack: DemoStack, user: str, tag: str, *, admi
 
     # The customer hangs up by themselves; nobody presses Hang up.
     wait_for_text(page, CALL_TEXT, "Call ended", timeout=HANGUP_AFTER * 1000 + 20_000)
-    wait_for_text(page, CARD, "Collecting the audio")
+    # At once on a quiet machine; a poll task lost on a loaded one is sent again by the beat's sweep.
+    try:
+        wait_for_text(page, CARD, "Collecting the audio", timeout=60_000)
+    except Exception as exc:
+        raise AssertionError(f"no collecting after the call ended:\n{pipeline_story(page, stack)}") from exc
     wait_for_text(page, WIDGET_MESSAGE, f"{tag}: Collecting the audio")
     look(page, user, "6-collecting", admin=admin)
 
