@@ -367,24 +367,16 @@ def test_work_left_on_a_connection_removed_from_pbxes_is_w022_at_check_database(
     live = RecordingTag.objects.create(
         tag="OLD-2", content_object=invoice, status="waiting", connection="old"
     )
-    RecordingLeg.objects.create(
-        recording_tag=done,
-        tag=done.tag,
-        call_record_id=1,
-        leg=1,
-        duration=1,
-        connection="old",
-        fetch_status="fetched",
-    )
-    RecordingLeg.objects.create(
-        recording_tag=live,
-        tag=live.tag,
-        call_record_id=2,
-        leg=1,
-        duration=1,
-        connection="old",
-        fetch_status="pending",
-    )
+    for number, (recording_tag, fetch_status) in enumerate([(done, "fetched"), (live, "pending")], 1):
+        RecordingLeg.objects.create(
+            recording_tag=recording_tag,
+            tag=recording_tag.tag,
+            call_record_id=number,
+            leg=1,
+            duration=1,
+            connection="old",
+            fetch_status=fetch_status,
+        )
     assert w022() == []  # defined: nothing to say
     settings.NOOJEE = {**settings.NOOJEE, "PBXES": {}}
     (message,) = w022()
