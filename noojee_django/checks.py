@@ -423,16 +423,11 @@ def check_work_on_unknown_connections(
     """
     from .models import AgentPhone, CallSession, RecordingLeg, RecordingTag
 
-    Leg = RecordingLeg.FetchStatus
     working: list[tuple[str, type[models.Model], models.Q]] = [
         ("active phones", AgentPhone, models.Q(is_active=True)),
         ("calls not ended", CallSession, ~models.Q(status__in=CallSession.FINAL_STATUSES)),
         ("recordings not final", RecordingTag, models.Q(status__in=RecordingTag.LIVE_STATUSES)),
-        (
-            "legs not stored",
-            RecordingLeg,
-            models.Q(fetch_status__in=[Leg.PENDING, Leg.FETCHING, Leg.REFETCHING]),
-        ),
+        ("legs not stored", RecordingLeg, models.Q(fetch_status__in=RecordingLeg.UNFINISHED_STATUSES)),
     ]
     try:
         known = pbx_connections.names()

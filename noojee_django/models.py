@@ -547,6 +547,9 @@ class RecordingLeg(models.Model):
         GONE = "gone", _("Gone from the PBX")
         PURGED = "purged", _("Audio purged")
 
+    #: Legs whose fetch is still to be done (a worker's claim, or a lost one's, decides who does it).
+    UNFINISHED_STATUSES = (FetchStatus.PENDING, FetchStatus.FETCHING, FetchStatus.REFETCHING)
+
     class Direction(models.TextChoices):
         INBOUND = "inbound", _("Inbound")
         OUTBOUND = "outbound", _("Outbound")

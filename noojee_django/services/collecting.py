@@ -51,11 +51,7 @@ from .recording import create_claimed_recording, mark_waiting
 
 #: Legs whose fetch is still to be done; fetch_leg's claim decides whether a worker still has one
 #: (a lost worker's claim, or a re-fetch whose task was lost, is taken over once its lease passed).
-UNFINISHED_LEGS = (
-    RecordingLeg.FetchStatus.PENDING,
-    RecordingLeg.FetchStatus.FETCHING,
-    RecordingLeg.FetchStatus.REFETCHING,
-)
+UNFINISHED_LEGS = RecordingLeg.UNFINISHED_STATUSES
 
 #: How far outside a recording's start and stop a leg may start and still belong to it (clock skew).
 LEG_START_TOLERANCE = dt.timedelta(minutes=10)
